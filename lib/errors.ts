@@ -1,0 +1,49 @@
+/**
+ * Error helpers. OS errors come from the addon already shaped as `Error{code, errno, syscall}`;
+ * argument errors are `TypeError`/`RangeError` with Node's codes; library state errors are plain
+ * `Error`s with a stable `code`.
+ * @packageDocumentation
+ */
+import { inspect } from 'node:util';
+
+/** An `Error` carrying a stable `code` such as `ERR_SELECTOR_CLOSED`. */
+export interface CodedError extends Error {
+  code: string;
+}
+
+/** Builds an `Error` (or `TypeError`/`RangeError`) with `code` set. */
+export function codedError(
+  code: string,
+  message: string,
+  Kind: ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor = Error,
+): CodedError {
+  const error = new Kind(message) as CodedError;
+  error.code = code;
+  return error;
+}
+
+/** `TypeError` with code `ERR_INVALID_ARG_TYPE`. */
+export function invalidArgType(name: string, expected: string, value: unknown): CodedError {
+  return codedError(
+    'ERR_INVALID_ARG_TYPE',
+    `The "${name}" argument must be ${expected}. Received ${describe(value)}`,
+    TypeError,
+  );
+}
+
+/** `RangeError` with code `ERR_OUT_OF_RANGE`. */
+export function outOfRange(name: string, expected: string, value: unknown): CodedError {
+  return codedError(
+    'ERR_OUT_OF_RANGE',
+    `The value of "${name}" is out of range. It must be ${expected}. Received ${describe(value)}`,
+    RangeError,
+  );
+}
+
+/** A short description of a value for error messages. */
+export function describe(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`;
+  if (typeof value === 'object') return inspect(value, { depth: 0, breakLength: Infinity });
+  return `${typeof value} ${inspect(value)}`;
+}

@@ -1,0 +1,6 @@
+/**
+ * muxloop: Python's `selectors` and `asyncio` for Node.js, on a native core of its own.
+ * @packageDocumentation
+ */
+export * from './selectors';
+export { codedError, type CodedError } from './errors';

@@ -1,0 +1,38 @@
+// Module init. Context-aware (NODE_API_MODULE): loads in worker threads, each with its own state.
+#include "addon.h"
+
+#include "fd.h"
+
+namespace muxloop {
+
+AddonData::~AddonData() {
+  for (auto& weak : selectors) {
+    if (auto selector = weak.lock()) selector->close();
+  }
+  for (int fd : owned_fds) fd::Close(fd);
+}
+
+void AddonData::TrackSelector(const std::shared_ptr<Selector>& selector) {
+  // Drop the expired entries now and then so the list stays proportional to live selectors.
+  if (selectors.size() >= 64 && selectors.size() == selectors.capacity()) {
+    std::vector<std::weak_ptr<Selector>> live;
+    for (auto& weak : selectors) {
+      if (!weak.expired()) live.push_back(weak);
+    }
+    selectors.swap(live);
+  }
+  selectors.push_back(selector);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new AddonData());
+  InitSelectorBinding(env, exports);
+  InitFdBinding(env, exports);
+  return exports;
+}
+
+}  // namespace muxloop
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return muxloop::Init(env, exports); }
+
+NODE_API_MODULE(muxloop, InitModule)

@@ -1,0 +1,39 @@
+// Per-environment state (main thread and each worker has its own), kept with SetInstanceData so
+// that nothing is static. Its destructor runs at environment teardown and releases what JS left
+// open.
+#ifndef MUXLOOP_ADDON_H_
+#define MUXLOOP_ADDON_H_
+
+#include <napi.h>
+
+#include <memory>
+#include <unordered_set>
+#include <vector>
+
+#include "selector.h"
+
+namespace muxloop {
+
+struct AddonData {
+  ~AddonData();
+
+  // Selectors created in this environment; closed at teardown if JS did not.
+  std::vector<std::weak_ptr<Selector>> selectors;
+  void TrackSelector(const std::shared_ptr<Selector>& selector);
+
+  // fds created through the addon (pipes, sockets) and not yet closed or detached through it;
+  // closed at teardown so a terminated worker leaks nothing (reliability.md B18).
+  std::unordered_set<int> owned_fds;
+  void Own(int fd) { owned_fds.insert(fd); }
+  void Disown(int fd) { owned_fds.erase(fd); }
+
+  static AddonData* Get(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
+};
+
+// Module parts; each adds its exports.
+void InitSelectorBinding(Napi::Env env, Napi::Object exports);
+void InitFdBinding(Napi::Env env, Napi::Object exports);
+
+}  // namespace muxloop
+
+#endif  // MUXLOOP_ADDON_H_

@@ -1,0 +1,149 @@
+#include "binding_util.h"
+
+#include <uv.h>
+
+#include <cmath>
+#include <cstring>
+
+namespace muxloop {
+
+namespace {
+
+Napi::Error WithCode(Napi::Error error, const char* code) {
+  error.Set("code", Napi::String::New(error.Env(), code));
+  return error;
+}
+
+std::string Describe(const Napi::Value& value) {
+  if (value.IsNumber()) {
+    const double d = value.As<Napi::Number>().DoubleValue();
+    if (std::isnan(d)) return "NaN";
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.17g", d);
+    return buf;
+  }
+  switch (value.Type()) {
+    case napi_undefined: return "undefined";
+    case napi_null: return "null";
+    case napi_boolean: return "type boolean";
+    case napi_string: return "type string";
+    case napi_symbol: return "type symbol";
+    case napi_bigint: return "type bigint";
+    case napi_function: return "type function";
+    default: return "an object";
+  }
+}
+
+}  // namespace
+
+Napi::Error TypeErrorWithCode(Napi::Env env, const char* code, const std::string& message) {
+  return WithCode(Napi::TypeError::New(env, message), code);
+}
+
+Napi::Error RangeErrorWithCode(Napi::Env env, const char* code, const std::string& message) {
+  return WithCode(Napi::RangeError::New(env, message), code);
+}
+
+Napi::Error StateError(Napi::Env env, const char* code, const std::string& message) {
+  return WithCode(Napi::Error::New(env, message), code);
+}
+
+Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::string& detail) {
+  // libuv's names are the errno names on Unix (UV_EBADF == -EBADF), as in Node's own errors.
+  const char* code = uv_err_name(err);
+  std::string message = std::string(syscall) + " " + code + ": " + strerror(-err);
+  if (!detail.empty()) message += " (" + detail + ")";
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", Napi::String::New(env, code));
+  error.Set("errno", Napi::Number::New(env, -err));
+  error.Set("syscall", Napi::String::New(env, syscall));
+  return error;
+}
+
+int64_t ToInteger(const Napi::Value& value, const char* name, int64_t min, int64_t max) {
+  Napi::Env env = value.Env();
+  if (!value.IsNumber()) {
+    throw TypeErrorWithCode(env, "ERR_INVALID_ARG_TYPE",
+                            std::string("The \"") + name + "\" argument must be of type number. Received " +
+                                Describe(value));
+  }
+  const double d = value.As<Napi::Number>().DoubleValue();
+  if (!(d >= static_cast<double>(min) && d <= static_cast<double>(max)) || std::trunc(d) != d) {
+    throw RangeErrorWithCode(env, "ERR_OUT_OF_RANGE",
+                             std::string("The value of \"") + name + "\" is out of range. It must be an integer >= " +
+                                 std::to_string(min) + " and <= " + std::to_string(max) + ". Received " +
+                                 Describe(value));
+  }
+  return static_cast<int64_t>(d);
+}
+
+int32_t ToFd(const Napi::Value& value, const char* name) {
+  Napi::Env env = value.Env();
+  if (!value.IsNumber()) {
+    throw TypeErrorWithCode(env, "ERR_INVALID_ARG_TYPE",
+                            std::string("The \"") + name + "\" argument must be of type number. Received " +
+                                Describe(value));
+  }
+  const double d = value.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 2147483647.0) || std::trunc(d) != d) {
+    throw RangeErrorWithCode(env, "ERR_OUT_OF_RANGE", "invalid file descriptor: " + Describe(value));
+  }
+  return static_cast<int32_t>(d);
+}
+
+double ToNumber(const Napi::Value& value, const char* name) {
+  Napi::Env env = value.Env();
+  if (!value.IsNumber()) {
+    throw TypeErrorWithCode(env, "ERR_INVALID_ARG_TYPE",
+                            std::string("The \"") + name + "\" argument must be of type number. Received " +
+                                Describe(value));
+  }
+  const double d = value.As<Napi::Number>().DoubleValue();
+  if (std::isnan(d)) {
+    throw RangeErrorWithCode(env, "ERR_OUT_OF_RANGE", std::string("The value of \"") + name + "\" must not be NaN");
+  }
+  return d;
+}
+
+ByteRange ToByteRange(const Napi::Value& view, const Napi::Value& offset, const Napi::Value& length,
+                      const char* name) {
+  Napi::Env env = view.Env();
+  if (!view.IsTypedArray() && !view.IsDataView()) {
+    throw TypeErrorWithCode(env, "ERR_INVALID_ARG_TYPE",
+                            std::string("The \"") + name + "\" argument must be a Buffer, TypedArray or DataView. Received " +
+                                Describe(view));
+  }
+  // Numbers first: napi_get_value_double never calls valueOf, and non-numbers are refused, so no
+  // user code can run (and detach the buffer) between these checks and taking the pointer.
+  const int64_t max = 9007199254740991LL;  // 2**53 - 1
+  const int64_t off = offset.IsUndefined() ? 0 : ToInteger(offset, "offset", 0, max);
+  const bool to_end = length.IsUndefined();
+  const int64_t len = to_end ? 0 : ToInteger(length, "length", 0, max);
+  Napi::ArrayBuffer buffer;
+  size_t byte_offset = 0;
+  size_t byte_length = 0;
+  if (view.IsTypedArray()) {
+    Napi::TypedArray typed = view.As<Napi::TypedArray>();
+    buffer = typed.ArrayBuffer();
+    byte_offset = typed.ByteOffset();
+    byte_length = typed.ByteLength();
+  } else {
+    Napi::DataView dv = view.As<Napi::DataView>();
+    buffer = dv.ArrayBuffer();
+    byte_offset = dv.ByteOffset();
+    byte_length = dv.ByteLength();
+  }
+  if (buffer.IsDetached()) throw TypeErrorWithCode(env, "ERR_INVALID_STATE", std::string(name) + " is detached");
+  const uint64_t uoff = static_cast<uint64_t>(off);
+  // Written so that nothing can overflow: off <= size, then len <= size - off.
+  if (uoff > byte_length || (!to_end && static_cast<uint64_t>(len) > byte_length - uoff)) {
+    throw RangeErrorWithCode(env, "ERR_OUT_OF_RANGE",
+                             "offset/length out of bounds (byteLength=" + std::to_string(byte_length) +
+                                 ", offset=" + std::to_string(off) + ", length=" + std::to_string(len) + ")");
+  }
+  uint8_t* base = static_cast<uint8_t*>(buffer.Data());
+  const size_t n = to_end ? byte_length - static_cast<size_t>(uoff) : static_cast<size_t>(len);
+  return {base == nullptr ? nullptr : base + byte_offset + uoff, n};
+}
+
+}  // namespace muxloop

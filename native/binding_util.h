@@ -1,0 +1,42 @@
+// Argument checks and error construction shared by the *_binding.cc files. Every number from JS is
+// checked as an integer in range before use (napi_get_value_int32 would turn 2**32 + 1 into 1 and
+// NaN into 0), and OS errors reach JS once, here, as Error{code, errno, syscall}.
+#ifndef MUXLOOP_BINDING_UTIL_H_
+#define MUXLOOP_BINDING_UTIL_H_
+
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+
+namespace muxloop {
+
+// TypeError / RangeError carrying Node's codes (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, ...).
+Napi::Error TypeErrorWithCode(Napi::Env env, const char* code, const std::string& message);
+Napi::Error RangeErrorWithCode(Napi::Env env, const char* code, const std::string& message);
+// Error with a library state code such as ERR_SELECTOR_CLOSED.
+Napi::Error StateError(Napi::Env env, const char* code, const std::string& message);
+// OS error: code 'EBADF', errno 9 (positive, as Python's OSError.errno), syscall 'epoll_ctl';
+// message "epoll_ctl EBADF: Bad file descriptor (fd 7)". err is -errno.
+Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::string& detail = "");
+
+// A file descriptor: an integer Number in [0, 2**31 - 1].
+int32_t ToFd(const Napi::Value& value, const char* name = "fd");
+// An integer Number in [min, max] (both within 2**53).
+int64_t ToInteger(const Napi::Value& value, const char* name, int64_t min, int64_t max);
+// Any Number but NaN.
+double ToNumber(const Napi::Value& value, const char* name);
+
+// A byte range of an ArrayBufferView argument. Offset and length are converted (and checked
+// against the view's size without overflow) before the data pointer is taken, and the view must
+// not be detached. `length` undefined means "to the end".
+struct ByteRange {
+  uint8_t* data;
+  size_t length;
+};
+ByteRange ToByteRange(const Napi::Value& view, const Napi::Value& offset, const Napi::Value& length,
+                      const char* name = "buffer");
+
+}  // namespace muxloop
+
+#endif  // MUXLOOP_BINDING_UTIL_H_
