@@ -1,16 +1,19 @@
 // Shared test helpers: fd accounting for the leak check every test ends with, and raw pipes and
 // socketpairs straight from the addon.
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { binding } from '../lib/native';
+
+// Linux lists a process's fds in /proc/self/fd; macOS and the BSDs in /dev/fd.
+const FD_DIR = existsSync('/proc/self/fd') ? '/proc/self/fd' : '/dev/fd';
 
 /** Number of open fds in this process. */
 export function openFdCount(): number {
-  return readdirSync('/proc/self/fd').length - 1; // minus the fd readdir itself used
+  return readdirSync(FD_DIR).length - 1; // minus the fd readdir itself used
 }
 
 /** The fd numbers open in this process. */
 export function openFds(): Set<number> {
-  return new Set(readdirSync('/proc/self/fd').map(Number));
+  return new Set(readdirSync(FD_DIR).map(Number));
 }
 
 /** Tracks fds made by a test and closes any it left open. */
