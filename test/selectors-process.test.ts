@@ -198,3 +198,24 @@ describe('worker threads', () => {
     await Promise.all(workers.map((worker) => worker.terminate()));
   });
 });
+
+describe('close-on-exec', () => {
+  it('does not leak the epoll/kqueue fd or addon-made fds into a child process', () => {
+    const r = runNode(`
+      const { execFileSync } = require('node:child_process');
+      const { DefaultSelector } = require('muxloop');
+      const { binding } = require('./dist/native');
+      const sel = new DefaultSelector();
+      const mine = [sel.fileno?.() ?? -1, ...binding.pipe(false), ...binding.socketpair(binding.constants.AF_UNIX, binding.constants.SOCK_STREAM, false)]
+        .filter((fd) => fd >= 0);
+      // The child lists its own fds; none of ours may be there (0-2 are stdio).
+      const listing = execFileSync('sh', ['-c', 'ls /proc/$$/fd 2>/dev/null || ls /dev/fd'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      const childFds = listing.split(/\\s+/).filter(Boolean).map(Number);
+      console.log(JSON.stringify({ mine, inherited: mine.filter((fd) => childFds.includes(fd)) }));
+    `);
+    expect(r.stderr).toBe('');
+    const out = lastJson(r.stdout) as { mine: number[]; inherited: number[] };
+    expect(out.mine.length).toBeGreaterThanOrEqual(5);
+    expect(out.inherited).toEqual([]);
+  });
+});
