@@ -1,0 +1,250 @@
+// JS surface of loop_host.h: LoopHost (hosted mode) and LoopOwner (owning mode). Argument checks,
+// conversion, and the one JS call per wakeup, made through a Node-API callback scope
+// (MakeCallback with an async context) so that process.nextTick and promise jobs drain after it.
+#include <cmath>
+#include <string>
+
+#include "addon.h"
+#include "binding_util.h"
+#include "loop_host.h"
+#include "selector_wrap.h"
+
+namespace muxloop {
+namespace {
+
+// Seconds -> ns for a wait: < 0 means "no timeout" (-1); clamped before the cast.
+int64_t ToTimeoutNs(const Napi::Value& value) {
+  const double seconds = ToNumber(value, "timeout");
+  if (seconds < 0) return -1;
+  if (seconds >= static_cast<double>(kMaxTimeoutNs) / 1e9) return kMaxTimeoutNs;
+  return static_cast<int64_t>(std::ceil(seconds * 1e9));
+}
+
+bool ToBool(const Napi::Value& value, const char* name) {
+  if (!value.IsBoolean()) {
+    throw TypeErrorWithCode(value.Env(), "ERR_INVALID_ARG_TYPE",
+                            std::string("The \"") + name + "\" argument must be of type boolean");
+  }
+  return value.As<Napi::Boolean>().Value();
+}
+
+SelectorWrap* ToOpenSelector(const Napi::Value& value) {
+  SelectorWrap* wrap = SelectorWrap::FromValue(value);
+  if (wrap == nullptr) {
+    throw TypeErrorWithCode(value.Env(), "ERR_INVALID_ARG_TYPE",
+                            "The \"selector\" argument must be a native muxloop selector");
+  }
+  if (wrap->selector()->closed()) {
+    throw StateError(value.Env(), "ERR_SELECTOR_CLOSED", "I/O operation on a closed selector");
+  }
+  if (wrap->guard() != nullptr) {
+    throw StateError(value.Env(), "ERR_SELECTOR_IN_USE", "the selector is already hosted by a running loop");
+  }
+  return wrap;
+}
+
+uv_loop_t* UvLoop(Napi::Env env) {
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+    throw StateError(env, "ERR_LOOP_HOST", "no libuv loop in this environment");
+  }
+  return loop;
+}
+
+class LoopHostWrap : public Napi::ObjectWrap<LoopHostWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "LoopHost",
+                       {
+                           InstanceMethod<&LoopHostWrap::Arm>("arm"),
+                           InstanceMethod<&LoopHostWrap::Close>("close"),
+                           InstanceAccessor<&LoopHostWrap::Mode>("mode"),
+                       });
+  }
+
+  // new LoopHost(selector, onWake(count), out: Int32Array)
+  explicit LoopHostWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoopHostWrap>(info) {
+    Napi::Env env = info.Env();
+    SelectorWrap* selector = ToOpenSelector(info[0]);
+    if (!info[1].IsFunction()) {
+      throw TypeErrorWithCode(env, "ERR_INVALID_ARG_TYPE", "The \"onWake\" argument must be a function");
+    }
+    if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+      throw TypeErrorWithCode(env, "ERR_INVALID_ARG_TYPE", "The \"out\" argument must be an Int32Array");
+    }
+    Napi::Int32Array out = info[2].As<Napi::Int32Array>();
+    const size_t capacity = out.ElementLength() / 2;
+    if (capacity < 1 || capacity > (1u << 20)) {
+      throw RangeErrorWithCode(env, "ERR_OUT_OF_RANGE", "out must hold between 1 and 2**20 events");
+    }
+    uv_loop_t* loop = UvLoop(env);
+    SysResult err{0, nullptr};
+    host_ = LoopHost::Create(loop, selector->selector(), static_cast<int>(capacity),
+                             [this](int count) { OnWake(count); }, &err);
+    if (host_ == nullptr) throw ErrnoError(env, err.value, err.syscall);
+    callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+    out_ = Napi::Persistent(out);
+    selector_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+    context_ = std::make_unique<Napi::AsyncContext>(env, "muxloop.EventLoop");
+    selector_ = selector;
+    selector_->set_guard(host_);
+    // If the environment goes away (a worker terminated) while the loop runs, close the handles
+    // and let Node wait for their close callbacks (libuv handles need an asynchronous close).
+    if (napi_add_async_cleanup_hook(env, OnTeardown, this, &cleanup_) != napi_ok) cleanup_ = nullptr;
+  }
+
+  ~LoopHostWrap() override { Shutdown(); }
+
+ private:
+  void Arm(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const int64_t timeout_ns = ToTimeoutNs(info[0]);
+    const bool keep_alive = ToBool(info[1], "keepAlive");
+    const bool watch_io = ToBool(info[2], "watchIo");
+    if (host_ == nullptr) throw StateError(env, "ERR_LOOP_HOST_CLOSED", "the loop host is closed");
+    host_->Arm(timeout_ns, keep_alive, watch_io);
+  }
+
+  void Close(const Napi::CallbackInfo&) {
+    Shutdown();
+    callback_.Reset();
+    out_.Reset();
+    selector_ref_.Reset();
+    context_.reset();
+  }
+
+  Napi::Value Mode(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), host_ != nullptr && host_->threaded() ? "thread" : "poll");
+  }
+
+  // Closes the host (its memory goes in the last libuv close callback) and drops the teardown hook.
+  void Shutdown() {
+    LoopHost* host = host_;
+    if (host == nullptr) return;
+    host_ = nullptr;
+    if (selector_ != nullptr) selector_->set_guard(nullptr);
+    selector_ = nullptr;
+    napi_async_cleanup_hook_handle cleanup = cleanup_;
+    cleanup_ = nullptr;
+    host->Close([cleanup] {
+      if (cleanup != nullptr) napi_remove_async_cleanup_hook(cleanup);
+    });
+  }
+
+  static void OnTeardown(napi_async_cleanup_hook_handle handle, void* arg) {
+    LoopHostWrap* self = static_cast<LoopHostWrap*>(arg);
+    LoopHost* host = self->host_;
+    self->host_ = nullptr;
+    self->cleanup_ = nullptr;
+    if (self->selector_ != nullptr) self->selector_->set_guard(nullptr);
+    self->selector_ = nullptr;
+    if (host == nullptr) {
+      napi_remove_async_cleanup_hook(handle);
+      return;
+    }
+    host->Close([handle] { napi_remove_async_cleanup_hook(handle); });
+  }
+
+  void OnWake(int count) {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    Napi::Int32Array out = out_.Value();
+    const size_t capacity = out.ElementLength() / 2;
+    const ReadyEvent* events = host_->events();
+    int32_t* data = out.Data();
+    if (static_cast<size_t>(count) > capacity) count = static_cast<int>(capacity);
+    for (int i = 0; i < count; i++) {
+      data[2 * i] = events[i].fd;
+      data[2 * i + 1] = static_cast<int32_t>(events[i].events);
+    }
+    try {
+      callback_.MakeCallback(Value(), {Napi::Number::New(env, count)}, *context_);
+    } catch (const Napi::Error& error) {
+      // No JS frame is below a libuv callback: report it as Node reports any uncaught exception.
+      napi_fatal_exception(env, error.Value());
+    }
+  }
+
+  LoopHost* host_ = nullptr;
+  SelectorWrap* selector_ = nullptr;
+  napi_async_cleanup_hook_handle cleanup_ = nullptr;
+  Napi::FunctionReference callback_;
+  Napi::Reference<Napi::Int32Array> out_;
+  Napi::ObjectReference selector_ref_;  // keeps the SelectorWrap (and its guard slot) alive
+  std::unique_ptr<Napi::AsyncContext> context_;
+};
+
+class LoopOwnerWrap : public Napi::ObjectWrap<LoopOwnerWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "LoopOwner",
+                       {
+                           InstanceMethod<&LoopOwnerWrap::Wait>("wait"),
+                           InstanceMethod<&LoopOwnerWrap::LibuvAlive>("libuvAlive"),
+                           InstanceMethod<&LoopOwnerWrap::Close>("close"),
+                       });
+  }
+
+  // new LoopOwner(selector)
+  explicit LoopOwnerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoopOwnerWrap>(info) {
+    Napi::Env env = info.Env();
+    SelectorWrap* selector = ToOpenSelector(info[0]);
+    SysResult err{0, nullptr};
+    owner_ = LoopOwner::Create(UvLoop(env), selector->selector(), &err);
+    if (!owner_) throw ErrnoError(env, err.value, err.syscall, "libuv backend fd");
+    selector_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+  }
+
+ private:
+  // wait(timeoutSeconds, out: Int32Array) -> count
+  Napi::Value Wait(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const int64_t timeout_ns = ToTimeoutNs(info[0]);
+    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+      throw TypeErrorWithCode(env, "ERR_INVALID_ARG_TYPE", "The \"out\" argument must be an Int32Array");
+    }
+    if (!owner_) throw StateError(env, "ERR_LOOP_HOST_CLOSED", "the loop owner is closed");
+    Napi::Int32Array out = info[1].As<Napi::Int32Array>();
+    const size_t capacity = out.ElementLength() / 2;
+    if (capacity < 1 || capacity > (1u << 20)) {
+      throw RangeErrorWithCode(env, "ERR_OUT_OF_RANGE", "out must hold between 1 and 2**20 events");
+    }
+    if (events_.size() < capacity) events_.resize(capacity);
+    SysResult r = owner_->Wait(timeout_ns, events_.data(), static_cast<int>(capacity));
+    if (!r.ok()) throw ErrnoError(env, r.value, r.syscall);
+    // Take the pointer only now: libuv callbacks ran JS inside Wait().
+    Napi::Int32Array fresh = info[1].As<Napi::Int32Array>();
+    if (fresh.ArrayBuffer().IsDetached() || fresh.ElementLength() / 2 < static_cast<size_t>(r.value)) {
+      throw TypeErrorWithCode(env, "ERR_INVALID_STATE", "out was detached or shrunk during the wait");
+    }
+    int32_t* data = fresh.Data();
+    for (int i = 0; i < r.value; i++) {
+      data[2 * i] = events_[static_cast<size_t>(i)].fd;
+      data[2 * i + 1] = static_cast<int32_t>(events_[static_cast<size_t>(i)].events);
+    }
+    return Napi::Number::New(env, r.value);
+  }
+
+  Napi::Value LibuvAlive(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), owner_ && owner_->LibuvAlive());
+  }
+
+  void Close(const Napi::CallbackInfo&) {
+    if (owner_) owner_->Close();
+    owner_.reset();
+    selector_ref_.Reset();
+  }
+
+  std::unique_ptr<LoopOwner> owner_;
+  std::vector<ReadyEvent> events_;
+  Napi::ObjectReference selector_ref_;
+};
+
+}  // namespace
+
+void InitLoopHostBinding(Napi::Env env, Napi::Object exports) {
+  exports.Set("LoopHost", LoopHostWrap::Define(env));
+  exports.Set("LoopOwner", LoopOwnerWrap::Define(env));
+}
+
+}  // namespace muxloop
