@@ -1,0 +1,272 @@
+// The loop on every real backend (epoll, poll, select here; kqueue where it exists), hosted on
+// Node's libuv: the ordering contract again, fd watching on real socketpairs, coexistence with
+// Node (the must-hold list of issue 4), and an fd leak check after each test.
+import { readFile } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EventLoop } from '../lib/loop';
+import { availableSelectors, selectorClass, type SelectorKind } from '../lib/selectors';
+import { binding } from '../lib/native';
+import type { ExceptionContext } from '../lib/events';
+import { FdScope, drain, openFdCount, poke } from './helpers';
+
+describe.each(availableSelectors())('%s backend, hosted', (kind: SelectorKind) => {
+  let fds: FdScope;
+  let loop: EventLoop;
+  let baseline: number;
+  let errors: ExceptionContext[];
+
+  beforeEach(() => {
+    baseline = openFdCount();
+    fds = new FdScope();
+    loop = new EventLoop({ selector: new (selectorClass(kind))() });
+    errors = [];
+    loop.setExceptionHandler((_loop, context) => errors.push(context));
+  });
+
+  afterEach(() => {
+    if (!loop.isRunning()) loop.close();
+    fds.closeAll();
+    expect(errors).toEqual([]);
+    expect(openFdCount()).toBe(baseline);
+  });
+
+  it('orders callSoon, callLater and callAt like asyncio', async () => {
+    const calls: string[] = [];
+    const t = loop.time();
+    loop.callLater(0.02, () => calls.push('later 0.02'));
+    loop.callAt(t + 0.01, () => calls.push('at +0.01'));
+    loop.callLater(0, () => calls.push('later 0'));
+    loop.callSoon(() => calls.push('soon 1'));
+    loop.callSoon(() => calls.push('soon 2'));
+    loop.callLater(-1, () => calls.push('later -1'));
+    for (let i = 0; i < 5; i++) loop.callAt(t + 0.03, () => calls.push(`equal ${i}`));
+    loop.callAt(t + 0.04, () => loop.stop());
+    await loop.runForever();
+    expect(calls).toEqual([
+      'soon 1',
+      'soon 2',
+      'later -1',
+      'later 0',
+      'at +0.01',
+      'later 0.02',
+      'equal 0',
+      'equal 1',
+      'equal 2',
+      'equal 3',
+      'equal 4',
+    ]);
+  });
+
+  it('timers never fire early', async () => {
+    const lateness: number[] = [];
+    for (const delay of [0.001, 0.005, 0.013, 0.03]) {
+      const due = loop.time() + delay;
+      loop.callAt(due, () => lateness.push(loop.time() - due));
+    }
+    loop.callLater(0.05, () => loop.stop());
+    await loop.runForever();
+    expect(lateness).toHaveLength(4);
+    for (const late of lateness) expect(late).toBeGreaterThanOrEqual(0);
+  });
+
+  it('addReader on a socketpair: replacing reader, removal, unregistered when no interest remains', async () => {
+    const [a, b] = fds.socketpair();
+    const calls: string[] = [];
+    loop.addReader(a, () => calls.push('first'));
+    loop.addReader(a, () => {
+      calls.push(`second:${drain(a)}`);
+      expect(loop.removeReader(a)).toBe(true);
+      expect(loop.removeReader(a)).toBe(false);
+      loop.stop();
+    });
+    loop.callLater(0.01, () => poke(b, 'abc'));
+    await loop.runForever();
+    expect(calls).toEqual(['second:3']);
+  });
+
+  it('addWriter fires while writable; reader and writer on one fd', async () => {
+    const [a, b] = fds.socketpair();
+    const calls: string[] = [];
+    loop.addWriter(a, () => {
+      calls.push('writable');
+      loop.removeWriter(a);
+      poke(a, 'x');
+    });
+    loop.addReader(b, () => {
+      calls.push(`readable:${drain(b)}`);
+      loop.removeReader(b);
+      loop.stop();
+    });
+    await loop.runForever();
+    expect(calls).toEqual(['writable', 'readable:1']);
+  });
+
+  it('I/O is processed every iteration while a callback keeps rescheduling itself (C8)', async () => {
+    const [a, b] = fds.socketpair();
+    let spins = 0;
+    const reads: number[] = [];
+    const spin = (): void => {
+      spins++;
+      if (loop.isRunning()) loop.callSoon(spin);
+    };
+    loop.callSoon(spin);
+    loop.addReader(a, () => {
+      drain(a);
+      reads.push(spins);
+      if (reads.length === 3) {
+        loop.removeReader(a);
+        loop.stop();
+      } else {
+        poke(b);
+      }
+    });
+    poke(b);
+    await loop.runForever();
+    expect(reads[1] - reads[0]).toBe(1);
+    expect(reads[2] - reads[1]).toBe(1);
+  });
+
+  it('a reader added and removed from a Node callback while the loop waits (guarded selector use)', async () => {
+    const [a, b] = fds.socketpair();
+    const calls: string[] = [];
+    loop.callLater(0.3, () => loop.stop());
+    setTimeout(() => {
+      loop.addReader(a, () => {
+        calls.push(`read:${drain(a)}`);
+        loop.removeReader(a);
+        loop.stop();
+      });
+      setTimeout(() => poke(b, 'zz'), 10);
+    }, 20);
+    await loop.runForever();
+    expect(calls).toEqual(['read:2']);
+  });
+
+  it('callSoon, callSoonThreadsafe and stop from Node callbacks wake a waiting loop', async () => {
+    const calls: string[] = [];
+    loop.callLater(10, () => calls.push('never'));
+    const started = loop.time();
+    setTimeout(() => loop.callSoonThreadsafe(() => calls.push('threadsafe')), 10);
+    setTimeout(() => loop.callSoon(() => calls.push('soon')), 20);
+    setTimeout(() => loop.stop(), 30);
+    await loop.runForever();
+    expect(calls).toEqual(['threadsafe', 'soon']);
+    expect(loop.time() - started).toBeLessThan(5);
+  });
+
+  it('must hold: Node setTimeout, fs.promises, worker messages and signals all progress while it runs', async () => {
+    const seen: string[] = [];
+    const fut = loop.createFuture<void>();
+    const pending = new Set(['timeout', 'readFile', 'worker', 'signal']);
+    const mark = (what: string): void => {
+      seen.push(what);
+      pending.delete(what);
+      if (pending.size === 0 && !fut.done()) fut.setResult();
+    };
+    setTimeout(() => mark('timeout'), 10);
+    void readFile(__filename).then(() => mark('readFile'));
+    const worker = new Worker('require("worker_threads").parentPort.postMessage("hi")', { eval: true });
+    worker.once('message', () => mark('worker'));
+    const onSignal = (): void => mark('signal');
+    process.once('SIGUSR2', onSignal);
+    loop.callLater(0.02, () => process.kill(process.pid, 'SIGUSR2'));
+    const guard = loop.callLater(10, () => loop.stop());
+    try {
+      await loop.runUntilComplete(fut);
+    } finally {
+      guard.cancel();
+      process.off('SIGUSR2', onSignal);
+      await worker.terminate();
+    }
+    expect(new Set(seen)).toEqual(new Set(['timeout', 'readFile', 'worker', 'signal']));
+  });
+
+  it('must hold: an async function awaiting a Future resumes in the iteration it was resolved in or the next', async () => {
+    let iteration = 0;
+    let resolvedIn = -1;
+    let resumedIn = -1;
+    const fut = loop.createFuture<number>();
+    const counter = (): void => {
+      iteration++;
+      if (iteration === 5) {
+        fut.setResult(5);
+        resolvedIn = iteration;
+      }
+      if (iteration < 20) loop.callSoon(counter);
+      else loop.stop();
+    };
+    loop.callSoon(counter);
+    const waiter = (async () => {
+      await fut;
+      resumedIn = iteration;
+      // And the loop can be used from the async function, too.
+      await new Promise<void>((resolve) => loop.callSoon(resolve));
+    })();
+    await loop.runForever();
+    await waiter;
+    expect(resumedIn - resolvedIn).toBeGreaterThanOrEqual(0);
+    expect(resumedIn - resolvedIn).toBeLessThanOrEqual(1);
+  });
+
+  it('process.nextTick queued by a callback runs before the next iteration', async () => {
+    const calls: string[] = [];
+    loop.callSoon(() => {
+      process.nextTick(() => calls.push('tick'));
+      void Promise.resolve().then(() => calls.push('microtask'));
+      loop.callSoon(() => {
+        calls.push('next iteration');
+        loop.stop();
+      });
+      calls.push('callback');
+    });
+    await loop.runForever();
+    expect(calls).toEqual(['callback', 'tick', 'microtask', 'next iteration']);
+  });
+
+  it('runUntilComplete with a Promise; the loop does not keep a ref after the run', async () => {
+    await expect(loop.runUntilComplete(new Promise((resolve) => setTimeout(() => resolve('ok'), 5)))).resolves.toBe(
+      'ok',
+    );
+    expect(loop.isRunning()).toBe(false);
+    expect(process.getActiveResourcesInfo().filter((r) => /Poll|Idle|Async/.test(r))).toEqual([]);
+  });
+
+  it('a selector closed under a running loop does not crash it', async () => {
+    const [a] = fds.socketpair();
+    const sel = new (selectorClass(kind))();
+    const other = new EventLoop({ selector: sel });
+    other.addReader(a, () => {});
+    other.callLater(0.02, () => sel.close());
+    other.callLater(0.05, () => other.stop());
+    await other.runForever();
+    other.close();
+  });
+
+  it('owning mode is refused inside vitest (not CommonJS top level)', () => {
+    expect(() => loop.runForeverSync()).toThrow(expect.objectContaining({ code: 'ERR_LOOP_CANNOT_OWN_THREAD' }));
+    expect(() => loop.runUntilCompleteSync(loop.createFuture())).toThrow(
+      expect.objectContaining({ code: 'ERR_LOOP_CANNOT_OWN_THREAD' }),
+    );
+    expect(loop.isRunning()).toBe(false);
+  });
+});
+
+describe('native LoopHost argument checks', () => {
+  it('refuses a non-selector, a bad buffer and a selector already hosted', () => {
+    const out = new Int32Array(8);
+    expect(() => new binding.LoopHost({} as never, () => {}, out)).toThrow(TypeError);
+    const sel = new binding.Selector('poll');
+    expect(() => new binding.LoopHost(sel, 1 as never, out)).toThrow(TypeError);
+    expect(() => new binding.LoopHost(sel, () => {}, new Int32Array(1))).toThrow(RangeError);
+    const host = new binding.LoopHost(sel, () => {}, out);
+    expect(host.mode).toBe('thread');
+    expect(() => new binding.LoopHost(sel, () => {}, out)).toThrow(expect.objectContaining({ code: 'ERR_SELECTOR_IN_USE' }));
+    expect(() => host.arm(Number.NaN, false, false)).toThrow(RangeError);
+    expect(() => host.arm(0, 1 as never, false)).toThrow(TypeError);
+    host.close();
+    host.close();
+    expect(() => host.arm(0, false, false)).toThrow(expect.objectContaining({ code: 'ERR_LOOP_HOST_CLOSED' }));
+    sel.close();
+  });
+});
