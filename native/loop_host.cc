@@ -312,26 +312,36 @@ std::unique_ptr<LoopOwner> LoopOwner::Create(uv_loop_t* loop, std::shared_ptr<Se
     *err = {-ENOSYS, "uv_backend_fd"};
     return nullptr;
   }
+  uv_async_t* keeper = new uv_async_t;
+  const int r = uv_async_init(loop, keeper, nullptr);
+  if (r != 0) {
+    delete keeper;
+    *err = {r, "uv_async_init"};
+    return nullptr;
+  }
+  uv_unref(reinterpret_cast<uv_handle_t*>(keeper));
   SysResult added = selector->add(uv_fd, kRead);
   if (!added.ok()) {
+    uv_close(reinterpret_cast<uv_handle_t*>(keeper), [](uv_handle_t* handle) { delete reinterpret_cast<uv_async_t*>(handle); });
     *err = added;
     return nullptr;
   }
-  return std::unique_ptr<LoopOwner>(new LoopOwner(loop, std::move(selector), uv_fd));
+  return std::unique_ptr<LoopOwner>(new LoopOwner(loop, std::move(selector), uv_fd, keeper));
 }
 
 LoopOwner::~LoopOwner() { Close(); }
 
 SysResult LoopOwner::Wait(int64_t timeout_ns, ReadyEvent* out, int capacity) {
-  // libuv's own deadline bounds ours; uv_backend_timeout() is 0 when the loop is not alive, which
-  // would be a busy loop, so it only counts while uv_loop_alive() (node-ecosystem.md 1.2, "CPU").
-  if (uv_loop_alive(loop_)) {
-    const int ms = uv_backend_timeout(loop_);
-    if (ms >= 0) {
-      const int64_t bound = static_cast<int64_t>(ms) * 1000000;
-      if (timeout_ns < 0 || bound < timeout_ns) timeout_ns = bound;
-    }
+  // libuv's own deadline bounds ours. uv_backend_timeout() is 0 when the loop is not alive, which
+  // would be a busy loop (node-ecosystem.md 1.2, "CPU"), so the keeper makes it alive meanwhile;
+  // it is also 0 when libuv has watcher changes to apply, which the uv_run below does.
+  uv_ref(reinterpret_cast<uv_handle_t*>(keeper_));
+  const int ms = uv_backend_timeout(loop_);
+  if (ms >= 0) {
+    const int64_t bound = static_cast<int64_t>(ms) * 1000000;
+    if (timeout_ns < 0 || bound < timeout_ns) timeout_ns = bound;
   }
+  uv_unref(reinterpret_cast<uv_handle_t*>(keeper_));
   if (buffer_.size() < static_cast<size_t>(capacity) + 1) buffer_.resize(static_cast<size_t>(capacity) + 1);
   SysResult r = selector_->wait(timeout_ns, buffer_.data(), capacity + 1);
   int count = 0;
@@ -343,7 +353,9 @@ SysResult LoopOwner::Wait(int64_t timeout_ns, ReadyEvent* out, int capacity) {
   }
   // Node's timers, fs completions, messages, signals: their callbacks run here, not nested in any
   // libuv callback (this is only reached before Node's own uv_run started).
+  uv_ref(reinterpret_cast<uv_handle_t*>(keeper_));
   uv_run(loop_, UV_RUN_NOWAIT);
+  uv_unref(reinterpret_cast<uv_handle_t*>(keeper_));
   if (!r.ok()) return r;
   return {count, nullptr};
 }
@@ -352,6 +364,9 @@ void LoopOwner::Close() {
   if (uv_fd_ < 0) return;
   if (!selector_->closed()) selector_->remove(uv_fd_);
   uv_fd_ = -1;
+  // Freed in the close callback, which Node's own uv_run will run.
+  uv_close(reinterpret_cast<uv_handle_t*>(keeper_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_async_t*>(handle); });
+  keeper_ = nullptr;
 }
 
 }  // namespace muxloop

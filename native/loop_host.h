@@ -125,12 +125,16 @@ class LoopOwner {
   void Close();
 
  private:
-  LoopOwner(uv_loop_t* loop, std::shared_ptr<Selector> selector, int uv_fd)
-      : loop_(loop), selector_(std::move(selector)), uv_fd_(uv_fd) {}
+  LoopOwner(uv_loop_t* loop, std::shared_ptr<Selector> selector, int uv_fd, uv_async_t* keeper)
+      : loop_(loop), selector_(std::move(selector)), uv_fd_(uv_fd), keeper_(keeper) {}
 
   uv_loop_t* loop_;
   std::shared_ptr<Selector> selector_;
   int uv_fd_;
+  // Never sent; ref'd only while we ask libuv for its timeout and run it, so that uv_run does run
+  // (it returns at once when the loop is not alive) and applies pending watcher changes, such as
+  // the signal pipe of a process.on('SIGUSR2') added just before: signal handles are unref'd.
+  uv_async_t* keeper_;
   std::vector<ReadyEvent> buffer_;
 };
 
