@@ -209,6 +209,33 @@ describe.each(availableSelectors())('%s backend, hosted', (kind: SelectorKind) =
     expect(resumedIn - resolvedIn).toBeLessThanOrEqual(1);
   });
 
+  it('a loop that always has work does not starve Node: setInterval and a SIGTERM handler still run (C12)', async () => {
+    let intervals = 0;
+    let signals = 0;
+    let spins = 0;
+    const interval = setInterval(() => intervals++, 10);
+    const onTerm = (): void => {
+      signals++;
+    };
+    process.on('SIGTERM', onTerm);
+    const spin = (): void => {
+      spins++;
+      if (loop.isRunning()) loop.callSoon(spin);
+    };
+    loop.callSoon(spin);
+    loop.callLater(0.05, () => process.kill(process.pid, 'SIGTERM'));
+    loop.callLater(0.2, () => loop.stop());
+    try {
+      await loop.runForever();
+    } finally {
+      clearInterval(interval);
+      process.off('SIGTERM', onTerm);
+    }
+    expect(spins).toBeGreaterThan(10);
+    expect(intervals).toBeGreaterThanOrEqual(5);
+    expect(signals).toBe(1);
+  });
+
   it('process.nextTick queued by a callback runs before the next iteration', async () => {
     const calls: string[] = [];
     loop.callSoon(() => {
