@@ -121,6 +121,7 @@ export class EventLoop implements HandleOwner {
   readonly #timers = new TimerHeap<TimerHandle>();
   #cancelledTimers = 0;
   #sequence = 0;
+  #iterations = 0;
   readonly #watches: Array<FdWatch | undefined> = [];
   #watchCount = 0;
   #running = false;
@@ -219,6 +220,11 @@ export class EventLoop implements HandleOwner {
       this.#cancelledTimers = 0;
     }
     if (this.#waiting) this.#rearm();
+  }
+
+  /** @internal For tests: iterations run so far (to check that nothing spins). */
+  get iterationCount(): number {
+    return this.#iterations;
   }
 
   /** @internal For tests: entries in the timer heap, cancelled ones included. */
@@ -324,6 +330,7 @@ export class EventLoop implements HandleOwner {
 
   /** Phases 2 and 3: due timers, then one snapshot of the ready queue. */
   #runDue(): void {
+    this.#iterations++;
     // Phase 2: timers due by now, in (deadline, sequence) order.
     const timers = this.#timers;
     const end = this.time() + 1e-9;

@@ -19,6 +19,9 @@ LoopHost* HostOf(Handle* handle) {
 
 // ns -> libuv's ms, rounded up, plus one: libuv's clock is floored to the millisecond, so a timer
 // of exactly ceil(ms) can fire up to 1 ms before the deadline, and the loop would only re-arm.
+// Longest single wait of the helper thread; see loop_host.h (C13).
+constexpr int64_t kHelperSliceNs = 1000LL * 1000 * 1000;
+
 uint64_t TimerMs(int64_t timeout_ns) {
   if (timeout_ns > kMaxTimeoutNs) timeout_ns = kMaxTimeoutNs;
   return static_cast<uint64_t>(CeilTimeout(timeout_ns, 1000000)) + 1;
@@ -165,12 +168,18 @@ void LoopHost::Dispatch() {
   int count = 0;
   if (!selector_->closed()) {
     SysResult r = selector_->wait(0, events_.data(), static_cast<int>(events_.size()));
+    bool wake_seen = false;
     if (r.ok()) {
       for (int i = 0; i < r.value; i++) {
-        if (events_[static_cast<size_t>(i)].fd == wake_pipe_[0]) continue;
+        if (threaded_ && events_[static_cast<size_t>(i)].fd == wake_pipe_[0]) {
+          wake_seen = true;
+          continue;
+        }
         events_[static_cast<size_t>(count++)] = events_[static_cast<size_t>(i)];
       }
     }
+    // Readable without an interrupt: a stray byte, or EOF because it was closed from outside.
+    if (wake_seen) DrainWakePipe();
   }
   wake_(count);
 }
@@ -206,9 +215,12 @@ void LoopHost::HelperMain() {
     if (quit_) return;
     want_wait_ = false;
     in_wait_ = true;
-    lock.unlock();
-    selector_->wait(-1, scratch, 1);
-    lock.lock();
+    SysResult r{0, nullptr};
+    do {
+      lock.unlock();
+      r = selector_->wait(kHelperSliceNs, scratch, 1);
+      lock.lock();
+    } while (r.ok() && r.value == 0 && !interrupted_ && !quit_);
     in_wait_ = false;
     const bool interrupted = interrupted_;
     changed_.notify_all();
@@ -231,10 +243,16 @@ bool LoopHost::Interrupt() {
   want_wait_ = false;
   if (!in_wait_) return false;
   interrupted_ = true;
-  const char byte = 1;
-  // EAGAIN means the pipe is full of wakeups already; any other failure would leave the helper
-  // asleep, so it is worth knowing about, but there is nothing better to do than wait.
-  while (write(wake_pipe_[1], &byte, 1) < 0 && errno == EINTR) {
+  if (wake_pipe_[1] >= 0) {
+    const char byte = 1;
+    ssize_t n;
+    do {
+      n = write(wake_pipe_[1], &byte, 1);
+    } while (n < 0 && errno == EINTR);
+    // EAGAIN: the pipe is full of wakeups already. EPIPE: the read end was closed from outside;
+    // EBADF: the write end was. Either way the helper still comes out within one slice.
+    if (n < 0 && errno == EPIPE) wake_broken_end_ = 0;
+    if (n < 0 && errno == EBADF) wake_broken_end_ = 1;
   }
   changed_.wait(lock, [this] { return !in_wait_; });
   interrupted_ = false;
@@ -244,9 +262,37 @@ bool LoopHost::Interrupt() {
 }
 
 void LoopHost::DrainWakePipe() {
-  char buffer[64];
-  while (fd::Read(wake_pipe_[0], buffer, sizeof buffer) > 0) {
+  // Known broken: do not read, the number may name someone else's file by now.
+  if (wake_broken_end_ < 0 && wake_pipe_[0] >= 0) {
+    char buffer[64];
+    for (;;) {
+      const ssize_t n = fd::Read(wake_pipe_[0], buffer, sizeof buffer);
+      if (n > 0) continue;
+      if (n == 0) wake_broken_end_ = 1;           // EOF: the write end is gone
+      else if (n == -EBADF) wake_broken_end_ = 0;  // the read end is gone
+      break;
+    }
   }
+  if (wake_broken_end_ >= 0) RepairWakePipe();
+}
+
+void LoopHost::RepairWakePipe() {
+  // The registration under the old number is ours (the selector refuses a second one), so it can
+  // be dropped even if the number now names another file; only our own end is closed.
+  if (!selector_->closed()) selector_->remove(wake_pipe_[0]);
+  const int ours = wake_broken_end_ == 0 ? 1 : 0;
+  if (wake_pipe_[ours] >= 0) fd::Close(wake_pipe_[ours]);
+  wake_pipe_[0] = wake_pipe_[1] = -1;
+  wake_broken_end_ = -1;
+  int fds[2];
+  if (fd::Pipe(fds, true) != 0) return;  // degraded: interrupts take up to one slice
+  if (selector_->closed() || !selector_->add(fds[0], kRead).ok()) {
+    fd::Close(fds[0]);
+    fd::Close(fds[1]);
+    return;
+  }
+  wake_pipe_[0] = fds[0];
+  wake_pipe_[1] = fds[1];
 }
 
 void LoopHost::Close(std::function<void()> done) {
@@ -268,11 +314,10 @@ void LoopHost::Close(std::function<void()> done) {
       }
       helper_.join();
     }
-    if (wake_pipe_[0] >= 0) {
-      if (!selector_->closed()) selector_->remove(wake_pipe_[0]);
-      fd::Close(wake_pipe_[0]);
-      fd::Close(wake_pipe_[1]);
-      wake_pipe_[0] = wake_pipe_[1] = -1;
+    if (wake_pipe_[0] >= 0 && !selector_->closed()) selector_->remove(wake_pipe_[0]);
+    for (int end = 0; end < 2; end++) {
+      if (wake_pipe_[end] >= 0 && end != wake_broken_end_) fd::Close(wake_pipe_[end]);
+      wake_pipe_[end] = -1;
     }
   } else if (polling_) {
     uv_poll_stop(&poll_);

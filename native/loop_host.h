@@ -11,7 +11,10 @@
 //    waits while the loop is idle with fds to watch, and it never touches the selector while the
 //    JS thread does: every JS use of the selector first interrupts it through a self-pipe that is
 //    registered in the selector, and waits until it is out (SelectorGuard). The helper thread is
-//    only a doorbell: the events themselves are always collected again on the JS thread.
+//    only a doorbell: the events themselves are always collected again on the JS thread. Its
+//    waits are sliced (1 s), so that even with its self-pipe closed from outside an interrupt takes
+//    at most a slice; a broken self-pipe is then replaced (reliability.md C13): never a hang, and
+//    never a spin on a pipe at EOF.
 //  * deadlines: one uv_timer_t; "at once" is a uv_idle_t, so that libuv polls for I/O (with a zero
 //    timeout) between two iterations and a loop that always has work cannot starve Node.
 // The handles are ref'd only while the loop has work of its own (keep_alive), so a hosted loop
@@ -81,7 +84,10 @@ class LoopHost final : public SelectorGuard {
   void HelperMain();
   void RequestWait();   // start waiting (JS thread)
   bool Interrupt();     // stop waiting; true if it was waiting (JS thread)
+  // Empties the self-pipe; notes it broken on EOF or EBADF (closed from outside, C13).
   void DrainWakePipe();
+  // Replaces a broken self-pipe (JS thread, helper not waiting).
+  void RepairWakePipe();
 
   uv_loop_t* loop_;
   std::shared_ptr<Selector> selector_;
@@ -108,6 +114,9 @@ class LoopHost final : public SelectorGuard {
   bool quit_ = false;         // guarded by mutex_
   bool resume_after_use_ = false;  // JS thread only
   int wake_pipe_[2] = {-1, -1};
+  // Which end of the self-pipe was found closed from outside (0 read, 1 write), -1 if none: that
+  // number may belong to someone else by now and must not be closed again.
+  int wake_broken_end_ = -1;
 };
 
 // Owning mode: see the file comment.

@@ -1,6 +1,7 @@
 // The loop on every real backend (epoll, poll, select here; kqueue where it exists), hosted on
 // Node's libuv: the ordering contract again, fd watching on real socketpairs, coexistence with
 // Node (the must-hold list of issue 4), and an fd leak check after each test.
+import { readFileSync, readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -8,7 +9,7 @@ import { EventLoop } from '../lib/loop';
 import { availableSelectors, selectorClass, type SelectorKind } from '../lib/selectors';
 import { binding } from '../lib/native';
 import type { ExceptionContext } from '../lib/events';
-import { FdScope, drain, openFdCount, poke } from './helpers';
+import { FdScope, drain, openFdCount, openFds, poke } from './helpers';
 
 describe.each(availableSelectors())('%s backend, hosted', (kind: SelectorKind) => {
   let fds: FdScope;
@@ -295,5 +296,64 @@ describe('native LoopHost argument checks', () => {
     host.close();
     expect(() => host.arm(0, false, false)).toThrow(expect.objectContaining({ code: 'ERR_LOOP_HOST_CLOSED' }));
     sel.close();
+  });
+});
+
+/** Both ends of the pipe created since `before` (the host's self-pipe), by /proc/self/fd links. */
+function newPipe(before: Set<number>): { read: number; write: number } {
+  const link = (fd: number): string => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      return '';
+    }
+  };
+  const writeOnly = (fd: number): boolean =>
+    (parseInt(/flags:\s*(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1] ?? '0', 8) & 3) === 1;
+  const all = [...openFds()];
+  // The read end may reuse the number readdir itself had when `before` was taken: find the write
+  // end among the new fds, then its peer by pipe inode among all of them.
+  const write = all.find((fd) => !before.has(fd) && link(fd).startsWith('pipe:') && writeOnly(fd));
+  if (write === undefined) throw new Error('no new pipe');
+  const read = all.find((fd) => fd !== write && link(fd) === link(write));
+  if (read === undefined) throw new Error('no read end');
+  return { read, write };
+}
+
+const THREADED = availableSelectors().filter((kind) => kind === 'poll' || kind === 'select');
+
+describe.each(THREADED)('%s host: its self-pipe closed from outside (C13)', (kind: SelectorKind) => {
+  it.each(['write', 'read'])('closing the %s end: no hang, no spin, I/O and wakeups still work', async (end) => {
+    const baseline = openFdCount();
+    const fds = new FdScope();
+    const [a, b] = fds.socketpair();
+    const loop = new EventLoop({ selector: new (selectorClass(kind))() });
+    const before = openFds();
+    const calls: string[] = [];
+    let closed = -1;
+    let iterationsAtClose = 0;
+    loop.addReader(a, () => {
+      calls.push(`read:${drain(a)}`);
+    });
+    loop.callSoon(() => {
+      const pipe = newPipe(before);
+      const victim = end === 'write' ? pipe.write : pipe.read;
+      setTimeout(() => {
+        iterationsAtClose = loop.iterationCount;
+        binding.close(victim);
+        closed = victim;
+        setTimeout(() => poke(b, 'after'), 30);
+        setTimeout(() => loop.callSoon(() => loop.stop()), 100);
+      }, 20);
+    });
+    const started = Date.now();
+    await loop.runForever();
+    expect(closed).toBeGreaterThanOrEqual(0);
+    expect(calls).toEqual(['read:5']);
+    expect(loop.iterationCount - iterationsAtClose).toBeLessThan(20);
+    expect(Date.now() - started).toBeLessThan(5000);
+    loop.close();
+    fds.closeAll();
+    expect(openFdCount()).toBe(baseline);
   });
 });
