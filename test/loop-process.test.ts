@@ -16,11 +16,11 @@ interface ChildResult {
   stderr: string;
 }
 
-function runChild(script: string, args: string[] = [], timeoutMs = 20_000): Promise<ChildResult> {
+function runChild(script: string, args: string[] = [], timeoutMs = 20_000, nodeArgs: string[] = []): Promise<ChildResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [path.join(FIXTURES, script), ...args],
+      [...nodeArgs, path.join(FIXTURES, script), ...args],
       { timeout: timeoutMs, cwd: FIXTURES, env: { ...process.env, DBG: '' } },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
@@ -114,5 +114,13 @@ describe('owning mode refusals', () => {
     const result = await runChild('owning-refused.mjs');
     expect(result.code).toBe(0);
     expect(lastJson(result)).toEqual({ esm: 'ERR_LOOP_CANNOT_OWN_THREAD' });
+  });
+});
+
+describe('Future exceptions nobody retrieved', () => {
+  it('are reported through the exception handler at garbage collection, once; retrieved ones are not', async () => {
+    const result = await runChild('unretrieved.cjs', [], 20_000, ['--expose-gc']);
+    expect(result.code).toBe(0);
+    expect(lastJson(result)).toEqual({ reports: ['Future exception was never retrieved: lost'] });
   });
 });
