@@ -71,6 +71,18 @@ describe.each(availableSelectors())('%s backend, hosted', (kind: SelectorKind) =
     for (const late of lateness) expect(late).toBeGreaterThanOrEqual(0);
   });
 
+  it('a chain of shrinking delays (1e-2 s down to 1e-10 s) takes a few iterations, no spin (C7)', async () => {
+    const delays = [1e-2, 1e-4, 1e-6, 1e-8, 1e-10];
+    const next = (): void => {
+      const delay = delays.shift();
+      if (delay === undefined) loop.stop();
+      else loop.callLater(delay, next);
+    };
+    loop.callSoon(next);
+    await loop.runForever();
+    expect(loop.iterationCount).toBeLessThanOrEqual(20);
+  });
+
   it('addReader on a socketpair: replacing reader, removal, unregistered when no interest remains', async () => {
     const [a, b] = fds.socketpair();
     const calls: string[] = [];
