@@ -60,6 +60,14 @@ class LoopHost final : public SelectorGuard {
   const ReadyEvent* events() const { return events_.data(); }
   bool threaded() const { return threaded_; }
   bool closing() const { return closing_; }
+  // Called once if the host is closed from outside its owner (environment teardown), so that the
+  // owner forgets it; the owner clears it before closing the host itself.
+  void set_on_detach(std::function<void()> on_detach) { on_detach_ = std::move(on_detach); }
+  void Detach() {
+    std::function<void()> on_detach = std::move(on_detach_);
+    on_detach_ = nullptr;
+    if (on_detach) on_detach();
+  }
 
   // SelectorGuard
   void BeforeSelectorUse() override;
@@ -99,6 +107,7 @@ class LoopHost final : public SelectorGuard {
   bool polling_ = false;
   int open_handles_ = 0;
   std::function<void()> on_closed_;
+  std::function<void()> on_detach_;
 
   uv_timer_t timer_;
   uv_idle_t idle_;

@@ -88,9 +88,17 @@ class LoopHostWrap : public Napi::ObjectWrap<LoopHostWrap> {
     context_ = std::make_unique<Napi::AsyncContext>(env, "muxloop.EventLoop");
     selector_ = selector;
     selector_->set_guard(host_);
+    host_->set_on_detach([this] {
+      host_ = nullptr;
+      cleanup_ = nullptr;
+      if (selector_ != nullptr) selector_->set_guard(nullptr);
+      selector_ = nullptr;
+    });
     // If the environment goes away (a worker terminated) while the loop runs, close the handles
-    // and let Node wait for their close callbacks (libuv handles need an asynchronous close).
-    if (napi_add_async_cleanup_hook(env, OnTeardown, this, &cleanup_) != napi_ok) cleanup_ = nullptr;
+    // and let Node wait for their close callbacks (libuv handles need an asynchronous close). The
+    // hook's argument is the host, which lives until the hook is removed in its last close
+    // callback, whichever of JS and the teardown closes it.
+    if (napi_add_async_cleanup_hook(env, OnTeardown, host_, &cleanup_) != napi_ok) cleanup_ = nullptr;
   }
 
   ~LoopHostWrap() override { Shutdown(); }
@@ -122,6 +130,7 @@ class LoopHostWrap : public Napi::ObjectWrap<LoopHostWrap> {
     LoopHost* host = host_;
     if (host == nullptr) return;
     host_ = nullptr;
+    host->set_on_detach(nullptr);
     if (selector_ != nullptr) selector_->set_guard(nullptr);
     selector_ = nullptr;
     napi_async_cleanup_hook_handle cleanup = cleanup_;
@@ -132,40 +141,65 @@ class LoopHostWrap : public Napi::ObjectWrap<LoopHostWrap> {
   }
 
   static void OnTeardown(napi_async_cleanup_hook_handle handle, void* arg) {
-    LoopHostWrap* self = static_cast<LoopHostWrap*>(arg);
-    LoopHost* host = self->host_;
-    self->host_ = nullptr;
-    self->cleanup_ = nullptr;
-    if (self->selector_ != nullptr) self->selector_->set_guard(nullptr);
-    self->selector_ = nullptr;
-    if (host == nullptr) {
-      napi_remove_async_cleanup_hook(handle);
-      return;
-    }
+    LoopHost* host = static_cast<LoopHost*>(arg);
+    // Already closing (JS closed it): its last close callback removes this hook.
+    if (host->closing()) return;
+    host->Detach();
     host->Close([handle] { napi_remove_async_cleanup_hook(handle); });
   }
 
+  // Raw Node-API with status checks, never throwing: this runs from a libuv callback, possibly while
+  // a worker is being terminated, when no call into JS can succeed (and building an Error to throw
+  // would itself fail fatally).
   void OnWake(int count) {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    Napi::Int32Array out = out_.Value();
-    const size_t capacity = out.ElementLength() / 2;
-    const ReadyEvent* events = host_->events();
-    int32_t* data = out.Data();
-    if (static_cast<size_t>(count) > capacity) count = static_cast<int>(capacity);
-    for (int i = 0; i < count; i++) {
-      data[2 * i] = events[i].fd;
-      data[2 * i + 1] = static_cast<int32_t>(events[i].events);
+    napi_env env = Env();
+    napi_handle_scope scope;
+    if (quiet_ || napi_open_handle_scope(env, &scope) != napi_ok) return;
+    napi_value out_value = nullptr;
+    napi_value fn = nullptr;
+    napi_value self = nullptr;
+    napi_get_reference_value(env, static_cast<napi_ref>(out_), &out_value);
+    napi_get_reference_value(env, static_cast<napi_ref>(callback_), &fn);
+    napi_get_reference_value(env, static_cast<napi_ref>(*this), &self);
+    void* data = nullptr;
+    size_t length = 0;
+    napi_typedarray_type type;
+    napi_value buffer;
+    size_t offset;
+    if (out_value != nullptr &&
+        napi_get_typedarray_info(env, out_value, &type, &length, &data, &buffer, &offset) == napi_ok &&
+        type == napi_int32_array && data != nullptr) {
+      const ReadyEvent* events = host_->events();
+      int32_t* pairs = static_cast<int32_t*>(data);
+      if (static_cast<size_t>(count) > length / 2) count = static_cast<int>(length / 2);
+      for (int i = 0; i < count; i++) {
+        pairs[2 * i] = events[i].fd;
+        pairs[2 * i + 1] = static_cast<int32_t>(events[i].events);
+      }
+    } else {
+      count = 0;
     }
-    try {
-      callback_.MakeCallback(Value(), {Napi::Number::New(env, count)}, *context_);
-    } catch (const Napi::Error& error) {
-      // No JS frame is below a libuv callback: report it as Node reports any uncaught exception.
-      napi_fatal_exception(env, error.Value());
+    napi_value arg;
+    napi_value result;
+    if (fn != nullptr && self != nullptr && napi_create_int32(env, count, &arg) == napi_ok &&
+        napi_make_callback(env, *context_, self, fn, 1, &arg, &result) != napi_ok) {
+      // The loop's JS catches everything it runs, so this is the environment going away (no
+      // exception object) or something as bad as a stack overflow (reported as uncaught). Either
+      // way the host stops calling.
+      quiet_ = true;
+      bool pending = false;
+      napi_value exception;
+      if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+          napi_get_and_clear_last_exception(env, &exception) == napi_ok) {
+        napi_valuetype kind;
+        if (napi_typeof(env, exception, &kind) == napi_ok && kind == napi_object) napi_fatal_exception(env, exception);
+      }
     }
+    napi_close_handle_scope(env, scope);
   }
 
   LoopHost* host_ = nullptr;
+  bool quiet_ = false;
   SelectorWrap* selector_ = nullptr;
   napi_async_cleanup_hook_handle cleanup_ = nullptr;
   Napi::FunctionReference callback_;

@@ -124,3 +124,12 @@ describe('Future exceptions nobody retrieved', () => {
     expect(lastJson(result)).toEqual({ reports: ['Future exception was never retrieved: lost'] });
   });
 });
+
+describe('worker threads terminated at random moments', () => {
+  it('never crash and leave no fd behind', async () => {
+    const result = await runChild('worker-stress.cjs', [], 60_000);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(lastJson(result)).toEqual({ workers: 12 * availableSelectors().length, fdsLeaked: 0 });
+  });
+});
