@@ -137,7 +137,20 @@ void LoopHost::Arm(int64_t timeout_ns, bool keep_alive, bool watch_io) {
     if (!want && polling_) uv_poll_stop(&poll_);
     polling_ = want;
   } else if (io && timeout_ns != 0) {
-    RequestWait();
+    // About to sleep: look first (Trio's guest mode does the same). When something is ready
+    // already, the next libuv iteration dispatches it and the helper thread is not involved; a
+    // busy loop then costs no thread handoffs (measured: 100 -> 12 us per socketpair round trip).
+    // (Only while the helper is idle: the selector is never used by both threads at once.)
+    if (!HelperBusy()) {
+      prefetched_ = Collect();
+      if (prefetched_ > 0) {
+        uv_timer_stop(&timer_);
+        uv_idle_start(&idle_, OnIdle);
+      } else {
+        prefetched_ = -1;
+        RequestWait();
+      }
+    }
   } else {
     Interrupt();
   }
@@ -165,26 +178,33 @@ void LoopHost::Dispatch() {
   uv_idle_stop(&idle_);
   uv_timer_stop(&timer_);
   if (threaded_) Interrupt();
-  int count = 0;
-  if (!selector_->closed()) {
-    SysResult r = selector_->wait(0, events_.data(), static_cast<int>(events_.size()));
-    bool wake_seen = false;
-    if (r.ok()) {
-      for (int i = 0; i < r.value; i++) {
-        if (threaded_ && events_[static_cast<size_t>(i)].fd == wake_pipe_[0]) {
-          wake_seen = true;
-          continue;
-        }
-        events_[static_cast<size_t>(count++)] = events_[static_cast<size_t>(i)];
-      }
-    }
-    // Readable without an interrupt: a stray byte, or EOF because it was closed from outside.
-    if (wake_seen) DrainWakePipe();
-  }
+  int count = prefetched_;
+  prefetched_ = -1;
+  if (count < 0) count = Collect();
   wake_(count);
 }
 
+int LoopHost::Collect() {
+  if (selector_->closed()) return 0;
+  SysResult r = selector_->wait(0, events_.data(), static_cast<int>(events_.size()));
+  if (!r.ok()) return 0;
+  int count = 0;
+  bool wake_seen = false;
+  for (int i = 0; i < r.value; i++) {
+    if (threaded_ && events_[static_cast<size_t>(i)].fd == wake_pipe_[0]) {
+      wake_seen = true;
+      continue;
+    }
+    events_[static_cast<size_t>(count++)] = events_[static_cast<size_t>(i)];
+  }
+  // Readable without an interrupt: a stray byte, or EOF because it was closed from outside.
+  if (wake_seen) DrainWakePipe();
+  return count;
+}
+
 void LoopHost::BeforeSelectorUse() {
+  // Events collected before the JS thread changed the selector may be stale: collect afresh.
+  prefetched_ = -1;
   if (threaded_ && !closing_) resume_after_use_ = Interrupt();
 }
 
@@ -228,6 +248,11 @@ void LoopHost::HelperMain() {
     // re-arm) itself, so ringing would only cause an empty iteration.
     if (!interrupted) uv_async_send(&async_);
   }
+}
+
+bool LoopHost::HelperBusy() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return in_wait_ || want_wait_;
 }
 
 void LoopHost::RequestWait() {

@@ -86,11 +86,14 @@ class LoopHost final : public SelectorGuard {
 
   // One wakeup: collect the ready events (timeout 0) and call wake_.
   void Dispatch();
+  // Zero-timeout wait into events_, without the self-pipe; returns the count.
+  int Collect();
   void SetRef(bool keep_alive);
 
   // Helper thread (thread mode).
   void HelperMain();
   void RequestWait();   // start waiting (JS thread)
+  bool HelperBusy();    // waiting, or asked to
   bool Interrupt();     // stop waiting; true if it was waiting (JS thread)
   // Empties the self-pipe; notes it broken on EOF or EBADF (closed from outside, C13).
   void DrainWakePipe();
@@ -105,6 +108,7 @@ class LoopHost final : public SelectorGuard {
   bool closing_ = false;
   bool poll_dead_ = false;  // the selector was closed: its fd must not be watched any more
   bool polling_ = false;
+  int prefetched_ = -1;  // events already in events_ for the next Dispatch, -1 if none
   int open_handles_ = 0;
   std::function<void()> on_closed_;
   std::function<void()> on_detach_;
