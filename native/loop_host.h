@@ -10,7 +10,9 @@
 //    the selector's wait (Trio's guest mode, design B3) and wakes libuv with a uv_async_t. It only
 //    waits while the loop is idle with fds to watch, and it never touches the selector while the
 //    JS thread does: every JS use of the selector first interrupts it through a self-pipe that is
-//    registered in the selector, and waits until it is out (SelectorGuard). The helper thread is
+//    registered in the selector, and waits until it is out (SelectorGuard). Before handing the wait
+//    to the helper, the JS thread looks once with a zero timeout, so a busy loop never pays for a
+//    thread handoff (Trio: the thread is used "only when it would actually sleep"). The helper is
 //    only a doorbell: the events themselves are always collected again on the JS thread. Its
 //    waits are sliced (1 s), so that even with its self-pipe closed from outside an interrupt takes
 //    at most a slice; a broken self-pipe is then replaced (reliability.md C13): never a hang, and
@@ -23,7 +25,9 @@
 // Owning mode (LoopOwner): blocks the thread in the selector with libuv's backend fd added to it,
 // bounded by uv_backend_timeout() while uv_loop_alive(), then runs libuv once with
 // UV_RUN_NOWAIT. Sound only before Node's own uv_run has started (CommonJS top level); the JS side
-// checks that (lib/loop.ts).
+// checks that (lib/loop.ts). A never-sent uv_async_t is ref'd around those two libuv calls: uv_run
+// does nothing on a loop that is not alive, and then never applies pending watcher changes, such as
+// the signal pipe behind a fresh process.on('SIGUSR2') (signal handles are unref'd).
 #ifndef MUXLOOP_LOOP_HOST_H_
 #define MUXLOOP_LOOP_HOST_H_
 
