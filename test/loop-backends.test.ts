@@ -272,6 +272,22 @@ describe.each(availableSelectors())('%s backend, hosted', (kind: SelectorKind) =
     expect(process.getActiveResourcesInfo().filter((r) => /Poll|Idle|Async/.test(r))).toEqual([]);
   });
 
+  it('back-to-back runs on one loop, each with an fd watched (handles closed and made again)', async () => {
+    const [a, b] = fds.socketpair();
+    let reads = 0;
+    loop.addReader(a, () => {
+      drain(a);
+      reads++;
+      loop.stop();
+    });
+    for (let run = 0; run < 20; run++) {
+      poke(b);
+      await loop.runForever();
+    }
+    expect(reads).toBe(20);
+    loop.removeReader(a);
+  });
+
   it('a selector closed under a running loop does not crash it', async () => {
     const [a] = fds.socketpair();
     const sel = new (selectorClass(kind))();
