@@ -43,6 +43,19 @@ SelectorWrap* ToOpenSelector(const Napi::Value& value) {
   return wrap;
 }
 
+// An Int32Array for (fd, events) pairs holding between 1 and 2**20 of them; returns its capacity.
+size_t ToEventArray(const Napi::Value& value) {
+  Napi::Env env = value.Env();
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    throw TypeErrorWithCode(env, "ERR_INVALID_ARG_TYPE", "The \"out\" argument must be an Int32Array");
+  }
+  const size_t capacity = value.As<Napi::Int32Array>().ElementLength() / 2;
+  if (capacity < 1 || capacity > (1u << 20)) {
+    throw RangeErrorWithCode(env, "ERR_OUT_OF_RANGE", "out must hold between 1 and 2**20 events");
+  }
+  return capacity;
+}
+
 uv_loop_t* UvLoop(Napi::Env env) {
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
@@ -69,14 +82,8 @@ class LoopHostWrap : public Napi::ObjectWrap<LoopHostWrap> {
     if (!info[1].IsFunction()) {
       throw TypeErrorWithCode(env, "ERR_INVALID_ARG_TYPE", "The \"onWake\" argument must be a function");
     }
-    if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-      throw TypeErrorWithCode(env, "ERR_INVALID_ARG_TYPE", "The \"out\" argument must be an Int32Array");
-    }
+    const size_t capacity = ToEventArray(info[2]);
     Napi::Int32Array out = info[2].As<Napi::Int32Array>();
-    const size_t capacity = out.ElementLength() / 2;
-    if (capacity < 1 || capacity > (1u << 20)) {
-      throw RangeErrorWithCode(env, "ERR_OUT_OF_RANGE", "out must hold between 1 and 2**20 events");
-    }
     uv_loop_t* loop = UvLoop(env);
     SysResult err{0, nullptr};
     host_ = LoopHost::Create(loop, selector->selector(), static_cast<int>(capacity),
@@ -234,15 +241,8 @@ class LoopOwnerWrap : public Napi::ObjectWrap<LoopOwnerWrap> {
   Napi::Value Wait(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const int64_t timeout_ns = ToTimeoutNs(info[0]);
-    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-      throw TypeErrorWithCode(env, "ERR_INVALID_ARG_TYPE", "The \"out\" argument must be an Int32Array");
-    }
+    const size_t capacity = ToEventArray(info[1]);
     if (!owner_) throw StateError(env, "ERR_LOOP_HOST_CLOSED", "the loop owner is closed");
-    Napi::Int32Array out = info[1].As<Napi::Int32Array>();
-    const size_t capacity = out.ElementLength() / 2;
-    if (capacity < 1 || capacity > (1u << 20)) {
-      throw RangeErrorWithCode(env, "ERR_OUT_OF_RANGE", "out must hold between 1 and 2**20 events");
-    }
     if (events_.size() < capacity) events_.resize(capacity);
     SysResult r = owner_->Wait(timeout_ns, events_.data(), static_cast<int>(capacity));
     if (!r.ok()) throw ErrnoError(env, r.value, r.syscall);
