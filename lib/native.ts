@@ -30,9 +30,43 @@ export interface NativeSelector {
   readonly closed: boolean;
 }
 
+/**
+ * Hosts a running loop on Node's libuv (native/loop_host.cc). For epoll/kqueue, one uv_poll on the
+ * selector's fd; for poll/select, a helper thread that waits in the selector and wakes libuv. On
+ * each wakeup the host collects the ready events with a zero timeout into `out` and calls
+ * `onWake(count)` once, through a Node-API callback scope (ticks and promise jobs drain after it).
+ */
+export interface NativeLoopHost {
+  /**
+   * Next wakeup after at most `timeoutSeconds` (< 0: only on I/O); `keepAlive` refs the libuv
+   * handles (the Node process stays alive); `watchIo` waits for readiness of registered fds.
+   */
+  arm(timeoutSeconds: number, keepAlive: boolean, watchIo: boolean): void;
+  /** Stops and closes the libuv handles (and joins the helper thread); idempotent. */
+  close(): void;
+  /** 'poll' (uv_poll on the selector's fd) or 'thread' (helper thread). */
+  readonly mode: string;
+}
+
+/** Owning mode (native/loop_host.cc): blocks in the selector with libuv's fd in the set. */
+export interface NativeLoopOwner {
+  /**
+   * Waits at most `timeoutSeconds` (< 0: no bound of ours), bounded by libuv's next timeout
+   * while libuv is alive, writes the ready `(fd, events)` pairs into `out`, then runs libuv once
+   * without blocking (`uv_run(UV_RUN_NOWAIT)`). Returns the number of pairs.
+   */
+  wait(timeoutSeconds: number, out: Int32Array): number;
+  /** `uv_loop_alive()`: Node has ref'd handles or requests pending. */
+  libuvAlive(): boolean;
+  /** Takes libuv's fd out of the selector; idempotent. */
+  close(): void;
+}
+
 /** Everything the addon exports. */
 export interface NativeBinding {
   Selector: new (kind: string) => NativeSelector;
+  LoopHost: new (selector: NativeSelector, onWake: (count: number) => void, out: Int32Array) => NativeLoopHost;
+  LoopOwner: new (selector: NativeSelector) => NativeLoopOwner;
   /** Kinds compiled into this build, best first. */
   selectorKinds(): string[];
 

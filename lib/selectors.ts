@@ -354,6 +354,16 @@ abstract class NativeBackedSelector<T = unknown> extends BaseSelector<T> {
   get readyEvents(): Int32Array {
     return this.#events;
   }
+
+  /** @internal The addon object behind `selector`, if it is a native one (for the loop host). */
+  static nativeOf(selector: BaseSelector<unknown>): NativeSelector | undefined {
+    return selector instanceof NativeBackedSelector ? selector.native : undefined;
+  }
+}
+
+/** @internal The addon selector behind one of muxloop's native selectors; `undefined` otherwise. */
+export function nativeSelectorOf(selector: BaseSelector<unknown>): NativeSelector | undefined {
+  return NativeBackedSelector.nativeOf(selector);
 }
 
 /** Linux epoll(7). `fileno()` is the epoll fd. */

@@ -27,12 +27,16 @@ struct AddonData {
   void Own(int fd) { owned_fds.insert(fd); }
   void Disown(int fd) { owned_fds.erase(fd); }
 
+  // The NativeSelector class, to recognise its instances (SelectorWrap::FromValue).
+  Napi::FunctionReference selector_class;
+
   static AddonData* Get(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 };
 
 // Module parts; each adds its exports.
 void InitSelectorBinding(Napi::Env env, Napi::Object exports);
 void InitFdBinding(Napi::Env env, Napi::Object exports);
+void InitLoopHostBinding(Napi::Env env, Napi::Object exports);
 
 }  // namespace muxloop
 

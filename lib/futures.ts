@@ -1,0 +1,257 @@
+/**
+ * `Future`: asyncio's low-level awaitable result (python-anchor.md section 3.1). A Future is a
+ * thenable, so `await future` works in any async function; its done callbacks always run through
+ * the loop (`callSoon`), never synchronously.
+ * @packageDocumentation
+ */
+import type { ExceptionContext } from './events';
+import type { EventLoop } from './loop';
+import { getEventLoop } from './loop';
+
+/** An operation is not allowed in the Future's current state (asyncio's `InvalidStateError`). */
+export class InvalidStateError extends Error {
+  /** Always `'ERR_INVALID_STATE'`. */
+  readonly code = 'ERR_INVALID_STATE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidStateError';
+  }
+}
+
+/** The operation was cancelled (asyncio's `CancelledError`); `message` is the cancel message. */
+export class CancelledError extends Error {
+  /** Always `'ERR_CANCELLED'`. */
+  readonly code = 'ERR_CANCELLED';
+  constructor(message = '') {
+    super(message);
+    this.name = 'CancelledError';
+  }
+}
+
+/** What a Future needs from its loop. */
+type FutureLoop = Pick<EventLoop, 'callSoon' | 'callExceptionHandler' | 'getDebug' | 'isClosed'>;
+
+const PENDING = 0;
+const FINISHED = 1;
+const CANCELLED = 2;
+
+interface Unretrieved {
+  loop: FutureLoop;
+  exception: unknown;
+  name: string;
+  sourceTraceback: string | undefined;
+}
+
+// An exception nobody looked at is reported when the Future is garbage-collected, through the
+// loop's exception handler, never as an unhandled rejection (DESIGN.md section 4). The held value
+// must not reference the Future itself, or it would never be collected.
+const unretrieved = new FinalizationRegistry<Unretrieved>((held) => {
+  const context: ExceptionContext = {
+    message: `${held.name} exception was never retrieved`,
+    exception: held.exception,
+  };
+  if (held.sourceTraceback !== undefined) context.sourceTraceback = held.sourceTraceback;
+  held.loop.callExceptionHandler(context);
+});
+
+/** A done callback: called with the Future once it is done. */
+export type DoneCallback<T> = (future: Future<T>) => unknown;
+
+/**
+ * The eventual result of an operation: pending, then finished with a result or an exception, or
+ * cancelled. One-way.
+ *
+ * ```ts
+ * const fut = loop.createFuture<number>();
+ * loop.callLater(0.1, () => fut.setResult(42)); // 0.1 SECONDS
+ * console.log(await loop.runUntilComplete(fut)); // 42
+ * ```
+ */
+export class Future<T = unknown> implements PromiseLike<T> {
+  #loop: FutureLoop;
+  #state = PENDING;
+  #result: T | undefined;
+  #exception: unknown;
+  #cancelMessage: string | undefined;
+  #callbacks: Array<DoneCallback<T>> = [];
+  /** Where the Future was created, in debug mode. */
+  readonly sourceTraceback: string | undefined;
+
+  /** A pending Future bound to `loop` (default: `getEventLoop()`). Prefer `loop.createFuture()`. */
+  constructor(loop?: EventLoop) {
+    this.#loop = loop ?? getEventLoop();
+    this.sourceTraceback = this.#loop.getDebug() ? new Error().stack : undefined;
+  }
+
+  /** The loop the Future is bound to. */
+  getLoop(): EventLoop {
+    return this.#loop as EventLoop;
+  }
+
+  /** Whether it finished, failed or was cancelled. */
+  done(): boolean {
+    return this.#state !== PENDING;
+  }
+
+  /** Whether it was cancelled. */
+  cancelled(): boolean {
+    return this.#state === CANCELLED;
+  }
+
+  /**
+   * The result. Throws the exception if one was set (and marks it retrieved), `CancelledError`
+   * if cancelled, `InvalidStateError` while pending.
+   */
+  result(): T {
+    if (this.#state === CANCELLED) throw new CancelledError(this.#cancelMessage);
+    if (this.#state === PENDING) throw new InvalidStateError('Result is not ready.');
+    if (this.#exception !== undefined) {
+      this.#markRetrieved();
+      throw this.#exception;
+    }
+    return this.#result as T;
+  }
+
+  /**
+   * The exception, or `undefined` if it finished with a result. Throws `CancelledError` if
+   * cancelled, `InvalidStateError` while pending. Marks the exception retrieved.
+   */
+  exception(): unknown {
+    if (this.#state === CANCELLED) throw new CancelledError(this.#cancelMessage);
+    if (this.#state === PENDING) throw new InvalidStateError('Exception is not set.');
+    this.#markRetrieved();
+    return this.#exception;
+  }
+
+  /** Finishes with `value` and schedules the done callbacks. `InvalidStateError` if done. */
+  setResult(value: T): void {
+    if (this.#state !== PENDING) throw new InvalidStateError(`invalid state: ${this.#stateName()}`);
+    this.#result = value;
+    this.#state = FINISHED;
+    this.#scheduleCallbacks();
+  }
+
+  /**
+   * Fails with `exception` (a class is instantiated) and schedules the done callbacks.
+   * `InvalidStateError` if done; `TypeError` for `undefined` (it could not be told from success).
+   */
+  setException(exception: unknown): void {
+    if (this.#state !== PENDING) throw new InvalidStateError(`invalid state: ${this.#stateName()}`);
+    if (exception === undefined) throw new TypeError('exception must not be undefined');
+    if (typeof exception === 'function') exception = new (exception as new () => unknown)();
+    this.#exception = exception;
+    this.#state = FINISHED;
+    unretrieved.register(
+      this,
+      { loop: this.#loop, exception, name: this.constructor.name, sourceTraceback: this.sourceTraceback },
+      this,
+    );
+    this.#scheduleCallbacks();
+  }
+
+  /**
+   * Cancels the Future: returns `false` if it is already done, otherwise marks it cancelled with
+   * `message`, schedules the done callbacks and returns `true`.
+   */
+  cancel(message?: string): boolean {
+    if (this.#state !== PENDING) return false;
+    this.#state = CANCELLED;
+    this.#cancelMessage = message;
+    this.#scheduleCallbacks();
+    return true;
+  }
+
+  /**
+   * Calls `fn(future)` once the Future is done, through `loop.callSoon` (never synchronously,
+   * even when it is done already). Callbacks run in the order they were added.
+   */
+  addDoneCallback(fn: DoneCallback<T>): void {
+    if (typeof fn !== 'function') throw new TypeError('a callable object was expected by addDoneCallback()');
+    if (this.#state !== PENDING) this.#loop.callSoon(fn, this);
+    else this.#callbacks.push(fn);
+  }
+
+  /** Removes every registration of `fn`; returns how many were removed. */
+  removeDoneCallback(fn: DoneCallback<T>): number {
+    const before = this.#callbacks.length;
+    this.#callbacks = this.#callbacks.filter((cb) => cb !== fn);
+    return before - this.#callbacks.length;
+  }
+
+  /**
+   * Makes the Future a thenable: `await future` gives its result or throws its exception. The
+   * continuation runs through the loop like any done callback, so it resumes in the iteration
+   * after the one that completed the Future. Awaiting a Future of a closed loop rejects with
+   * `ERR_LOOP_CLOSED`.
+   */
+  then<R1 = T, R2 = never>(
+    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    const settled = new Promise<T>((resolve, reject) => {
+      if (this.#loop.isClosed()) {
+        const error = new Error('Event loop is closed') as Error & { code: string };
+        error.code = 'ERR_LOOP_CLOSED';
+        reject(error);
+        return;
+      }
+      this.addDoneCallback((future) => {
+        try {
+          resolve(future.result());
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+    return settled.then(onFulfilled, onRejected);
+  }
+
+  /** `<Future pending>`, `<Future finished result=…>`, … */
+  toString(): string {
+    return `<${this.constructor.name} ${this.#stateName()}>`;
+  }
+
+  #stateName(): string {
+    if (this.#state === PENDING) return 'pending';
+    if (this.#state === CANCELLED) return 'cancelled';
+    return this.#exception !== undefined ? 'finished exception' : 'finished result';
+  }
+
+  #markRetrieved(): void {
+    if (this.#exception !== undefined) unretrieved.unregister(this);
+  }
+
+  #scheduleCallbacks(): void {
+    const callbacks = this.#callbacks;
+    if (callbacks.length === 0) return;
+    this.#callbacks = [];
+    for (const fn of callbacks) this.#loop.callSoon(fn, this);
+  }
+}
+
+/** A done Future is a `Future`; anything else a loop can run is a thenable. */
+export function isFuture(value: unknown): value is Future<unknown> {
+  return value instanceof Future;
+}
+
+/**
+ * Adopts a Promise (or any thenable) as a Future of `loop` (default: `getEventLoop()`). A Future
+ * is returned as it is. Cancelling the returned Future does not cancel the Promise (a Promise
+ * cannot be cancelled); its outcome is then ignored.
+ */
+export function wrapFuture<T>(promise: PromiseLike<T> | Future<T>, loop?: EventLoop): Future<T> {
+  if (promise instanceof Future) return promise;
+  if (promise === null || typeof (promise as { then?: unknown })?.then !== 'function') {
+    throw new TypeError('An asyncio.Future, a coroutine or an awaitable is required');
+  }
+  const future = new Future<T>(loop);
+  promise.then(
+    (value) => {
+      if (!future.done()) future.setResult(value);
+    },
+    (error: unknown) => {
+      if (!future.done()) future.setException(error === undefined ? new Error('rejected with undefined') : error);
+    },
+  );
+  return future;
+}

@@ -1,0 +1,828 @@
+/**
+ * The event loop: asyncio's `BaseEventLoop` over a muxloop selector, hosted inside Node.
+ *
+ * **All delays and times are in SECONDS** (`callLater(0.5, cb)` is half a second), as in asyncio,
+ * not milliseconds as in `setTimeout`.
+ *
+ * Two ways to run it (DESIGN.md section 3):
+ * - **Hosted (default)**: `await loop.runForever()`, `await loop.runUntilComplete(x)`. The loop
+ *   never blocks the thread: Node's libuv watches the selector and the next deadline, and each
+ *   wakeup runs one loop iteration inside a Node-API callback scope, so `process.nextTick` and
+ *   promise jobs drain after it. Node's timers, fs, workers and signals keep working.
+ * - **Owning (opt-in)**: `loop.runForeverSync()`, `loop.runUntilCompleteSync(x)` block the thread
+ *   in our selector with libuv's own fd in the set, and run Node's pending work between
+ *   iterations. Only allowed at the top level of a CommonJS module, before Node's loop starts;
+ *   anywhere else they throw `ERR_LOOP_CANNOT_OWN_THREAD` at once.
+ *
+ * The ordering contract (python-anchor.md section 2.1), one iteration:
+ * 1. the ready fds' reader, then writer, handles are queued (one handle per fd and direction,
+ *    reused, so no allocation per event);
+ * 2. every timer due by now is queued, earliest deadline first, equal deadlines FIFO;
+ * 3. a snapshot of the ready queue runs, FIFO, skipping cancelled handles. Whatever these
+ *    callbacks schedule (callSoon, done callbacks, timers already due) runs in the next
+ *    iteration, after another poll for I/O.
+ * `stop()` lets the current iteration finish and ends the run after it.
+ * @packageDocumentation
+ */
+import { executionAsyncId } from 'node:async_hooks';
+import { performance } from 'node:perf_hooks';
+import { codedError, describe, invalidArgType, outOfRange } from './errors';
+import { type Callback, type ExceptionContext, Handle, type HandleOwner, TimerHandle } from './events';
+import { Future, wrapFuture } from './futures';
+import { TimerHeap } from './heap';
+import { binding, type NativeLoopHost } from './native';
+import {
+  type BaseSelector,
+  DefaultSelector,
+  EVENT_READ,
+  EVENT_WRITE,
+  type FileObject,
+  fileobjToFd,
+  nativeSelectorOf,
+  type SelectorKey,
+} from './selectors';
+
+/** asyncio's MAXIMUM_SELECT_TIMEOUT: no single wait is longer than a day. */
+const MAX_TIMEOUT = 24 * 3600;
+/** asyncio's _MIN_SCHEDULED_TIMER_HANDLES: below this many timers the heap is never compacted. */
+const MIN_TIMERS_TO_COMPACT = 100;
+/** Events handed over per wakeup; the kernel keeps the rest for the next one. */
+const MAX_BATCH = 1024;
+
+/** A custom exception handler: `(loop, context)`. */
+export type ExceptionHandler = (loop: EventLoop, context: ExceptionContext) => void;
+
+/** Loop construction options; every one has a default. */
+export interface EventLoopOptions {
+  /** The selector to multiplex fds with (default: a new `DefaultSelector`). Closed by `close()`. */
+  selector?: BaseSelector<unknown>;
+  /** Monotonic clock in SECONDS (default: `performance.now() / 1000`). Tests pass a fake one. */
+  clock?: () => number;
+  /** Debug mode (default: the `MUXLOOP_DEBUG` environment variable is set and not `0`). */
+  debug?: boolean;
+}
+
+interface FdWatch {
+  reader: Handle | undefined;
+  writer: Handle | undefined;
+}
+
+/**
+ * How a hosted run waits between iterations. `arm(timeout, keepAlive, watchIo)` asks for the next
+ * iteration after at most `timeout` seconds (< 0: only when I/O or a new `arm` comes), holding the
+ * Node process alive only when `keepAlive`.
+ */
+interface LoopHost {
+  arm(timeout: number, keepAlive: boolean, watchIo: boolean): void;
+  close(): void;
+}
+
+let runningLoop: EventLoop | undefined;
+let currentLoop: EventLoop | undefined;
+
+function loopClosed(): Error {
+  return codedError('ERR_LOOP_CLOSED', 'Event loop is closed');
+}
+
+function checkCallable(callback: unknown, method: string): asserts callback is Callback {
+  if (typeof callback !== 'function') {
+    throw codedError(
+      'ERR_INVALID_ARG_TYPE',
+      `a callable object was expected by ${method}(), got ${describe(callback)}`,
+      TypeError,
+    );
+  }
+}
+
+function checkSeconds(value: unknown, name: string): number {
+  if (typeof value !== 'number') throw invalidArgType(name, 'a number of seconds', value);
+  if (Number.isNaN(value)) throw outOfRange(name, 'a number of seconds, not NaN', value);
+  return value;
+}
+
+function defaultClock(): number {
+  return performance.now() / 1000;
+}
+
+function envDebug(): boolean {
+  const value = process.env.MUXLOOP_DEBUG;
+  return value !== undefined && value !== '' && value !== '0';
+}
+
+/**
+ * An asyncio-style event loop on a muxloop selector. See the module documentation for the two
+ * run modes and the ordering contract. **Delays are in seconds.**
+ */
+export class EventLoop implements HandleOwner {
+  readonly #selector: BaseSelector<unknown>;
+  readonly #clock: () => number;
+  #ready: Handle[] = [];
+  #spare: Handle[] = [];
+  readonly #timers = new TimerHeap<TimerHandle>();
+  #cancelledTimers = 0;
+  #sequence = 0;
+  #iterations = 0;
+  readonly #watches: Array<FdWatch | undefined> = [];
+  #watchCount = 0;
+  #running = false;
+  #stopping = false;
+  #closed = false;
+  #debug: boolean;
+  #exceptionHandler: ExceptionHandler | null = null;
+  /** Callbacks slower than this many seconds are reported in debug mode (asyncio: 0.1). */
+  slowCallbackDuration = 0.1;
+
+  // Hosted run state.
+  #host: LoopHost | undefined;
+  /** Between two hosted iterations: scheduling must (re)arm the host. */
+  #waiting = false;
+  /** Loop time the host is armed for; -Infinity = already armed to wake at once. */
+  #armedAt = Infinity;
+  #finishRun: (() => void) | undefined;
+  #failRun: ((error: unknown) => void) | undefined;
+  readonly #out = new Int32Array(2 * MAX_BATCH);
+
+  /** A loop over `options.selector` (default `DefaultSelector`) and `options.clock`. */
+  constructor(options: EventLoopOptions = {}) {
+    this.#selector = options.selector ?? new DefaultSelector();
+    this.#clock = options.clock ?? defaultClock;
+    this.#debug = options.debug ?? envDebug();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Scheduling
+
+  /** The loop's monotonic clock, in SECONDS. */
+  time(): number {
+    return this.#clock();
+  }
+
+  /**
+   * Schedules `callback(...args)` for the next iteration, after the callbacks already queued
+   * (FIFO). Throws `TypeError` for a non-function, `ERR_LOOP_CLOSED` on a closed loop.
+   */
+  callSoon<A extends unknown[]>(callback: (...args: A) => unknown, ...args: A): Handle {
+    if (this.#closed) throw loopClosed();
+    checkCallable(callback, 'callSoon');
+    const handle = new Handle(callback as Callback, args, this, this.#traceback());
+    this.#ready.push(handle);
+    if (this.#waiting && this.#armedAt !== -Infinity) this.#wakeNow();
+    return handle;
+  }
+
+  /**
+   * Same as `callSoon`, and wakes the loop if it is waiting. JavaScript runs one thread per
+   * isolate, so "threadsafe" here means: from any code on the loop's thread, including Node
+   * callbacks and promise jobs that run while a hosted loop waits (`callSoon` wakes it too). From
+   * a worker thread, post a message to the loop's thread instead.
+   */
+  callSoonThreadsafe<A extends unknown[]>(callback: (...args: A) => unknown, ...args: A): Handle {
+    return this.callSoon(callback, ...args);
+  }
+
+  /**
+   * Schedules `callback(...args)` after `delay` **SECONDS** (not milliseconds). A delay <= 0 runs
+   * it on the next iteration, in deadline order among the timers due (so `callLater(-2, b)` runs
+   * before `callLater(-1, a)`). `NaN` is a `RangeError`.
+   */
+  callLater<A extends unknown[]>(delay: number, callback: (...args: A) => unknown, ...args: A): TimerHandle {
+    checkSeconds(delay, 'delay');
+    return this.#schedule(this.time() + delay, callback, args, 'callLater');
+  }
+
+  /**
+   * Schedules `callback(...args)` at loop time `when` (SECONDS on the `time()` clock). Timers
+   * with equal deadlines run in the order they were scheduled.
+   */
+  callAt<A extends unknown[]>(when: number, callback: (...args: A) => unknown, ...args: A): TimerHandle {
+    checkSeconds(when, 'when');
+    return this.#schedule(when, callback, args, 'callAt');
+  }
+
+  #schedule(when: number, callback: unknown, args: unknown[], method: string): TimerHandle {
+    if (this.#closed) throw loopClosed();
+    checkCallable(callback, method);
+    const timer = new TimerHandle(when, this.#sequence++, callback, args, this, this.#traceback());
+    this.#timers.push(timer);
+    if (this.#waiting && when < this.#armedAt) this.#rearm();
+    return timer;
+  }
+
+  /** @internal A scheduled timer was cancelled: count it, and compact the heap when half are. */
+  timerHandleCancelled(_handle: TimerHandle): void {
+    this.#cancelledTimers++;
+    if (this.#cancelledTimers > MIN_TIMERS_TO_COMPACT && this.#cancelledTimers * 2 > this.#timers.size) {
+      this.#timers.retain((timer) => {
+        if (!timer.cancelled()) return true;
+        timer.scheduled = false;
+        return false;
+      });
+      this.#cancelledTimers = 0;
+    }
+    if (this.#waiting) this.#rearm();
+  }
+
+  /** @internal For tests: iterations run so far (to check that nothing spins). */
+  get iterationCount(): number {
+    return this.#iterations;
+  }
+
+  /** @internal For tests: entries in the timer heap, cancelled ones included. */
+  get timerHeapSize(): number {
+    return this.#timers.size;
+  }
+
+  /** A new pending Future bound to this loop. */
+  createFuture<T = unknown>(): Future<T> {
+    return new Future<T>(this);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Watching fds
+
+  /**
+   * Calls `callback(...args)` on every iteration in which `fileobj` is readable (level-triggered),
+   * until `removeReader`. One reader per fd: adding another replaces it (the old handle is
+   * cancelled). Returns the handle.
+   */
+  addReader<A extends unknown[]>(fileobj: FileObject, callback: (...args: A) => unknown, ...args: A): Handle {
+    return this.#addWatch(fileobj, EVENT_READ, callback, args, 'addReader');
+  }
+
+  /** Stops watching `fileobj` for reading. `true` if a reader was removed; `false` on a closed loop. */
+  removeReader(fileobj: FileObject): boolean {
+    return this.#removeWatch(fileobj, EVENT_READ);
+  }
+
+  /** Like `addReader`, for writability. */
+  addWriter<A extends unknown[]>(fileobj: FileObject, callback: (...args: A) => unknown, ...args: A): Handle {
+    return this.#addWatch(fileobj, EVENT_WRITE, callback, args, 'addWriter');
+  }
+
+  /** Stops watching `fileobj` for writing. `true` if a writer was removed; `false` on a closed loop. */
+  removeWriter(fileobj: FileObject): boolean {
+    return this.#removeWatch(fileobj, EVENT_WRITE);
+  }
+
+  #addWatch(fileobj: FileObject, event: number, callback: unknown, args: unknown[], method: string): Handle {
+    if (this.#closed) throw loopClosed();
+    checkCallable(callback, method);
+    const fd = fileobjToFd(fileobj);
+    const handle = new Handle(callback, args, this, this.#traceback());
+    let watch = this.#watches[fd];
+    // Kernel first, bookkeeping after: if the selector refuses, nothing here changed.
+    if (watch === undefined) {
+      this.#selector.register(fd, event);
+      watch = { reader: undefined, writer: undefined };
+      this.#watches[fd] = watch;
+      this.#watchCount++;
+    } else {
+      const events = (watch.reader ? EVENT_READ : 0) | (watch.writer ? EVENT_WRITE : 0) | event;
+      this.#selector.modify(fd, events);
+    }
+    const previous = event === EVENT_READ ? watch.reader : watch.writer;
+    if (event === EVENT_READ) watch.reader = handle;
+    else watch.writer = handle;
+    previous?.cancel();
+    if (this.#waiting) this.#rearm();
+    return handle;
+  }
+
+  #removeWatch(fileobj: FileObject, event: number): boolean {
+    if (this.#closed) return false;
+    const fd = fileobjToFd(fileobj);
+    const watch = this.#watches[fd];
+    const handle = watch === undefined ? undefined : event === EVENT_READ ? watch.reader : watch.writer;
+    if (watch === undefined || handle === undefined) return false;
+    const other = event === EVENT_READ ? watch.writer : watch.reader;
+    if (other === undefined) {
+      // No interest left: the fd leaves the kernel set too.
+      this.#selector.unregister(fd);
+      this.#watches[fd] = undefined;
+      this.#watchCount--;
+    } else {
+      this.#selector.modify(fd, event === EVENT_READ ? EVENT_WRITE : EVENT_READ);
+      if (event === EVENT_READ) watch.reader = undefined;
+      else watch.writer = undefined;
+    }
+    handle.cancel();
+    if (this.#waiting) this.#rearm();
+    return true;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The iteration. Long on purpose: it is the ordering contract, phase by phase.
+
+  /** Phase 1 for one ready fd: queue its reader, then its writer. */
+  #fdReady(fd: number, events: number): void {
+    const watch = this.#watches[fd];
+    if (watch === undefined) return;
+    const { reader, writer } = watch;
+    if ((events & EVENT_READ) !== 0 && reader !== undefined) {
+      if (reader.cancelled()) this.removeReader(fd);
+      else this.#ready.push(reader);
+    }
+    if ((events & EVENT_WRITE) !== 0 && writer !== undefined) {
+      if (writer.cancelled()) this.removeWriter(fd);
+      else this.#ready.push(writer);
+    }
+  }
+
+  /** Phases 2 and 3: due timers, then one snapshot of the ready queue. */
+  #runDue(): void {
+    this.#iterations++;
+    // Phase 2: timers due by now, in (deadline, sequence) order.
+    const timers = this.#timers;
+    const end = this.time() + 1e-9;
+    for (let timer = timers.peek(); timer !== undefined && timer.deadline < end; timer = timers.peek()) {
+      timers.pop();
+      timer.scheduled = false;
+      if (timer.cancelled()) this.#cancelledTimers--;
+      else this.#ready.push(timer);
+    }
+    // Phase 3: exactly the handles queued so far; what they schedule goes to the next iteration.
+    const batch = this.#ready;
+    this.#ready = this.#spare;
+    const debug = this.#debug;
+    for (let i = 0; i < batch.length; i++) {
+      const handle = batch[i];
+      if (handle.cancelled()) continue;
+      if (!debug) {
+        handle.run();
+        continue;
+      }
+      const start = this.time();
+      handle.run();
+      const took = this.time() - start;
+      if (took >= this.slowCallbackDuration) this.#reportSlow(handle, took);
+    }
+    batch.length = 0;
+    this.#spare = batch;
+  }
+
+  /** Drops cancelled timers at the head of the heap; returns the first live one. */
+  #firstTimer(): TimerHandle | undefined {
+    const timers = this.#timers;
+    let timer = timers.peek();
+    while (timer !== undefined && timer.cancelled()) {
+      timers.pop();
+      timer.scheduled = false;
+      this.#cancelledTimers--;
+      timer = timers.peek();
+    }
+    return timer;
+  }
+
+  /** How long the next poll may wait: 0 with work queued or stopping, < 0 for "until I/O". */
+  #pollTimeout(): number {
+    if (this.#ready.length > 0 || this.#stopping) return 0;
+    const timer = this.#firstTimer();
+    if (timer === undefined) return -1;
+    return Math.min(Math.max(0, timer.deadline - this.time()), MAX_TIMEOUT);
+  }
+
+  /** Whether the loop has work of its own that could make progress (holds Node alive). */
+  #hasWork(): boolean {
+    return (
+      this.#ready.length > 0 ||
+      this.#stopping ||
+      this.#watchCount > 0 ||
+      this.#timers.size - this.#cancelledTimers > 0
+    );
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Hosted runs
+
+  /**
+   * Runs until `stop()` is called; the promise resolves after the iteration in which it was.
+   * Never blocks the thread. Rejects with `ERR_LOOP_CLOSED` on a closed loop and with
+   * `ERR_LOOP_RUNNING` if this or another loop is already running on this thread.
+   *
+   * While it runs, the loop holds the Node process alive only when it has work of its own
+   * (ready callbacks, live timers, watched fds); an idle loop with none of these does not (like
+   * a pending Promise, it cannot make progress on its own).
+   */
+  async runForever(): Promise<void> {
+    this.#checkCanRun();
+    this.#host = this.#createHost();
+    this.#beginRun();
+    const done = new Promise<void>((resolve, reject) => {
+      this.#finishRun = resolve;
+      this.#failRun = reject;
+    });
+    this.#waiting = true;
+    try {
+      this.#rearm();
+    } catch (error) {
+      this.#endHostedRun();
+      throw error;
+    }
+    await done;
+  }
+
+  /**
+   * Runs until `future` is done and resolves with its result (or rejects with its exception).
+   * A Promise or any thenable is adopted with `wrapFuture`. Rejects with "Event loop stopped
+   * before Future completed." if `stop()` ends the run first.
+   *
+   * A Future that nothing can complete (no timers, no watched fds, nothing else in Node that
+   * could resolve it) stays pending without spinning, and the loop does not keep Node alive for
+   * it (reliability.md C15).
+   */
+  async runUntilComplete<T>(future: Future<T> | PromiseLike<T>): Promise<T> {
+    this.#checkCanRun();
+    const fut = this.#adopt(future);
+    const onDone = (): void => this.stop();
+    fut.addDoneCallback(onDone);
+    try {
+      await this.runForever();
+    } finally {
+      fut.removeDoneCallback(onDone);
+    }
+    if (!fut.done()) throw codedError('ERR_LOOP_STOPPED', 'Event loop stopped before Future completed.');
+    return fut.result();
+  }
+
+  #createHost(): LoopHost {
+    const native = nativeSelectorOf(this.#selector);
+    if (native !== undefined) {
+      const out = this.#out;
+      const host: NativeLoopHost = new binding.LoopHost(native, (count: number) => this.#onHostWake(count, out), out);
+      return host;
+    }
+    return new JsHost(this.#selector, (ready) => this.#onJsWake(ready));
+  }
+
+  /** One hosted iteration, I/O collected natively into `out` (fd, events pairs). */
+  #onHostWake(count: number, out: Int32Array): void {
+    if (!this.#running) return;
+    this.#waiting = false;
+    try {
+      for (let i = 0; i < count; i++) this.#fdReady(out[2 * i], out[2 * i + 1]);
+      this.#afterPoll();
+    } catch (error) {
+      this.#endHostedRun(error);
+    }
+  }
+
+  /** One hosted iteration over a selector implemented in JS. */
+  #onJsWake(ready: Array<[SelectorKey<unknown>, number]>): void {
+    if (!this.#running) return;
+    this.#waiting = false;
+    try {
+      for (const [key, events] of ready) this.#fdReady(key.fd, events);
+      this.#afterPoll();
+    } catch (error) {
+      this.#endHostedRun(error);
+    }
+  }
+
+  #afterPoll(): void {
+    this.#runDue();
+    if (this.#stopping) {
+      this.#endHostedRun();
+      return;
+    }
+    this.#waiting = true;
+    this.#rearm();
+  }
+
+  #rearm(): void {
+    const host = this.#host as LoopHost;
+    const timeout = this.#pollTimeout();
+    this.#armedAt = timeout === 0 ? -Infinity : timeout < 0 ? Infinity : this.time() + timeout;
+    host.arm(timeout, this.#hasWork(), this.#watchCount > 0);
+  }
+
+  #wakeNow(): void {
+    this.#armedAt = -Infinity;
+    (this.#host as LoopHost).arm(0, true, this.#watchCount > 0);
+  }
+
+  #endHostedRun(error?: unknown): void {
+    const host = this.#host;
+    this.#host = undefined;
+    this.#waiting = false;
+    this.#armedAt = Infinity;
+    const finish = this.#finishRun;
+    const fail = this.#failRun;
+    this.#finishRun = this.#failRun = undefined;
+    this.#endRun();
+    try {
+      host?.close();
+    } catch (closeError) {
+      error ??= closeError;
+    }
+    if (error !== undefined) fail?.(error);
+    else finish?.();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Owning runs
+
+  /**
+   * Owning mode: runs until `stop()`, blocking the thread in the loop's selector with libuv's fd
+   * in the set; Node's timers, I/O, messages and signals, `process.nextTick` and promise jobs run
+   * between iterations. Only allowed at the top level of a CommonJS module (before Node's own loop
+   * runs): anywhere else, and for a selector that is not one of muxloop's native ones, it throws
+   * `ERR_LOOP_CANNOT_OWN_THREAD` at once. Throws `ERR_LOOP_WOULD_BLOCK_FOREVER` instead of
+   * hanging when neither the loop nor Node has anything left that could wake it.
+   */
+  runForeverSync(): void {
+    this.#checkCanRun();
+    const native = nativeSelectorOf(this.#selector);
+    const reason =
+      native === undefined
+        ? 'its selector is not a native muxloop selector'
+        : executionAsyncId() !== 1
+          ? 'it is not called from the top level of a CommonJS module (use the hosted runForever() here)'
+          : undefined;
+    if (reason !== undefined) {
+      throw codedError('ERR_LOOP_CANNOT_OWN_THREAD', `Cannot run the loop in owning mode: ${reason}`);
+    }
+    const owner = new binding.LoopOwner(native as NonNullable<typeof native>);
+    const tick = (process as unknown as { _tickCallback: () => void })._tickCallback;
+    const out = this.#out;
+    this.#beginRun();
+    try {
+      for (;;) {
+        const timeout = this.#pollTimeout();
+        if (timeout < 0 && this.#watchCount === 0 && !owner.libuvAlive()) {
+          throw codedError(
+            'ERR_LOOP_WOULD_BLOCK_FOREVER',
+            'The loop would wait forever: it has no callbacks, timers or watched fds, and Node has nothing pending',
+          );
+        }
+        const count = owner.wait(timeout, out);
+        tick.call(process); // ticks and promise jobs of the Node callbacks libuv just ran
+        for (let i = 0; i < count; i++) this.#fdReady(out[2 * i], out[2 * i + 1]);
+        this.#runDue();
+        tick.call(process); // ticks and promise jobs our callbacks queued
+        if (this.#stopping) break;
+      }
+    } finally {
+      this.#endRun();
+      owner.close();
+    }
+  }
+
+  /**
+   * Owning mode `runUntilComplete`: blocks until `future` is done and returns its result (or
+   * throws its exception). Same restrictions as `runForeverSync`.
+   */
+  runUntilCompleteSync<T>(future: Future<T> | PromiseLike<T>): T {
+    this.#checkCanRun();
+    const fut = this.#adopt(future);
+    const onDone = (): void => this.stop();
+    fut.addDoneCallback(onDone);
+    try {
+      this.runForeverSync();
+    } finally {
+      fut.removeDoneCallback(onDone);
+    }
+    if (!fut.done()) throw codedError('ERR_LOOP_STOPPED', 'Event loop stopped before Future completed.');
+    return fut.result();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Lifecycle
+
+  #checkCanRun(): void {
+    if (this.#closed) throw loopClosed();
+    if (this.#running) throw codedError('ERR_LOOP_RUNNING', 'This event loop is already running');
+    if (runningLoop !== undefined) {
+      throw codedError('ERR_LOOP_RUNNING', 'Cannot run the event loop while another loop is running');
+    }
+  }
+
+  #adopt<T>(future: Future<T> | PromiseLike<T>): Future<T> {
+    if (future instanceof Future) {
+      if (future.getLoop() !== this) {
+        throw codedError('ERR_INVALID_ARG_VALUE', 'The future belongs to a different loop than this one', TypeError);
+      }
+      return future;
+    }
+    if (future === null || typeof (future as { then?: unknown })?.then !== 'function') {
+      throw invalidArgType('future', 'a Future or a thenable', future);
+    }
+    return wrapFuture(future, this);
+  }
+
+  #beginRun(): void {
+    this.#running = true;
+    runningLoop = this;
+  }
+
+  #endRun(): void {
+    this.#stopping = false;
+    this.#running = false;
+    if (runningLoop === this) runningLoop = undefined;
+  }
+
+  /**
+   * Stops the loop after the current iteration (or, if it is not running, makes the next run do
+   * exactly one iteration). Never throws.
+   */
+  stop(): void {
+    this.#stopping = true;
+    if (this.#waiting && this.#armedAt !== -Infinity) this.#wakeNow();
+  }
+
+  /** Whether a run is in progress. */
+  isRunning(): boolean {
+    return this.#running;
+  }
+
+  /** Whether `close()` was called. */
+  isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Drops every pending callback and timer without running them, and closes the selector
+   * (registered fds stay open). Idempotent; `ERR_LOOP_RUNNING` while running.
+   */
+  close(): void {
+    if (this.#running) throw codedError('ERR_LOOP_RUNNING', 'Cannot close a running event loop');
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ready = [];
+    this.#spare = [];
+    for (const timer of this.#timers.values()) timer.scheduled = false;
+    this.#timers.clear();
+    this.#cancelledTimers = 0;
+    this.#watches.length = 0;
+    this.#watchCount = 0;
+    this.#selector.close();
+    if (currentLoop === this) currentLoop = undefined;
+  }
+
+  /** Same as `close()`, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Errors and debug
+
+  /** Sets the handler `(loop, context)` for errors the loop catches; `null` restores the default. */
+  setExceptionHandler(handler: ExceptionHandler | null): void {
+    if (handler !== null && typeof handler !== 'function') {
+      throw codedError(
+        'ERR_INVALID_ARG_TYPE',
+        `A callable object or null is expected, got ${describe(handler)}`,
+        TypeError,
+      );
+    }
+    this.#exceptionHandler = handler;
+  }
+
+  /** The custom exception handler, or `null`. */
+  getExceptionHandler(): ExceptionHandler | null {
+    return this.#exceptionHandler;
+  }
+
+  /**
+   * Reports an error context to the custom handler, or to `defaultExceptionHandler`. Never
+   * throws: if the custom handler throws, the default handler reports that ("Unhandled error in
+   * exception handler") with the original context.
+   */
+  callExceptionHandler(context: ExceptionContext): void {
+    const handler = this.#exceptionHandler;
+    if (handler === null) {
+      try {
+        this.defaultExceptionHandler(context);
+      } catch {
+        // Nothing sensible is left to report to (asyncio logs and goes on, too).
+      }
+      return;
+    }
+    try {
+      handler(this, context);
+    } catch (exception) {
+      try {
+        this.defaultExceptionHandler({ message: 'Unhandled error in exception handler', exception, context });
+      } catch {
+        // As above.
+      }
+    }
+  }
+
+  /**
+   * Writes `context.message`, the other keys and the exception's stack to stderr (asyncio logs
+   * them at ERROR level).
+   */
+  defaultExceptionHandler(context: ExceptionContext): void {
+    const lines = [context.message || 'Unhandled exception in event loop'];
+    for (const key of Object.keys(context).sort()) {
+      if (key === 'message' || key === 'exception') continue;
+      lines.push(`${key}: ${String(context[key])}`);
+    }
+    const exception = context.exception;
+    if (exception !== undefined) {
+      lines.push(exception instanceof Error && exception.stack ? exception.stack : describe(exception));
+    }
+    console.error(lines.join('\n'));
+  }
+
+  /** Whether debug mode is on. */
+  getDebug(): boolean {
+    return this.#debug;
+  }
+
+  /**
+   * Debug mode: handles and futures record where they were created (`sourceTraceback`), and a
+   * callback that takes longer than `slowCallbackDuration` seconds is reported with a
+   * `SlowCallbackWarning` (`process.emitWarning`, with the handle in `warning.handle`).
+   * Also on when the environment has `MUXLOOP_DEBUG=1`.
+   */
+  setDebug(enabled: boolean): void {
+    this.#debug = Boolean(enabled);
+  }
+
+  #traceback(): string | undefined {
+    return this.#debug ? new Error().stack : undefined;
+  }
+
+  #reportSlow(handle: Handle, took: number): void {
+    const warning = new Error(`Executing ${handle.toString()} took ${took.toFixed(3)} seconds`) as Error & {
+      handle: Handle;
+    };
+    warning.name = 'SlowCallbackWarning';
+    warning.handle = handle;
+    process.emitWarning(warning);
+  }
+
+  /** `<EventLoop running=… closed=… debug=…>` */
+  toString(): string {
+    return `<EventLoop running=${this.#running} closed=${this.#closed} debug=${this.#debug}>`;
+  }
+}
+
+/**
+ * Hosting for selectors implemented in JavaScript (test fakes, custom `BaseSelector`s): each
+ * iteration runs from a `setImmediate` and calls `selector.select(timeout)`. Such a selector's
+ * `select` blocks the thread for as long as it waits, so this suits selectors that return promptly
+ * (a fake selector advancing a fake clock); muxloop's native selectors use the libuv host.
+ */
+class JsHost implements LoopHost {
+  readonly #selector: BaseSelector<unknown>;
+  readonly #wake: (ready: Array<[SelectorKey<unknown>, number]>) => void;
+  #pending: NodeJS.Immediate | undefined;
+
+  constructor(selector: BaseSelector<unknown>, wake: (ready: Array<[SelectorKey<unknown>, number]>) => void) {
+    this.#selector = selector;
+    this.#wake = wake;
+  }
+
+  arm(timeout: number, keepAlive: boolean, watchIo: boolean): void {
+    if (this.#pending !== undefined) clearImmediate(this.#pending);
+    this.#pending = undefined;
+    // Nothing to wait for: the next callSoon, timer or watch arms again.
+    if (timeout < 0 && !watchIo) return;
+    this.#pending = setImmediate(() => {
+      this.#pending = undefined;
+      this.#wake(this.#selector.select(timeout < 0 ? null : timeout));
+    });
+    if (!keepAlive) this.#pending.unref();
+  }
+
+  close(): void {
+    if (this.#pending !== undefined) clearImmediate(this.#pending);
+    this.#pending = undefined;
+  }
+}
+
+// -------------------------------------------------------------------------------------------------
+// The loop of this thread
+
+/**
+ * The loop running on this thread (a hosted run counts from its start until its promise
+ * settles). Throws `ERR_NO_RUNNING_LOOP` when none is.
+ */
+export function getRunningLoop(): EventLoop {
+  if (runningLoop === undefined) throw codedError('ERR_NO_RUNNING_LOOP', 'no running event loop');
+  return runningLoop;
+}
+
+/**
+ * The running loop, else the one set with `setEventLoop`, else a new loop that becomes the
+ * current one (as asyncio up to 3.13 does on the main thread).
+ */
+export function getEventLoop(): EventLoop {
+  if (runningLoop !== undefined) return runningLoop;
+  if (currentLoop === undefined || currentLoop.isClosed()) currentLoop = new EventLoop();
+  return currentLoop;
+}
+
+/** Makes `loop` the current loop of this thread (`null` clears it). */
+export function setEventLoop(loop: EventLoop | null): void {
+  if (loop !== null && !(loop instanceof EventLoop)) throw invalidArgType('loop', 'an EventLoop or null', loop);
+  currentLoop = loop ?? undefined;
+}
+
+/** A new loop (`new EventLoop(options)`). */
+export function newEventLoop(options?: EventLoopOptions): EventLoop {
+  return new EventLoop(options);
+}
