@@ -11,7 +11,9 @@
         "native/selector_select.cc",
         "native/selector_binding.cc",
         "native/fd.cc",
-        "native/fd_binding.cc"
+        "native/fd_binding.cc",
+        "native/socket.cc",
+        "native/socket_binding.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

@@ -28,6 +28,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());
   InitSelectorBinding(env, exports);
   InitFdBinding(env, exports);
+  InitSocketBinding(env, exports);
   return exports;
 }
 

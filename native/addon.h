@@ -33,6 +33,7 @@ struct AddonData {
 // Module parts; each adds its exports.
 void InitSelectorBinding(Napi::Env env, Napi::Object exports);
 void InitFdBinding(Napi::Env env, Napi::Object exports);
+void InitSocketBinding(Napi::Env env, Napi::Object exports);
 
 }  // namespace muxloop
 
