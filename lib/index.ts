@@ -4,3 +4,5 @@
  */
 export * from './selectors';
 export { codedError, type CodedError } from './errors';
+export * from './socket';
+export { select, FD_SETSIZE } from './select';
