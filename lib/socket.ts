@@ -17,7 +17,8 @@
  *   `socket.timeout`. `sendall` has one deadline for the whole call.
  * - **Non-blocking mode** (`setblocking(false)` or `settimeout(0)`): a call that would block throws
  *   an `Error` with `code` 'EAGAIN' (Python's `BlockingIOError`); `connect` throws 'EINPROGRESS'.
- * - **EOF** is an empty Buffer from `recv` (0 from `recvInto`), never an error or EAGAIN.
+ * - **EOF** is an empty Buffer from `recv` (0 from `recvInto`), never an error or EAGAIN. Receiving
+ *   into 0 bytes is a RangeError (unlike Python's `recv(0) == b''`), so 0 can only mean EOF.
  * - Internally the fd is always `O_NONBLOCK`; blocking and timeouts are emulated with poll(2) in
  *   native code (EINTR is retried with the remaining time). Every fd is close-on-exec and sends use
  *   `MSG_NOSIGNAL` (`SO_NOSIGPIPE` on macOS), so a vanished peer gives EPIPE, never a signal.
@@ -32,7 +33,7 @@
  *   names are not resolved (use `dns.lookup` first).
  * @packageDocumentation
  */
-import { getSystemErrorMap, getSystemErrorName } from 'node:util';
+import { getSystemErrorMap } from 'node:util';
 import { constants as osConstants } from 'node:os';
 import { codedError, describe, invalidArgType, outOfRange } from './errors';
 import { binding, type NativeAddress, type NativeSocketAddress } from './native';
@@ -137,10 +138,14 @@ export interface ErrnoException extends Error {
   syscall: string;
 }
 
+// errno -> name; the first name wins where two share a number (EAGAIN before EWOULDBLOCK).
+const ERRNO_NAMES = new Map<number, string>();
+for (const [name, value] of Object.entries(E)) if (!ERRNO_NAMES.has(value)) ERRNO_NAMES.set(value, name);
+
 /** Builds the addon's error shape in JS, for errnos that come back as values. */
 function errnoError(errno: number, syscall: string, detail?: string): ErrnoException {
-  const code = getSystemErrorName(-errno);
-  const text = getSystemErrorMap().get(-errno)?.[1] ?? 'unknown error';
+  const code = ERRNO_NAMES.get(errno) ?? `Unknown system error ${errno}`;
+  const text = getSystemErrorMap().get(-errno)?.[1] ?? code;
   const error = new Error(`${syscall} ${code}: ${text}${detail ? ` (${detail})` : ''}`) as ErrnoException;
   error.code = code;
   error.errno = errno;
@@ -344,7 +349,8 @@ export class Socket implements Disposable {
   }
 
   /**
-   * Receives at most `bufsize` bytes. An empty Buffer means EOF (or `bufsize` 0, as in Python).
+   * Receives at most `bufsize` bytes. An empty Buffer means EOF. `bufsize` 0 is a RangeError (in
+   * Python it returns b''), so that an empty result always means EOF.
    * @throws Error 'EAGAIN' in non-blocking mode when nothing is there, {@link SocketTimeoutError},
    * ECONNRESET, ...
    */

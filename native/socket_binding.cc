@@ -186,6 +186,13 @@ Napi::Value FromAddress(Napi::Env env, const sock::Address& address, int family)
   return env.Null();
 }
 
+// Receiving into zero bytes would return 0, which every caller reads as EOF (reliability.md B3).
+void RequireRoom(Napi::Env env, const ByteRange& range) {
+  if (range.length == 0) {
+    throw RangeErrorWithCode(env, "ERR_OUT_OF_RANGE", "cannot receive into 0 bytes: 0 is reserved for EOF");
+  }
+}
+
 // Result of a call that may block: count, or a sentinel; anything else throws.
 Napi::Value Transferred(Napi::Env env, ssize_t n, const char* syscall, int fd) {
   if (n >= 0) return Napi::Number::New(env, static_cast<double>(n));
@@ -253,6 +260,7 @@ Napi::Value RecvFn(const Napi::CallbackInfo& info) {
   const int flags = ToFlags(info[4]);
   const int64_t timeout = ToTimeoutNs(info[5]);
   ByteRange range = ToByteRange(info[1], info[2], info[3]);
+  RequireRoom(info.Env(), range);
   return Transferred(info.Env(), sock::Recv(fd, range.data, range.length, flags, timeout), "recv", fd);
 }
 
@@ -264,6 +272,7 @@ Napi::Value RecvFromFn(const Napi::CallbackInfo& info) {
   const int flags = ToFlags(info[5]);
   const int64_t timeout = ToTimeoutNs(info[6]);
   ByteRange range = ToByteRange(info[2], info[3], info[4]);
+  RequireRoom(env, range);
   sock::Address from;
   const ssize_t n = sock::RecvFrom(fd, range.data, range.length, flags, &from, timeout);
   if (n < 0) return Transferred(env, n, "recvfrom", fd);
@@ -471,6 +480,9 @@ void InitSocketBinding(Napi::Env env, Napi::Object exports) {
   c.Set("SO_ERROR", SO_ERROR);
   c.Set("SO_LINGER", SO_LINGER);
   c.Set("SO_TYPE", SO_TYPE);
+#if defined(SO_DOMAIN)
+  c.Set("SO_DOMAIN", SO_DOMAIN);
+#endif
   c.Set("SO_BROADCAST", SO_BROADCAST);
   c.Set("IPPROTO_IP", static_cast<int>(IPPROTO_IP));
   c.Set("IPPROTO_TCP", static_cast<int>(IPPROTO_TCP));
