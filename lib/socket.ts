@@ -386,6 +386,20 @@ export class Socket implements Disposable {
     return binding.send(this.#cell.fd, buffer, offset, length, 0, 0);
   }
 
+  /**
+   * @internal For datagram transports: one non-waiting recvfrom into `buffer`; `[count, sender]`,
+   * or null when it would block.
+   */
+  recvfromIntoRaw(buffer: ArrayBufferView, offset?: number, length?: number): [number, SocketAddress] | null {
+    const r = binding.recvfrom(this.#cell.fd, this.#family, buffer, offset, length, 0, 0);
+    return typeof r === 'number' ? null : r;
+  }
+
+  /** @internal For stream transports: one non-waiting gathered send; the count, or -1 if it would block. */
+  sendmsgRaw(buffers: ArrayBufferView[]): number {
+    return binding.sendmsg(this.#cell.fd, buffers, 0, 0);
+  }
+
   /** Receives a datagram (or stream bytes): `[data, senderAddress]`. */
   recvfrom(bufsize: number, flags?: number): [Buffer, SocketAddress] {
     const size = checkSize(bufsize, 'bufsize');

@@ -493,6 +493,39 @@ describe('B13-B17: fd ownership', () => {
   });
 });
 
+it('signals (EINTR) neither end a timed wait early nor surface as errors (PEP 475)', () => {
+  const script = `
+    const s = require(process.env.DIST + '/socket.js');
+    const { select } = require(process.env.DIST + '/select.js');
+    const { spawn } = require('child_process');
+    let delivered = 0;
+    process.on('SIGUSR2', () => delivered++);
+    const killer = spawn('sh', ['-c', 'while kill -USR2 ' + process.pid + ' 2>/dev/null; do sleep 0.002; done'], { stdio: 'ignore' });
+    setTimeout(() => {
+      const [a, b] = s.socketpair();
+      a.settimeout(0.3);
+      let t = performance.now();
+      let error;
+      try { a.recv(1); } catch (e) { error = e; }
+      const recvElapsed = performance.now() - t;
+      t = performance.now();
+      const ready = select([a], [], [], 0.3);
+      const selectElapsed = performance.now() - t;
+      killer.kill();
+      a.close(); b.close();
+      setTimeout(() => console.log(JSON.stringify({ code: error && error.code, recvElapsed, selectElapsed, ready: ready[0].length, delivered })), 50);
+    }, 100);
+  `;
+  const r = runNode(script);
+  expect(r.err).toBe('');
+  const out = JSON.parse(r.out);
+  expect(out.delivered).toBeGreaterThan(0);
+  expect(out.code).toBe('ETIMEDOUT');
+  expect(out.recvElapsed).toBeGreaterThanOrEqual(299);
+  expect(out.selectElapsed).toBeGreaterThanOrEqual(299);
+  expect(out.ready).toBe(0);
+});
+
 describe('EMFILE', () => {
   it('socket() and accept() report EMFILE as a coded error when out of fds', () => {
     const script = `

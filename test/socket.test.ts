@@ -345,8 +345,24 @@ describe('non-blocking mode', () => {
     expect(b.sendRaw(Buffer.from('xy'))).toBe(2);
     expect(a.recvIntoRaw(buf, 4, 8)).toBe(2);
     expect(buf.subarray(4, 6).toString()).toBe('xy');
+    expect(b.sendmsgRaw([Buffer.from('m'), Buffer.from('n')])).toBe(2);
+    expect(a.recvIntoRaw(buf)).toBe(2);
     b.close();
     expect(a.recvIntoRaw(buf)).toBe(0);
+    const [u, v] = track(new Socket(AF_INET, SOCK_DGRAM), new Socket(AF_INET, SOCK_DGRAM));
+    u.bind(['127.0.0.1', 0]);
+    v.bind(['127.0.0.1', 0]);
+    expect(u.recvfromIntoRaw(buf)).toBeNull();
+    v.sendto(Buffer.from('dg'), u.getsockname() as [string, number]);
+    let got: ReturnType<Socket['recvfromIntoRaw']> = null;
+    for (let i = 0; i < 1000 && got === null; i++) got = u.recvfromIntoRaw(buf);
+    expect(got).toEqual([2, v.getsockname()]);
+    // Filling a socketpair: sendmsgRaw reports -1 once the buffer is full.
+    const [p, q] = track(...socketpair());
+    let last = 0;
+    for (let i = 0; i < 10000 && last !== -1; i++) last = p.sendmsgRaw([Buffer.alloc(65536)]);
+    expect(last).toBe(-1);
+    void q;
   });
 });
 
