@@ -217,6 +217,16 @@ describe('Socket basics', () => {
     expect(() => client.getsockopt(IPPROTO_IPV6, IPV6_V6ONLY)).toThrow(expect.objectContaining({ syscall: 'getsockopt' }));
   });
 
+  it.runIf(ipv6)("createConnection(['localhost', port]) falls back from 127.0.0.1 to ::1", () => {
+    const [server] = track(createServer(['::1', 0]));
+    const port = (server.getsockname() as [string, number])[1];
+    const [client] = track(createConnection(['localhost', port], 5));
+    expect(client.family).toBe(AF_INET6);
+    const [conn] = server.accept();
+    track(conn);
+    expect(conn.getpeername()).toEqual(client.getsockname());
+  });
+
   it.runIf(ipv6)('IPV6_V6ONLY and a dual-stack server accepting IPv4', () => {
     const [server] = track(createServer(['::', 0], { dualstack: true }));
     expect(server.getsockopt(IPPROTO_IPV6, IPV6_V6ONLY)).toBe(0);
@@ -291,6 +301,30 @@ describe('timeouts', () => {
     expect(client.gettimeout()).toBe(2);
     const [conn] = server.accept();
     track(conn);
+  });
+
+  it('connect with a timeout to a listener whose backlog is full times out (no SYN-ACK)', () => {
+    const [server] = track(new Socket());
+    server.bind(['127.0.0.1', 0]);
+    server.listen(0); // the kernel then drops SYNs once one connection waits to be accepted
+    let timedOut: unknown;
+    for (let i = 0; i < 8 && !timedOut; i++) {
+      const [c] = track(new Socket());
+      c.settimeout(0.2);
+      const start = performance.now();
+      try {
+        c.connect(server.getsockname() as [string, number]);
+      } catch (e) {
+        expect(performance.now() - start).toBeGreaterThanOrEqual(199);
+        timedOut = e;
+      }
+    }
+    expect(timedOut).toBeInstanceOf(SocketTimeoutError);
+    expect(timedOut).toMatchObject({ code: 'ETIMEDOUT', syscall: 'connect' });
+    // connectEx reports the same as an errno.
+    const [d] = track(new Socket());
+    d.settimeout(0.05);
+    expect(d.connectEx(server.getsockname() as [string, number])).toBe(110); // ETIMEDOUT
   });
 
   it('sendall with a timeout to a reader that never reads times out with one deadline', () => {
