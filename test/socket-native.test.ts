@@ -2,13 +2,24 @@
 // selectors open (the fd count returns to baseline), and a bounded fuzz-style loop of hostile
 // arguments to every fd/socket entry point (each call returns or throws a TypeError, a RangeError
 // or a coded OS error; never a crash).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it } from 'vitest';
 import { binding } from '../lib/native';
 import { openFdCount } from './helpers';
 
 const DIST = join(__dirname, '..', 'dist');
+
+let fileBaseline = 0;
+beforeEach(() => {
+  fileBaseline = openFdCount();
+});
+afterEach(() => {
+  expect(openFdCount()).toBe(fileBaseline);
+});
 
 async function settle(check: () => boolean, ms = 10_000): Promise<boolean> {
   const end = Date.now() + ms;
@@ -164,3 +175,29 @@ it('B19: hostile arguments to every native fd/socket function never crash', () =
   expect(outcomes.get('Error EBADF')).toBeGreaterThan(0);
   expect(openFdCount()).toBe(baseline);
 });
+
+const ROOT = join(__dirname, '..');
+const compiler = process.env.CXX ?? 'g++';
+const hasCompiler = spawnSync(compiler, ['--version']).status === 0;
+
+it.runIf(hasCompiler && process.platform === 'linux')(
+  'B6/B7: the native layer with SIGPIPE at SIG_DFL (C++ harness, ASan+UBSan): EPIPE, no signal',
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), 'muxloop-harness-'));
+    try {
+      const exe = join(dir, 'harness');
+      const sources = ['native/socket.cc', 'native/fd.cc', 'native/selector.cc', 'test/native/sigpipe_harness.cc'].map((f) => join(ROOT, f));
+      const flags = ['-std=c++17', '-O1', '-g', '-Wall', '-Wextra', '-Werror', '-fsanitize=address,undefined', '-fno-sanitize-recover=all'];
+      const build = spawnSync(compiler, [...flags, ...sources, '-o', exe], { encoding: 'utf8', timeout: 120_000 });
+      expect(build.stderr).toBe('');
+      expect(build.status).toBe(0);
+      const run = spawnSync(exe, [], { encoding: 'utf8', timeout: 30_000 });
+      expect(run.signal).toBeNull(); // a SIGPIPE would have killed it
+      expect(run.stdout).toBe('ok\n');
+      expect(run.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  180_000,
+);
