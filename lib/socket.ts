@@ -33,7 +33,7 @@
  *   names are not resolved (use `dns.lookup` first).
  * @packageDocumentation
  */
-import { getSystemErrorMap } from 'node:util';
+import { getSystemErrorMap, inspect } from 'node:util';
 import { constants as osConstants } from 'node:os';
 import { codedError, describe, invalidArgType, outOfRange } from './errors';
 import { binding, type NativeAddress, type NativeSocketAddress } from './native';
@@ -561,9 +561,27 @@ export class Socket implements Disposable {
     this.close();
   }
 
-  /** A short description such as `<Socket fd=7 family=2 type=1>`. */
+  /** A short description such as `<Socket fd=7 family=2 type=1 proto=0>`. */
   toString(): string {
     return `<Socket fd=${this.#cell.fd} family=${this.#family} type=${this.#type} proto=${this.#proto}>`;
+  }
+
+  /** Like Python's repr: fd, family, type, proto and, where known, the local and peer addresses. */
+  [inspect.custom](): string {
+    let text = this.toString().slice(0, -1);
+    if (this.#cell.fd >= 0) {
+      for (const [label, get] of [
+        ['laddr', () => binding.getsockname(this.#cell.fd, this.#family)],
+        ['raddr', () => binding.getpeername(this.#cell.fd, this.#family)],
+      ] as const) {
+        try {
+          text += ` ${label}=${inspect(get(), { breakLength: Infinity })}`;
+        } catch {
+          // not bound / not connected: Python leaves it out too
+        }
+      }
+    }
+    return `${text}>`;
   }
 
   #fd(syscall: string): number {

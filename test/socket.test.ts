@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   AF_INET,
@@ -100,6 +101,7 @@ describe.each([
     expect(client.recv(100).toString()).toBe('pong');
     expect(conn.family).toBe(family);
     expect(conn.type).toBe(SOCK_STREAM);
+    expect(inspect(client)).toContain(`raddr=${inspect(server.getsockname(), { breakLength: Infinity })}`);
   });
 
   it.runIf(available)('reads EOF as an empty buffer after shutdown(SHUT_WR), distinct from EAGAIN', () => {
