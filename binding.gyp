@@ -13,7 +13,9 @@
         "native/fd.cc",
         "native/fd_binding.cc",
         "native/loop_host.cc",
-        "native/loop_host_binding.cc"
+        "native/loop_host_binding.cc",
+        "native/socket.cc",
+        "native/socket_binding.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

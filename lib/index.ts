@@ -15,3 +15,5 @@ export {
   setEventLoop,
   newEventLoop,
 } from './loop';
+export * from './socket';
+export { select, FD_SETSIZE } from './select';

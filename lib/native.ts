@@ -94,7 +94,111 @@ export interface NativeBinding {
     SOCK_STREAM: number;
     SOCK_DGRAM: number;
   };
+
+  // Sockets (contract: native/socket.h). Calls that may block take `timeout` in seconds (< 0 or
+  // undefined: forever, 0: never wait, > 0: at most that long) and return the sentinels -1 (would
+  // block, only with timeout 0) and -2 (the timeout ran out) instead of throwing. OS errors throw
+  // Error{code, errno, syscall}; bad arguments throw TypeError/RangeError before any syscall.
+
+  /** socket(2) with SOCK_CLOEXEC|SOCK_NONBLOCK; the addon owns the fd until `close`/`forget`. */
+  socket(family: number, type: number, protocol?: number): number;
+  /** The addon owns `fd` from now on (closed at environment teardown unless closed or forgotten). */
+  adopt(fd: number): void;
+  /** bind(2). `address` has Python's shape for `family`; refused (never truncated) when invalid. */
+  bind(fd: number, family: number, address: NativeAddress): void;
+  /** listen(2). */
+  listen(fd: number, backlog: number): void;
+  /** accept4(CLOEXEC|NONBLOCK) -> [fd, peer address] (owned), or -1 / -2. Skips ECONNABORTED. */
+  accept(fd: number, family: number, timeout?: number): [number, NativeSocketAddress] | number;
+  /**
+   * connect(2) -> 0 connected, a positive errno (EINPROGRESS with timeout 0; the SO_ERROR value
+   * after a wait), or -2 when the wait ran out. Never throws OS errors.
+   */
+  connect(fd: number, family: number, address: NativeAddress, timeout?: number): number;
+  /** recv(2) into `view[offset, offset + length)`: bytes, 0 at EOF, -1, -2. */
+  recv(fd: number, view: ArrayBufferView, offset?: number, length?: number, flags?: number, timeout?: number): number;
+  /** recvfrom(2): [bytes, sender address (null when the kernel gives none)], or -1 / -2. */
+  recvfrom(
+    fd: number,
+    family: number,
+    view: ArrayBufferView,
+    offset?: number,
+    length?: number,
+    flags?: number,
+    timeout?: number,
+  ): [number, NativeSocketAddress] | number;
+  /** send(2) with MSG_NOSIGNAL: bytes sent, -1, -2. */
+  send(fd: number, view: ArrayBufferView, offset?: number, length?: number, flags?: number, timeout?: number): number;
+  /** sendto(2) with MSG_NOSIGNAL: bytes sent, -1, -2. */
+  sendto(
+    fd: number,
+    family: number,
+    address: NativeAddress,
+    view: ArrayBufferView,
+    offset?: number,
+    length?: number,
+    flags?: number,
+    timeout?: number,
+  ): number;
+  /** sendmsg(2) gathering `views` (split in IOV_MAX batches on stream sockets): bytes sent, -1, -2. */
+  sendmsg(fd: number, views: ArrayBufferView[], flags?: number, timeout?: number): number;
+  /** shutdown(2); `how` is SHUT_RD, SHUT_WR or SHUT_RDWR. */
+  shutdown(fd: number, how: number): void;
+  /** setsockopt(2) with an int (numbers, booleans), `[onoff, seconds]` for SO_LINGER, or raw bytes. */
+  setsockopt(fd: number, level: number, option: number, value: number | boolean | [number, number] | ArrayBufferView): void;
+  /** getsockopt(2): an int, `[onoff, seconds]` for SO_LINGER, or at most `buflen` raw bytes. */
+  getsockopt(fd: number, level: number, option: number, buflen?: number): number | [number, number] | Buffer;
+  /** getsockname(2) in Python's shape. */
+  getsockname(fd: number, family: number): NativeSocketAddress;
+  /** getpeername(2) in Python's shape. */
+  getpeername(fd: number, family: number): NativeSocketAddress;
+  /**
+   * select(2) over three fd lists; entries that are not ready are overwritten with -1. Returns the
+   * number of ready entries. An fd outside [0, FD_SETSIZE) is a RangeError before any FD_SET.
+   */
+  select(readFds: Int32Array, writeFds: Int32Array, exceptFds: Int32Array, timeout?: number): number;
+  /** Socket-level constants of this platform (SO_REUSEPORT and SO_DOMAIN only where they exist). */
+  socketConstants: {
+    SOL_SOCKET: number;
+    SO_REUSEADDR: number;
+    SO_REUSEPORT?: number;
+    SO_KEEPALIVE: number;
+    SO_RCVBUF: number;
+    SO_SNDBUF: number;
+    SO_ERROR: number;
+    SO_LINGER: number;
+    SO_TYPE: number;
+    SO_DOMAIN?: number;
+    SO_BROADCAST: number;
+    IPPROTO_IP: number;
+    IPPROTO_TCP: number;
+    IPPROTO_UDP: number;
+    IPPROTO_IPV6: number;
+    TCP_NODELAY: number;
+    IPV6_V6ONLY: number;
+    SHUT_RD: number;
+    SHUT_WR: number;
+    SHUT_RDWR: number;
+    MSG_PEEK: number;
+    MSG_OOB: number;
+    MSG_WAITALL: number;
+    SOMAXCONN: number;
+    FD_SETSIZE: number;
+  };
 }
+
+/**
+ * An address as the addon takes it: `[host, port]` (AF_INET), `[host, port, flowinfo?, scopeId?]`
+ * (AF_INET6; host may end in `%scope`), or a path / Linux abstract name (AF_UNIX; a leading NUL
+ * byte makes it abstract). Hosts are numeric literals, `''` (any) or `'localhost'`.
+ */
+export type NativeAddress = readonly [string, number] | readonly [string, number, number?, number?] | string | Uint8Array;
+
+/**
+ * An address as the addon returns it: `[host, port]`, `[host, port, flowinfo, scopeId]`, a path
+ * string (`''` when unnamed), a Buffer for a Linux abstract name, or null when there is none.
+ */
+export type NativeSocketAddress = [string, number] | [string, number, number, number] | string | Buffer | null;
 
 // node-gyp-build finds a prebuild for this platform, or the local build/Release output.
 // eslint-disable-next-line @typescript-eslint/no-require-imports

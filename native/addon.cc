@@ -29,6 +29,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSelectorBinding(env, exports);
   InitFdBinding(env, exports);
   InitLoopHostBinding(env, exports);
+  InitSocketBinding(env, exports);
   return exports;
 }
 

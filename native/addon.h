@@ -37,6 +37,7 @@ struct AddonData {
 void InitSelectorBinding(Napi::Env env, Napi::Object exports);
 void InitFdBinding(Napi::Env env, Napi::Object exports);
 void InitLoopHostBinding(Napi::Env env, Napi::Object exports);
+void InitSocketBinding(Napi::Env env, Napi::Object exports);
 
 }  // namespace muxloop
 

@@ -49,8 +49,15 @@ Napi::Error StateError(Napi::Env env, const char* code, const std::string& messa
 }
 
 Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::string& detail) {
-  // libuv's names are the errno names on Unix (UV_EBADF == -EBADF), as in Node's own errors.
-  const char* code = uv_err_name(err);
+  // libuv's names are the errno names on Unix (UV_EBADF == -EBADF), as in Node's own errors. The _r
+  // form does not leak for errnos libuv has no name for (EINPROGRESS, EISCONN, ...); glibc names
+  // those.
+  char name[64];
+  uv_err_name_r(err, name, sizeof name);
+  const char* code = name;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  if (strncmp(name, "Unknown", 7) == 0 && strerrorname_np(-err) != nullptr) code = strerrorname_np(-err);
+#endif
   std::string message = std::string(syscall) + " " + code + ": " + strerror(-err);
   if (!detail.empty()) message += " (" + detail + ")";
   Napi::Error error = Napi::Error::New(env, message);

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace muxloop {
 namespace fd {
@@ -22,6 +23,16 @@ int Close(int fd);
 int SetNonBlocking(int fd, bool nonblocking);
 // 1 if O_NONBLOCK is set, 0 if not, -errno.
 int GetNonBlocking(int fd);
+
+// select(2) over three fd lists, like Python's select.select. On return, each entry that is not
+// ready is replaced by -1; the result is the number of ready entries, or -errno. Every fd must be in
+// [0, FD_SETSIZE): the caller checks, and an fd outside gives -EINVAL before any FD_SET (an FD_SET
+// past the set is an out-of-bounds write, reliability.md 1.4). timeout_ns < 0 blocks; EINTR is
+// retried with the remaining time.
+int Select(int* read_fds, size_t nread, int* write_fds, size_t nwrite, int* except_fds, size_t nexcept,
+           int64_t timeout_ns);
+// FD_SETSIZE of this build.
+int SelectSetSize();
 
 }  // namespace fd
 }  // namespace muxloop

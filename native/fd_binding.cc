@@ -55,6 +55,10 @@ Napi::Value SocketPairFn(const Napi::CallbackInfo& info) {
 Napi::Value ReadFn(const Napi::CallbackInfo& info) {
   const int32_t fd = ToFd(info[0]);
   ByteRange range = ToByteRange(info[1], info[2], info[3]);
+  // Reading into zero bytes returns 0, which every caller reads as EOF (reliability.md B3).
+  if (range.length == 0) {
+    throw RangeErrorWithCode(info.Env(), "ERR_OUT_OF_RANGE", "cannot read into 0 bytes: 0 is reserved for EOF");
+  }
   const ssize_t n = fd::Read(fd, range.data, range.length);
   if (n == -EAGAIN || n == -EWOULDBLOCK) return Napi::Number::New(info.Env(), -1);
   if (n < 0) throw ErrnoError(info.Env(), static_cast<int>(n), "read", "fd " + std::to_string(fd));

@@ -1,0 +1,87 @@
+// The examples run as real programs against their client, so they cannot rot. They load the built
+// package through its own name (require('muxloop/socket')), as a user's script would.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { openFdCount } from './helpers';
+
+const EXAMPLES = join(__dirname, '..', 'examples');
+
+let baseline = 0;
+beforeEach(() => {
+  baseline = openFdCount();
+});
+afterEach(() => {
+  expect(openFdCount()).toBe(baseline); // the children's pipes are closed too
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Spawns an example; `onLine` sees stdout lines as they come. Killed after 30 s. */
+function run(script: string, args: string[], onLine?: (line: string) => void): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(EXAMPLES, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let pending = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      pending += chunk;
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        onLine?.(pending.slice(0, nl));
+        pending = pending.slice(nl + 1);
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function serveOneClient(serverScript: string): Promise<[Run, Run]> {
+  let clientRun: Promise<Run> | undefined;
+  const server = run(serverScript, ['0', '2'], (line) => {
+    const match = /^listening on 127\.0\.0\.1:(\d+)$/.exec(line);
+    if (match && !clientRun) clientRun = run('select-echo-client.js', [match[1]]);
+  });
+  const serverResult = await server;
+  expect(clientRun, `server never listened: ${serverResult.stdout}${serverResult.stderr}`).toBeDefined();
+  return [serverResult, await clientRun!];
+}
+
+function expectEchoes(client: Run): void {
+  expect(client.stderr).toBe('');
+  expect(client.code).toBe(0);
+  const sent = client.stdout.match(/sending ".*"/g) ?? [];
+  const received = client.stdout.match(/received ".*"/g) ?? [];
+  expect(sent).toHaveLength(6); // 3 messages x 2 sockets
+  expect(received.map((line) => line.replace('received', 'sending'))).toEqual(sent);
+}
+
+it('select-echo-server.js echoes the two-socket client and stops by itself', async () => {
+  const [server, client] = await serveOneClient('select-echo-server.js');
+  expectEchoes(client);
+  expect(server.stderr).toBe('');
+  expect(server.code).toBe(0);
+  expect(server.stdout).toMatch(/served 2 connections/);
+  expect(server.stdout.match(/^connection from /gm)).toHaveLength(2);
+}, 60_000);
+
+it('selectors-echo-server.js dispatches key.data(key.fileobj, mask) and stops by itself', async () => {
+  const [server, client] = await serveOneClient('selectors-echo-server.js');
+  expectEchoes(client);
+  expect(server.stderr).toBe('');
+  expect(server.code).toBe(0);
+  expect(server.stdout).toMatch(/served 2 connections/);
+  expect(server.stdout.match(/^accepted /gm)).toHaveLength(2);
+  expect(server.stdout.match(/^echoing /gm)!.length).toBeGreaterThanOrEqual(6);
+}, 60_000);
