@@ -1,4 +1,6 @@
-// Every ```js block of the README runs as written, so the examples cannot rot.
+// Every ```js (and ```mjs) block of the README runs as written, so the examples cannot rot.
+// Excerpts of longer programs use ```javascript fences and are not run here; the programs they come
+// from live in examples/ and are run by their own tests.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
