@@ -112,6 +112,17 @@ double ToNumber(const Napi::Value& value, const char* name) {
   return d;
 }
 
+int64_t ToTimeoutNs(const Napi::Value& value) {
+  if (value.IsUndefined()) return -1;
+  const double seconds = ToNumber(value, "timeout");
+  if (seconds < 0) return -1;
+  if (seconds == 0) return 0;
+  const double ns = (seconds > 1e9 ? 1e9 : seconds) * 1e9;
+  int64_t whole = static_cast<int64_t>(ns);
+  if (static_cast<double>(whole) < ns) whole++;
+  return whole;
+}
+
 ByteRange ToByteRange(const Napi::Value& view, const Napi::Value& offset, const Napi::Value& length,
                       const char* name) {
   Napi::Env env = view.Env();

@@ -26,6 +26,10 @@ int32_t ToFd(const Napi::Value& value, const char* name = "fd");
 int64_t ToInteger(const Napi::Value& value, const char* name, int64_t min, int64_t max);
 // Any Number but NaN.
 double ToNumber(const Napi::Value& value, const char* name);
+// A timeout in seconds -> nanoseconds for a wait: undefined or < 0 means no timeout (-1), 0 means
+// do not wait; a positive value is rounded up to a whole nanosecond (never shorter than asked) and
+// bounded at 1e9 s so the cast is defined. Backends cap it further (selector.h: 24 h).
+int64_t ToTimeoutNs(const Napi::Value& value);
 
 // A byte range of an ArrayBufferView argument. Offset and length are converted (and checked
 // against the view's size without overflow) before the data pointer is taken, and the view must

@@ -1,7 +1,6 @@
 // JS surface of loop_host.h: LoopHost (hosted mode) and LoopOwner (owning mode). Argument checks,
 // conversion, and the one JS call per wakeup, made through a Node-API callback scope
 // (MakeCallback with an async context) so that process.nextTick and promise jobs drain after it.
-#include <cmath>
 #include <string>
 
 #include "addon.h"
@@ -11,14 +10,6 @@
 
 namespace muxloop {
 namespace {
-
-// Seconds -> ns for a wait: < 0 means "no timeout" (-1); clamped before the cast.
-int64_t ToTimeoutNs(const Napi::Value& value) {
-  const double seconds = ToNumber(value, "timeout");
-  if (seconds < 0) return -1;
-  if (seconds >= static_cast<double>(kMaxTimeoutNs) / 1e9) return kMaxTimeoutNs;
-  return static_cast<int64_t>(std::ceil(seconds * 1e9));
-}
 
 bool ToBool(const Napi::Value& value, const char* name) {
   if (!value.IsBoolean()) {

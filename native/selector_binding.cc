@@ -1,5 +1,4 @@
 // JS surface of a backend: argument checks and conversion only (contract: selector.h).
-#include <cmath>
 #include <string>
 
 #include "addon.h"
@@ -144,7 +143,7 @@ void SelectorWrap::Remove(const Napi::CallbackInfo& info) {
 Napi::Value SelectorWrap::Wait(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Selector& selector = Open(env);
-  const double seconds = ToNumber(info[0], "timeout");
+  const int64_t timeout_ns = ToTimeoutNs(info[0]);
   if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
     throw TypeErrorWithCode(env, "ERR_INVALID_ARG_TYPE", "The \"out\" argument must be an Int32Array");
   }
@@ -152,15 +151,6 @@ Napi::Value SelectorWrap::Wait(const Napi::CallbackInfo& info) {
   if (out.ArrayBuffer().IsDetached()) throw TypeErrorWithCode(env, "ERR_INVALID_STATE", "buffer is detached");
   const size_t capacity = out.ElementLength() / 2;
   if (capacity < 1) throw RangeErrorWithCode(env, "ERR_OUT_OF_RANGE", "out must hold at least one event");
-  // Seconds -> ns, clamped before the cast (a double out of int64 range is undefined behaviour).
-  int64_t timeout_ns;
-  if (seconds < 0) {
-    timeout_ns = -1;
-  } else if (seconds >= static_cast<double>(kMaxTimeoutNs) / 1e9) {
-    timeout_ns = kMaxTimeoutNs;
-  } else {
-    timeout_ns = static_cast<int64_t>(std::ceil(seconds * 1e9));
-  }
   const int cap = capacity > 1u << 20 ? 1 << 20 : static_cast<int>(capacity);
   if (events_.size() < static_cast<size_t>(cap)) events_.resize(static_cast<size_t>(cap));
   SysResult r{0, nullptr};

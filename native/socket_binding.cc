@@ -30,20 +30,6 @@ constexpr int64_t kMaxInt32 = 2147483647;
 
 int ToFamily(const Napi::Value& value) { return static_cast<int>(ToInteger(value, "family", 0, 255)); }
 
-// Seconds -> nanoseconds for socket.h: < 0 forever (-1), 0 never; positive values are rounded up to
-// a whole nanosecond and capped far beyond any useful wait (1e9 s) so the cast is defined.
-int64_t ToTimeoutNs(const Napi::Value& value) {
-  if (value.IsUndefined()) return -1;
-  const double seconds = ToNumber(value, "timeout");
-  if (seconds < 0) return -1;
-  if (seconds == 0) return 0;
-  const double capped = seconds > 1e9 ? 1e9 : seconds;
-  const double ns = capped * 1e9;
-  int64_t whole = static_cast<int64_t>(ns);
-  if (static_cast<double>(whole) < ns) whole++;
-  return whole;
-}
-
 int ToFlags(const Napi::Value& value) {
   if (value.IsUndefined()) return 0;
   return static_cast<int>(ToInteger(value, "flags", 0, kMaxInt32));

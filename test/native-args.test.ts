@@ -40,8 +40,11 @@ describe('native argument checks', () => {
           () => sel.add(5, value as number),
           () => sel.modify(value as number, 1),
           () => sel.remove(value as number),
-          // A numeric timeout is valid (and a negative one blocks): only non-numbers and NaN here.
-          ...(typeof value === 'number' && !Number.isNaN(value) ? [] : [() => sel.wait(value as number, out)]),
+          // A numeric timeout is valid, and a negative one or undefined blocks: only other
+          // non-numbers and NaN here.
+          ...(value === undefined || (typeof value === 'number' && !Number.isNaN(value))
+            ? []
+            : [() => sel.wait(value as number, out)]),
           () => sel.wait(0, value as Int32Array),
         ]) {
           const result = outcome(call);
