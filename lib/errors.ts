@@ -4,7 +4,8 @@
  * `Error`s with a stable `code`.
  * @packageDocumentation
  */
-import { inspect } from 'node:util';
+import { constants as osConstants } from 'node:os';
+import { getSystemErrorMap, inspect } from 'node:util';
 
 /** An `Error` carrying a stable `code` such as `ERR_SELECTOR_CLOSED`. */
 export interface CodedError extends Error {
@@ -46,4 +47,26 @@ export function describe(value: unknown): string {
   if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`;
   if (typeof value === 'object') return inspect(value, { depth: 0, breakLength: Infinity });
   return `${typeof value} ${inspect(value)}`;
+}
+
+/** An OS error shaped like the addon's: `Error{code, errno, syscall}`. */
+export interface ErrnoException extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+}
+
+// errno -> name; the first name wins where two share a number (EAGAIN before EWOULDBLOCK).
+const ERRNO_NAMES = new Map<number, string>();
+for (const [name, value] of Object.entries(osConstants.errno)) if (!ERRNO_NAMES.has(value)) ERRNO_NAMES.set(value, name);
+
+/** Builds the addon's error shape in JS, for errnos that come back as values (SO_ERROR, connect). */
+export function errnoError(errno: number, syscall: string, detail?: string): ErrnoException {
+  const code = ERRNO_NAMES.get(errno) ?? `Unknown system error ${errno}`;
+  const text = getSystemErrorMap().get(-errno)?.[1] ?? code;
+  const error = new Error(`${syscall} ${code}: ${text}${detail ? ` (${detail})` : ''}`) as ErrnoException;
+  error.code = code;
+  error.errno = errno;
+  error.syscall = syscall;
+  return error;
 }

@@ -33,9 +33,9 @@
  *   names are not resolved (use `dns.lookup` first).
  * @packageDocumentation
  */
-import { getSystemErrorMap, inspect } from 'node:util';
+import { inspect } from 'node:util';
 import { constants as osConstants } from 'node:os';
-import { codedError, describe, invalidArgType, outOfRange } from './errors';
+import { codedError, describe, errnoError, invalidArgType, outOfRange } from './errors';
 import { binding, type NativeAddress, type NativeSocketAddress } from './native';
 
 const C = binding.constants;
@@ -132,26 +132,7 @@ export class SocketTimeoutError extends Error {
 }
 
 /** An OS error shaped like the addon's: `Error{code, errno, syscall}`. */
-export interface ErrnoException extends Error {
-  code: string;
-  errno: number;
-  syscall: string;
-}
-
-// errno -> name; the first name wins where two share a number (EAGAIN before EWOULDBLOCK).
-const ERRNO_NAMES = new Map<number, string>();
-for (const [name, value] of Object.entries(E)) if (!ERRNO_NAMES.has(value)) ERRNO_NAMES.set(value, name);
-
-/** Builds the addon's error shape in JS, for errnos that come back as values. */
-function errnoError(errno: number, syscall: string, detail?: string): ErrnoException {
-  const code = ERRNO_NAMES.get(errno) ?? `Unknown system error ${errno}`;
-  const text = getSystemErrorMap().get(-errno)?.[1] ?? code;
-  const error = new Error(`${syscall} ${code}: ${text}${detail ? ` (${detail})` : ''}`) as ErrnoException;
-  error.code = code;
-  error.errno = errno;
-  error.syscall = syscall;
-  return error;
-}
+export type { ErrnoException } from './errors';
 
 const TIMED_OUT = -2;
 
