@@ -16,4 +16,5 @@ export {
   newEventLoop,
 } from './loop';
 export * from './socket';
+export type { SockOps } from './sock_ops';
 export { select, FD_SETSIZE } from './select';

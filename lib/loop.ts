@@ -30,6 +30,7 @@ import { codedError, describe, invalidArgType, outOfRange } from './errors';
 import { type Callback, type ExceptionContext, Handle, type HandleOwner, TimerHandle } from './events';
 import { Future, wrapFuture } from './futures';
 import { TimerHeap } from './heap';
+import { type LoopNetworking, loopNetworking } from './loop_net';
 import { binding, type NativeLoopHost } from './native';
 import {
   type BaseSelector,
@@ -108,6 +109,10 @@ function envDebug(): boolean {
   const value = process.env.MUXLOOP_DEBUG;
   return value !== undefined && value !== '' && value !== '0';
 }
+
+// The networking methods (sockRecv, ..., see lib/loop_net.ts) are declared by this interface and
+// installed on the prototype right after the class.
+export interface EventLoop extends LoopNetworking {}
 
 /**
  * An asyncio-style event loop on a muxloop selector. See the module documentation for the two
@@ -759,6 +764,8 @@ export class EventLoop implements HandleOwner {
     return `<EventLoop running=${this.#running} closed=${this.#closed} debug=${this.#debug}>`;
   }
 }
+
+Object.assign(EventLoop.prototype, loopNetworking);
 
 /**
  * Hosting for selectors implemented in JavaScript (test fakes, custom `BaseSelector`s): each

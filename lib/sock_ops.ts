@@ -1,0 +1,282 @@
+/**
+ * The loop's low-level socket coroutines, asyncio's `sock_*` methods (python-anchor.md section
+ * 2.3): `loop.sockRecv`, `sockRecvInto`, `sockRecvfrom`, `sockRecvfromInto`, `sockSendall`,
+ * `sockSendto`, `sockConnect`, `sockAccept`. Each returns a loop `Future`.
+ *
+ * The pattern, as in CPython's `selector_events.py`: try the syscall at once; only if it would
+ * block, watch the fd with a reader or writer that retries it, and remove that watch as soon as
+ * the Future is done. Cancelling the Future (`future.cancel()`, or a task awaiting it being
+ * cancelled) removes the watch synchronously, before `cancel()` returns, and no syscall runs for
+ * a done Future, so no byte is consumed for a cancelled receive and no connection is accepted for
+ * a cancelled accept (reliability.md D3 and D5, cpython#74250).
+ *
+ * Rules (asyncio's): the socket must be non-blocking (`setblocking(false)`), else the Future
+ * fails with `ERR_SOCKET_BLOCKING`; one pending receive/accept and one pending send/connect per
+ * socket at a time (a second one replaces the first one's watch, as `addReader` does). Errors,
+ * argument errors included, are delivered through the Future, never thrown.
+ * @packageDocumentation
+ */
+import { constants as osConstants } from 'node:os';
+import { codedError, errnoError, invalidArgType, outOfRange } from './errors';
+import type { Handle } from './events';
+import { Future } from './futures';
+import type { EventLoop } from './loop';
+import { type Address, SOL_SOCKET, SO_ERROR, type Socket, type SocketAddress } from './socket';
+
+const E = osConstants.errno;
+
+/** What an attempt returns when the syscall would block. */
+const WOULD_BLOCK: unique symbol = Symbol('would block');
+type Attempt<T> = () => T | typeof WOULD_BLOCK;
+
+/** A Future whose fd watch is removed the moment it is done, cancellation included. */
+interface SockFuture<T> extends Future<T> {
+  /** Registers the watch removal to run when the Future settles. */
+  onRelease(release: () => void): void;
+  /** Removes the fd watch (once). */
+  release(): void;
+}
+
+let SockFutureClass: (new <T>(loop: EventLoop) => SockFuture<T>) | undefined;
+
+// Made on first use, not at module load: futures.ts and loop.ts import each other, and this module
+// is loaded while loop.ts is, possibly before `Future` exists.
+function newSockFuture<T>(loop: EventLoop): SockFuture<T> {
+  SockFutureClass ??= class SockFuture<U> extends Future<U> {
+    #release: (() => void) | undefined;
+
+    onRelease(release: () => void): void {
+      this.#release = release;
+    }
+
+    release(): void {
+      const release = this.#release;
+      this.#release = undefined;
+      release?.();
+    }
+
+    // A plain Future learns about its cancellation in a done callback, one iteration later; the
+    // watch must go before cancel() returns (D3: nothing may read the socket after it).
+    override cancel(message?: string): boolean {
+      if (!super.cancel(message)) return false;
+      this.release();
+      return true;
+    }
+  };
+  return new SockFutureClass<T>(loop);
+}
+
+/**
+ * Runs `first` now; if it would block, retries with `retry` each time `sock` is ready for `event`,
+ * until it completes, fails or the Future is cancelled.
+ */
+function runSockOp<T>(
+  loop: EventLoop,
+  sock: Socket,
+  direction: 'read' | 'write',
+  first: Attempt<T>,
+  retry: Attempt<T> = first,
+): Future<T> {
+  const future = newSockFuture<T>(loop);
+  let outcome: T | typeof WOULD_BLOCK;
+  try {
+    checkNonBlocking(sock);
+    outcome = first();
+  } catch (error) {
+    future.setException(error);
+    return future;
+  }
+  if (outcome !== WOULD_BLOCK) {
+    future.setResult(outcome);
+    return future;
+  }
+  // Bound to the fd number now: if the caller closes the socket while we wait, the watch is
+  // still removed by number (the selector tolerates a closed fd there).
+  const fd = sock.fileno();
+  const onReady = (): void => {
+    if (future.done()) return;
+    let result: T | typeof WOULD_BLOCK;
+    try {
+      result = retry();
+    } catch (error) {
+      future.release();
+      future.setException(error);
+      return;
+    }
+    if (result === WOULD_BLOCK) return; // spurious readiness: keep watching
+    future.release();
+    future.setResult(result);
+  };
+  let handle: Handle;
+  try {
+    handle = direction === 'read' ? loop.addReader(fd, onReady) : loop.addWriter(fd, onReady);
+  } catch (error) {
+    future.setException(error);
+    return future;
+  }
+  future.onRelease(() => {
+    // A cancelled handle was replaced by a later watch on the same fd: that one is not ours.
+    if (handle.cancelled()) return;
+    if (direction === 'read') loop.removeReader(fd);
+    else loop.removeWriter(fd);
+  });
+  return future;
+}
+
+function checkNonBlocking(sock: Socket): void {
+  if (sock === null || typeof sock !== 'object' || typeof sock.gettimeout !== 'function') {
+    throw invalidArgType('sock', 'a muxloop Socket', sock);
+  }
+  if (sock.gettimeout() !== 0) {
+    throw codedError('ERR_SOCKET_BLOCKING', 'the socket must be non-blocking (call sock.setblocking(false))', TypeError);
+  }
+}
+
+function checkBufsize(value: unknown, name: string): number {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (!Number.isSafeInteger(value) || value < 1) throw outOfRange(name, 'an integer >= 1', value);
+  return value;
+}
+
+function checkView(data: unknown, name: string): ArrayBufferView {
+  if (!ArrayBuffer.isView(data)) throw invalidArgType(name, 'a Buffer, TypedArray or DataView', data);
+  return data;
+}
+
+function isWouldBlock(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'EAGAIN' || code === 'EWOULDBLOCK' || code === 'EINTR';
+}
+
+function describeAddress(address: unknown): string {
+  return Array.isArray(address) ? `(${address.map((part) => JSON.stringify(part)).join(', ')})` : String(address);
+}
+
+/** The socket coroutines, as methods of `EventLoop` (installed by `lib/loop.ts`). */
+export interface SockOps {
+  /**
+   * Receives at most `nbytes` bytes from the non-blocking `sock`; an empty Buffer means EOF.
+   * Cancelling the Future stops the wait at once and consumes nothing.
+   */
+  sockRecv(sock: Socket, nbytes: number): Future<Buffer>;
+  /** Receives into `buffer` (all of it, or its first `nbytes` bytes); the count, 0 at EOF. */
+  sockRecvInto(sock: Socket, buffer: ArrayBufferView, nbytes?: number): Future<number>;
+  /** Receives one datagram of at most `bufsize` bytes: `[data, senderAddress]`. */
+  sockRecvfrom(sock: Socket, bufsize: number): Future<[Buffer, SocketAddress]>;
+  /** Receives one datagram into `buffer` (at most `nbytes` bytes; 0: all of it): `[count, sender]`. */
+  sockRecvfromInto(sock: Socket, buffer: ArrayBufferView, nbytes?: number): Future<[number, SocketAddress]>;
+  /**
+   * Sends all of `data`, waiting for writability as often as needed; resolves with `undefined`.
+   * On an error or cancellation, how much was sent is unknowable (as in asyncio).
+   */
+  sockSendall(sock: Socket, data: ArrayBufferView): Future<void>;
+  /** Sends one datagram to `address`; resolves with the bytes sent. */
+  sockSendto(sock: Socket, data: ArrayBufferView, address: Address): Future<number>;
+  /**
+   * Connects `sock` to `address`. A refused or failed connection rejects with the OS error
+   * (`code` 'ECONNREFUSED', ...). Cancelling removes the writer and leaves the socket to its
+   * owner, open and unconnected-or-connecting (close it yourself).
+   */
+  sockConnect(sock: Socket, address: Address): Future<void>;
+  /**
+   * Accepts a connection on the listening `sock`: `[conn, address]`, `conn` non-blocking.
+   * Cancelling stops the wait at once; no connection is accepted for a cancelled Future.
+   */
+  sockAccept(sock: Socket): Future<[Socket, SocketAddress]>;
+}
+
+/** @internal The implementations, installed on `EventLoop.prototype`. */
+export const sockOps: SockOps & ThisType<EventLoop> = {
+  sockRecv(sock, nbytes) {
+    let buffer: Buffer | undefined;
+    const attempt = (): Buffer | typeof WOULD_BLOCK => {
+      buffer ??= Buffer.allocUnsafe(checkBufsize(nbytes, 'nbytes'));
+      const n = sock.recvIntoRaw(buffer, 0, buffer.length);
+      return n < 0 ? WOULD_BLOCK : n === buffer.length ? buffer : buffer.subarray(0, n);
+    };
+    return runSockOp(this, sock, 'read', attempt);
+  },
+
+  sockRecvInto(sock, buffer, nbytes) {
+    const attempt = (): number | typeof WOULD_BLOCK => {
+      const view = checkView(buffer, 'buffer');
+      const length = nbytes === undefined || nbytes === 0 ? view.byteLength : checkBufsize(nbytes, 'nbytes');
+      if (length > view.byteLength) throw outOfRange('nbytes', `<= the buffer's byteLength (${view.byteLength})`, nbytes);
+      const n = sock.recvIntoRaw(view, 0, length);
+      return n < 0 ? WOULD_BLOCK : n;
+    };
+    return runSockOp(this, sock, 'read', attempt);
+  },
+
+  sockRecvfrom(sock, bufsize) {
+    let buffer: Buffer | undefined;
+    const attempt = (): [Buffer, SocketAddress] | typeof WOULD_BLOCK => {
+      buffer ??= Buffer.allocUnsafe(checkBufsize(bufsize, 'bufsize'));
+      const r = sock.recvfromIntoRaw(buffer, 0, buffer.length);
+      return r === null ? WOULD_BLOCK : [buffer.subarray(0, r[0]), r[1]];
+    };
+    return runSockOp(this, sock, 'read', attempt);
+  },
+
+  sockRecvfromInto(sock, buffer, nbytes) {
+    const attempt = (): [number, SocketAddress] | typeof WOULD_BLOCK => {
+      const view = checkView(buffer, 'buffer');
+      const length = nbytes === undefined || nbytes === 0 ? view.byteLength : checkBufsize(nbytes, 'nbytes');
+      if (length > view.byteLength) throw outOfRange('nbytes', `<= the buffer's byteLength (${view.byteLength})`, nbytes);
+      return sock.recvfromIntoRaw(view, 0, length) ?? WOULD_BLOCK;
+    };
+    return runSockOp(this, sock, 'read', attempt);
+  },
+
+  sockSendall(sock, data) {
+    let sent = 0;
+    const attempt = (): void | typeof WOULD_BLOCK => {
+      const view = checkView(data, 'data');
+      while (sent < view.byteLength) {
+        const n = sock.sendRaw(view, sent, view.byteLength - sent);
+        if (n < 0) return WOULD_BLOCK;
+        sent += n;
+      }
+      return undefined;
+    };
+    return runSockOp(this, sock, 'write', attempt);
+  },
+
+  sockSendto(sock, data, address) {
+    const attempt = (): number | typeof WOULD_BLOCK => {
+      try {
+        return sock.sendto(checkView(data, 'data'), address);
+      } catch (error) {
+        // Socket.sendto has no raw variant; EAGAIN on a datagram socket is rare (a full send buffer).
+        if (isWouldBlock(error)) return WOULD_BLOCK;
+        throw error;
+      }
+    };
+    return runSockOp(this, sock, 'write', attempt);
+  },
+
+  sockConnect(sock, address) {
+    const fail = (errno: number): never => {
+      throw errnoError(errno, 'connect', `Connect call failed ${describeAddress(address)}`);
+    };
+    const start = (): void | typeof WOULD_BLOCK => {
+      const errno = sock.connectEx(address);
+      if (errno === 0) return undefined;
+      // EAGAIN (a Unix socket whose listener's backlog is full, on Linux) is not "in progress":
+      // nothing is under way, so it is reported rather than waited for.
+      if (errno === E.EINPROGRESS || errno === E.EINTR) return WOULD_BLOCK;
+      return fail(errno);
+    };
+    const finish = (): void | typeof WOULD_BLOCK => {
+      const errno = sock.getsockopt(SOL_SOCKET, SO_ERROR) as number;
+      if (errno === 0) return undefined;
+      if (errno === E.EINPROGRESS || errno === E.EINTR) return WOULD_BLOCK;
+      return fail(errno);
+    };
+    return runSockOp(this, sock, 'write', start, finish);
+  },
+
+  sockAccept(sock) {
+    return runSockOp(this, sock, 'read', () => sock.acceptRaw() ?? WOULD_BLOCK);
+  },
+};
