@@ -17,4 +17,21 @@ export {
 } from './loop';
 export * from './socket';
 export type { SockOps } from './sock_ops';
+export {
+  AF_UNSPEC,
+  AI_PASSIVE,
+  AI_CANONNAME,
+  AI_NUMERICHOST,
+  AI_V4MAPPED,
+  AI_ALL,
+  AI_ADDRCONFIG,
+  AI_NUMERICSERV,
+  NI_NUMERICHOST,
+  NI_NUMERICSERV,
+  NI_NAMEREQD,
+  NI_DGRAM,
+  type AddrInfo,
+  type GetaddrinfoOptions,
+  type Resolver,
+} from './resolver';
 export { select, FD_SETSIZE } from './select';

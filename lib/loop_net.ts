@@ -4,10 +4,11 @@
  * fd watching, and networking grows here without touching it.
  * @packageDocumentation
  */
+import { type Resolver, resolver } from './resolver';
 import { type SockOps, sockOps } from './sock_ops';
 
 /** Every networking method of `EventLoop`. */
-export interface LoopNetworking extends SockOps {}
+export interface LoopNetworking extends SockOps, Resolver {}
 
 /** @internal The implementations (`this` is the loop). */
-export const loopNetworking: LoopNetworking = { ...sockOps };
+export const loopNetworking: LoopNetworking = { ...sockOps, ...resolver };

@@ -16,12 +16,13 @@
  * argument errors included, are delivered through the Future, never thrown.
  * @packageDocumentation
  */
+import { isIP } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { codedError, errnoError, invalidArgType, outOfRange } from './errors';
 import type { Handle } from './events';
 import { Future } from './futures';
 import type { EventLoop } from './loop';
-import { type Address, SOL_SOCKET, SO_ERROR, type Socket, type SocketAddress } from './socket';
+import { AF_INET, AF_INET6, type Address, SOL_SOCKET, SO_ERROR, type Socket, type SocketAddress } from './socket';
 
 const E = osConstants.errno;
 
@@ -148,6 +149,37 @@ function isWouldBlock(error: unknown): boolean {
   return code === 'EAGAIN' || code === 'EWOULDBLOCK' || code === 'EINTR';
 }
 
+/** An IP socket given a host name (not a numeric address) must have it resolved first. */
+function needsResolution(sock: Socket, address: Address): boolean {
+  if (!Array.isArray(address) || typeof address[0] !== 'string') return false;
+  const host = address[0];
+  if (host === '' || host === '<broadcast>' || isIP(host) !== 0) return false;
+  const family = (sock as { family?: unknown } | null)?.family;
+  return family === AF_INET || family === AF_INET6;
+}
+
+/** The connect itself: connect(2) now, then wait for writability and read SO_ERROR. */
+function connectNow(loop: EventLoop, sock: Socket, address: Address): Future<void> {
+  const fail = (errno: number): never => {
+    throw errnoError(errno, 'connect', `Connect call failed ${describeAddress(address)}`);
+  };
+  const start = (): void | typeof WOULD_BLOCK => {
+    const errno = sock.connectEx(address);
+    if (errno === 0) return undefined;
+    // EAGAIN (a Unix socket whose listener's backlog is full, on Linux) is not "in progress":
+    // nothing is under way, so it is reported rather than waited for.
+    if (errno === E.EINPROGRESS || errno === E.EINTR) return WOULD_BLOCK;
+    return fail(errno);
+  };
+  const finish = (): void | typeof WOULD_BLOCK => {
+    const errno = sock.getsockopt(SOL_SOCKET, SO_ERROR) as number;
+    if (errno === 0) return undefined;
+    if (errno === E.EINPROGRESS || errno === E.EINTR) return WOULD_BLOCK;
+    return fail(errno);
+  };
+  return runSockOp(loop, sock, 'write', start, finish);
+}
+
 function describeAddress(address: unknown): string {
   return Array.isArray(address) ? `(${address.map((part) => JSON.stringify(part)).join(', ')})` : String(address);
 }
@@ -173,7 +205,8 @@ export interface SockOps {
   /** Sends one datagram to `address`; resolves with the bytes sent. */
   sockSendto(sock: Socket, data: ArrayBufferView, address: Address): Future<number>;
   /**
-   * Connects `sock` to `address`. A refused or failed connection rejects with the OS error
+   * Connects `sock` to `address`. A host name (not a numeric address) is resolved first with
+   * `loop.getaddrinfo` for the socket's family and type, off the JS thread. A refused or failed connection rejects with the OS error
    * (`code` 'ECONNREFUSED', ...). Cancelling removes the writer and leaves the socket to its
    * owner, open and unconnected-or-connecting (close it yourself).
    */
@@ -256,24 +289,37 @@ export const sockOps: SockOps & ThisType<EventLoop> = {
   },
 
   sockConnect(sock, address) {
-    const fail = (errno: number): never => {
-      throw errnoError(errno, 'connect', `Connect call failed ${describeAddress(address)}`);
-    };
-    const start = (): void | typeof WOULD_BLOCK => {
-      const errno = sock.connectEx(address);
-      if (errno === 0) return undefined;
-      // EAGAIN (a Unix socket whose listener's backlog is full, on Linux) is not "in progress":
-      // nothing is under way, so it is reported rather than waited for.
-      if (errno === E.EINPROGRESS || errno === E.EINTR) return WOULD_BLOCK;
-      return fail(errno);
-    };
-    const finish = (): void | typeof WOULD_BLOCK => {
-      const errno = sock.getsockopt(SOL_SOCKET, SO_ERROR) as number;
-      if (errno === 0) return undefined;
-      if (errno === E.EINPROGRESS || errno === E.EINTR) return WOULD_BLOCK;
-      return fail(errno);
-    };
-    return runSockOp(this, sock, 'write', start, finish);
+    if (!needsResolution(sock, address)) return connectNow(this, sock, address);
+    // asyncio's _ensure_resolved: a host name goes through loop.getaddrinfo first (off the JS
+    // thread), with the socket's family and type, and the first address is used.
+    const [host, port, ...rest] = address as readonly [string, number, ...number[]];
+    const future = newSockFuture<void>(this);
+    let step: { cancel(): boolean } | undefined;
+    future.onRelease(() => step?.cancel());
+    const resolving = this.getaddrinfo(host, port, { family: sock.family, type: sock.type, proto: sock.proto });
+    step = resolving;
+    resolving.addDoneCallback(() => {
+      if (future.done()) return;
+      let target: Address;
+      try {
+        const infos = resolving.result();
+        if (infos.length === 0) throw codedError('ENOTFOUND', `getaddrinfo ENOTFOUND ${host}`);
+        const [resolvedHost, resolvedPort, ...scope] = infos[0][4] as [string, number, ...number[]];
+        target = (rest.length > 0 ? [resolvedHost, resolvedPort, ...rest] : [resolvedHost, resolvedPort, ...scope]) as unknown as Address;
+      } catch (error) {
+        future.setException(error);
+        return;
+      }
+      const connecting = connectNow(this, sock, target);
+      step = connecting;
+      connecting.addDoneCallback(() => {
+        if (future.done()) return;
+        const error = connecting.exception();
+        if (error !== undefined) future.setException(error);
+        else future.setResult(undefined);
+      });
+    });
+    return future;
   },
 
   sockAccept(sock) {
