@@ -11,8 +11,6 @@ import {
   EVENT_WRITE,
   EpollSelector,
   KqueueSelector,
-  PollSelector,
-  SelectSelector,
   availableSelectors,
   selectorClass,
   type SelectorKey,
