@@ -15,3 +15,4 @@ export {
   setEventLoop,
   newEventLoop,
 } from './loop';
+export * from './tasks';
