@@ -66,8 +66,12 @@ export function setAwaitHook(hook: <T>(future: Future<T>) => Promise<T> | undefi
   awaitHook = hook;
 }
 
-/** A done callback: called with the Future once it is done. */
-export type DoneCallback<T> = (future: Future<T>) => unknown;
+/**
+ * A done callback: called with the Future once it is done. Declared as a method type so that its
+ * parameter is bivariant: a `Future<number>` is then usable where a `Future<unknown>` is expected
+ * (a `Set<Task>` of tasks of any result type, for instance).
+ */
+export type DoneCallback<T> = { bivariant(future: Future<T>): unknown }['bivariant'];
 
 /**
  * The eventual result of an operation: pending, then finished with a result or an exception, or

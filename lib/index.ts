@@ -9,10 +9,40 @@ export { Future, InvalidStateError, CancelledError, wrapFuture, isFuture, type D
 export {
   EventLoop,
   type EventLoopOptions,
+  type TaskOptions,
+  type TaskFactory,
   type ExceptionHandler,
   getRunningLoop,
   getEventLoop,
   setEventLoop,
   newEventLoop,
 } from './loop';
-export * from './tasks';
+export {
+  Task,
+  type TaskConstructorOptions,
+  type Coroutine,
+  type Awaitable,
+  createTask,
+  currentTask,
+  allTasks,
+  ensureFuture,
+  isCoroutine,
+} from './tasks';
+export {
+  sleep,
+  gather,
+  type GatherOptions,
+  wait,
+  type WaitOptions,
+  type ReturnWhen,
+  FIRST_COMPLETED,
+  FIRST_EXCEPTION,
+  ALL_COMPLETED,
+  waitFor,
+  asCompleted,
+  AsCompleted,
+  shield,
+} from './helpers';
+export { Timeout, TimeoutError, timeout, timeoutAt } from './timeouts';
+export { TaskGroup, ExceptionGroup } from './taskgroups';
+export { run, runSync, type RunOptions, KeyboardInterrupt } from './runners';

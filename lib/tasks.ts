@@ -288,9 +288,14 @@ export class Task<T = unknown> extends Future<T> {
     return this.cancel();
   }
 
-  /** @internal Drops a substitute that was never delivered (its scope has ended). */
-  clearSubstitute(substitute: unknown): void {
-    if (this.#substitute === substitute) this.#substitute = undefined;
+  /**
+   * @internal Drops a substitute that was never delivered (its scope has ended); `true` if it was
+   * still pending.
+   */
+  clearSubstitute(substitute: unknown): boolean {
+    if (this.#substitute !== substitute) return false;
+    this.#substitute = undefined;
+    return true;
   }
 
   // ---------------------------------------------------------------------------------------------
