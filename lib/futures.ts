@@ -224,6 +224,16 @@ export class Future<T = unknown> implements PromiseLike<T> {
     return settled.then(onFulfilled, onRejected);
   }
 
+  /** `then(undefined, onRejected)`, as on a Promise. */
+  catch<R = never>(onRejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<T | R> {
+    return this.then(undefined, onRejected);
+  }
+
+  /** Like `Promise.prototype.finally`: runs `onFinally` once the Future is done. */
+  finally(onFinally?: (() => void) | null): Promise<T> {
+    return this.then().finally(onFinally);
+  }
+
   /** `<Future pending>`, `<Future finished result=…>`, … */
   toString(): string {
     return `<${this.constructor.name} ${this.#stateName()}>`;
