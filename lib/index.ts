@@ -46,3 +46,5 @@ export {
 export { Timeout, TimeoutError, timeout, timeoutAt } from './timeouts';
 export { TaskGroup, ExceptionGroup } from './taskgroups';
 export { run, runSync, type RunOptions, KeyboardInterrupt } from './runners';
+export { Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier, BrokenBarrierError, type Held } from './locks';
+export { Queue, PriorityQueue, LifoQueue, QueueEmpty, QueueFull, QueueShutDown } from './queues';
