@@ -304,7 +304,8 @@ export class AsCompleted<T> implements Iterable<Future<T>>, AsyncIterable<Future
   readonly #loop: EventLoop;
   readonly #todo: Set<Future<T>>;
   readonly #done: Array<Future<T> | typeof TIMED_OUT> = [];
-  readonly #getters: Array<Future<Future<T> | typeof TIMED_OUT>> = [];
+  // Getters receive boxes: a Promise would flatten a Future (a thenable) handed over bare.
+  readonly #getters: Array<Future<{ item: Future<T> | typeof TIMED_OUT }>> = [];
   #remaining: number;
   #timer: TimerHandle | undefined;
 
@@ -329,7 +330,7 @@ export class AsCompleted<T> implements Iterable<Future<T>>, AsyncIterable<Future
           next.cancel();
           return;
         }
-        const completed = item.result();
+        const completed = item.result().item;
         if (completed === TIMED_OUT) next.setException(new TimeoutError());
         else if (completed.cancelled()) next.setException(new CancelledError());
         else if (completed.exception() !== undefined) next.setException(completed.exception());
@@ -352,7 +353,7 @@ export class AsCompleted<T> implements Iterable<Future<T>>, AsyncIterable<Future
       next: async (): Promise<IteratorResult<Future<T>>> => {
         if (this.#remaining <= 0) return { done: true, value: undefined };
         this.#remaining--;
-        const completed = (await this.#next()) as Future<T> | typeof TIMED_OUT;
+        const { item: completed } = await this.#next();
         if (completed === TIMED_OUT) throw new TimeoutError();
         return { done: false, value: completed };
       },
@@ -360,16 +361,16 @@ export class AsCompleted<T> implements Iterable<Future<T>>, AsyncIterable<Future
   }
 
   /** The next completed Future (or the timeout mark), handed over through a Future. */
-  #next(): Future<Future<T> | typeof TIMED_OUT> {
-    const getter = this.#loop.createFuture<Future<T> | typeof TIMED_OUT>();
+  #next(): Future<{ item: Future<T> | typeof TIMED_OUT }> {
+    const getter = this.#loop.createFuture<{ item: Future<T> | typeof TIMED_OUT }>();
     (getter as AnyFuture & { [resultDiscarded]?: () => void })[resultDiscarded] = () => {
       // The caller was cancelled before it saw this one: keep it for the next caller.
-      if (getter.done() && !getter.cancelled() && getter.result() !== TIMED_OUT) this.#done.unshift(getter.result());
+      if (getter.done() && !getter.cancelled() && getter.result().item !== TIMED_OUT) this.#done.unshift(getter.result().item);
     };
     if (this.#done.length > 0) {
       const first = this.#done[0];
       if (first !== TIMED_OUT) this.#done.shift();
-      getter.setResult(first);
+      getter.setResult({ item: first });
     } else {
       this.#getters.push(getter);
     }
@@ -378,9 +379,9 @@ export class AsCompleted<T> implements Iterable<Future<T>>, AsyncIterable<Future
 
   #deliver(item: Future<T> | typeof TIMED_OUT): void {
     while (this.#getters.length > 0) {
-      const getter = this.#getters.shift() as Future<Future<T> | typeof TIMED_OUT>;
+      const getter = this.#getters.shift() as Future<{ item: Future<T> | typeof TIMED_OUT }>;
       if (!getter.done()) {
-        getter.setResult(item);
+        getter.setResult({ item });
         if (item !== TIMED_OUT) return;
       }
     }
