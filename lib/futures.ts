@@ -157,6 +157,10 @@ export class Future<T = unknown> implements PromiseLike<T> {
     if (typeof exception === 'function') exception = new (exception as new () => unknown)();
     this.#exception = exception;
     this.#state = FINISHED;
+    // V8 keeps an Error's stack frames, receivers included, until `stack` is first read: an error
+    // thrown in a method of this Future (a Task's step) would keep the Future alive from the
+    // registry's held value, and it would never be reported. Reading `stack` formats and drops them.
+    if (exception instanceof Error) void exception.stack;
     unretrieved.register(
       this,
       { loop: this.#loop, exception, name: this.constructor.name, sourceTraceback: this.sourceTraceback },

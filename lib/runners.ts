@@ -6,6 +6,7 @@
  * process the usual way.
  * @packageDocumentation
  */
+import { executionAsyncId } from 'node:async_hooks';
 import { isMainThread } from 'node:worker_threads';
 import { codedError, invalidArgType } from './errors';
 import { CancelledError, type Future } from './futures';
@@ -158,6 +159,13 @@ async function finish(runner: Runner, runUntil: RunUntil): Promise<void> {
  */
 export function runSync<T>(main: Coroutine<T>, options: RunOptions = {}): T {
   checkMain(main);
+  // The loop refuses the same way; checking first leaves no task behind that could never run.
+  if (executionAsyncId() !== 1) {
+    throw codedError(
+      'ERR_LOOP_CANNOT_OWN_THREAD',
+      'Cannot run the loop in owning mode: runSync() is not called from the top level of a CommonJS module (use run() here)',
+    );
+  }
   const runner = new Runner(options);
   let result: T;
   try {

@@ -334,7 +334,7 @@ describe('generator coroutines', () => {
   });
 
   it('yields Promises by adopting them, and a generator function is accepted as a function', async () => {
-    const result = await loop.runUntilComplete(function* () {
+    const result = await loop.runUntilComplete(function* (): Generator<unknown, unknown, unknown> {
       return yield Promise.resolve('adopted');
     });
     expect(result).toBe('adopted');
@@ -342,9 +342,10 @@ describe('generator coroutines', () => {
 
   it('currentTask is the stepping task, and undefined in a plain callback (scenario 48)', async () => {
     let inCallback: unknown = 'unset';
-    const task = loop.createTask(
-      (function* () {
-        expect(currentTask()).toBe(task);
+    let stepping: Task | undefined;
+    const task: Task = loop.createTask(
+      (function* (): Generator<unknown, void, unknown> {
+        stepping = currentTask();
         loop.callSoon(() => {
           inCallback = currentTask();
         });
@@ -352,6 +353,7 @@ describe('generator coroutines', () => {
       })(),
     );
     await loop.runUntilComplete(task);
+    expect(stepping).toBe(task);
     expect(inCallback).toBeUndefined();
     expect(() => currentTask()).toThrow(/no running event loop/);
   });
