@@ -70,3 +70,18 @@ export function errnoError(errno: number, syscall: string, detail?: string): Err
   error.syscall = syscall;
   return error;
 }
+
+/**
+ * A deadline expired: Python's builtin `TimeoutError`, which `asyncio.TimeoutError` and
+ * `socket.timeout` are aliases of. Thrown by `timeout()`, `waitFor()` and friends (code
+ * `'ERR_TIMEOUT'`) and, as its subclass `SocketTimeoutError`, by sockets with a timeout (code
+ * `'ETIMEDOUT'`), so one `instanceof TimeoutError` check catches both.
+ */
+export class TimeoutError extends Error {
+  /** `'ERR_TIMEOUT'`, or `'ETIMEDOUT'` for a socket timeout. */
+  code: string = 'ERR_TIMEOUT';
+  constructor(message = '', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TimeoutError';
+  }
+}

@@ -54,8 +54,24 @@ const unretrieved = new FinalizationRegistry<Unretrieved>((held) => {
   held.loop.callExceptionHandler(context);
 });
 
-/** A done callback: called with the Future once it is done. */
-export type DoneCallback<T> = (future: Future<T>) => unknown;
+/**
+ * @internal Set by tasks.ts: `then()` first offers the await to it, so that a Task running an
+ * async function learns which Future it awaits (and can cancel it). It returns the Promise that
+ * settles the await, or `undefined` when no task is awaiting.
+ */
+let awaitHook: (<T>(future: Future<T>) => Promise<T> | undefined) | undefined;
+
+/** @internal Installs the await hook (tasks.ts, once). */
+export function setAwaitHook(hook: <T>(future: Future<T>) => Promise<T> | undefined): void {
+  awaitHook = hook;
+}
+
+/**
+ * A done callback: called with the Future once it is done. Declared as a method type so that its
+ * parameter is bivariant: a `Future<number>` is then usable where a `Future<unknown>` is expected
+ * (a `Set<Task>` of tasks of any result type, for instance).
+ */
+export type DoneCallback<T> = { bivariant(future: Future<T>): unknown }['bivariant'];
 
 /**
  * The eventual result of an operation: pending, then finished with a result or an exception, or
@@ -141,6 +157,10 @@ export class Future<T = unknown> implements PromiseLike<T> {
     if (typeof exception === 'function') exception = new (exception as new () => unknown)();
     this.#exception = exception;
     this.#state = FINISHED;
+    // V8 keeps an Error's stack frames, receivers included, until `stack` is first read: an error
+    // thrown in a method of this Future (a Task's step) would keep the Future alive from the
+    // registry's held value, and it would never be reported. Reading `stack` formats and drops them.
+    if (exception instanceof Error) void exception.stack;
     unretrieved.register(
       this,
       { loop: this.#loop, exception, name: this.constructor.name, sourceTraceback: this.sourceTraceback },
@@ -182,28 +202,40 @@ export class Future<T = unknown> implements PromiseLike<T> {
    * Makes the Future a thenable: `await future` gives its result or throws its exception. The
    * continuation runs through the loop like any done callback, so it resumes in the iteration
    * after the one that completed the Future. Awaiting a Future of a closed loop rejects with
-   * `ERR_LOOP_CLOSED`.
+   * `ERR_LOOP_CLOSED`. Inside a task's async function, the task records the Future as the one it
+   * awaits, so that cancelling the task cancels it (tasks.ts).
    */
   then<R1 = T, R2 = never>(
     onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
-    const settled = new Promise<T>((resolve, reject) => {
-      if (this.#loop.isClosed()) {
-        const error = new Error('Event loop is closed') as Error & { code: string };
-        error.code = 'ERR_LOOP_CLOSED';
-        reject(error);
-        return;
-      }
-      this.addDoneCallback((future) => {
-        try {
-          resolve(future.result());
-        } catch (error) {
-          reject(error);
-        }
+    if (this.#loop.isClosed()) {
+      const error = new Error('Event loop is closed') as Error & { code: string };
+      error.code = 'ERR_LOOP_CLOSED';
+      return Promise.reject(error).then(onFulfilled, onRejected);
+    }
+    const settled =
+      awaitHook?.(this) ??
+      new Promise<T>((resolve, reject) => {
+        this.addDoneCallback((future) => {
+          try {
+            resolve(future.result());
+          } catch (error) {
+            reject(error);
+          }
+        });
       });
-    });
     return settled.then(onFulfilled, onRejected);
+  }
+
+  /** `then(undefined, onRejected)`, as on a Promise. */
+  catch<R = never>(onRejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<T | R> {
+    return this.then(undefined, onRejected);
+  }
+
+  /** Like `Promise.prototype.finally`: runs `onFinally` once the Future is done. */
+  finally(onFinally?: (() => void) | null): Promise<T> {
+    return this.then().finally(onFinally);
   }
 
   /** `<Future pending>`, `<Future finished result=…>`, … */

@@ -9,6 +9,8 @@ export { Future, InvalidStateError, CancelledError, wrapFuture, isFuture, type D
 export {
   EventLoop,
   type EventLoopOptions,
+  type TaskOptions,
+  type TaskFactory,
   type ExceptionHandler,
   getRunningLoop,
   getEventLoop,
@@ -35,3 +37,34 @@ export {
   type Resolver,
 } from './resolver';
 export { select, FD_SETSIZE } from './select';
+export {
+  Task,
+  type TaskConstructorOptions,
+  type Coroutine,
+  type Awaitable,
+  createTask,
+  currentTask,
+  allTasks,
+  ensureFuture,
+  isCoroutine,
+} from './tasks';
+export {
+  sleep,
+  gather,
+  type GatherOptions,
+  wait,
+  type WaitOptions,
+  type ReturnWhen,
+  FIRST_COMPLETED,
+  FIRST_EXCEPTION,
+  ALL_COMPLETED,
+  waitFor,
+  asCompleted,
+  AsCompleted,
+  shield,
+} from './helpers';
+export { Timeout, TimeoutError, timeout, timeoutAt } from './timeouts';
+export { TaskGroup, ExceptionGroup } from './taskgroups';
+export { run, runSync, type RunOptions, KeyboardInterrupt } from './runners';
+export { Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier, BrokenBarrierError, type Held } from './locks';
+export { Queue, PriorityQueue, LifoQueue, QueueEmpty, QueueFull, QueueShutDown } from './queues';

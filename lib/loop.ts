@@ -24,7 +24,7 @@
  * `stop()` lets the current iteration finish and ends the run after it.
  * @packageDocumentation
  */
-import { executionAsyncId } from 'node:async_hooks';
+import { AsyncResource, executionAsyncId } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 import { codedError, describe, invalidArgType, outOfRange } from './errors';
 import { type Callback, type ExceptionContext, Handle, type HandleOwner, TimerHandle } from './events';
@@ -32,6 +32,7 @@ import { Future, wrapFuture } from './futures';
 import { TimerHeap } from './heap';
 import { type LoopNetworking, loopNetworking } from './loop_net';
 import { binding, type NativeLoopHost } from './native';
+import type { Coroutine, Task } from './tasks';
 import {
   type BaseSelector,
   DefaultSelector,
@@ -80,6 +81,40 @@ interface LoopHost {
 
 let runningLoop: EventLoop | undefined;
 let currentLoop: EventLoop | undefined;
+
+/** Options of `createTask`. */
+export interface TaskOptions {
+  /** The task's name (default `Task-<n>`); converted with `String`. */
+  name?: string;
+  /** Arguments the task calls a coroutine function with (a closure works as well). */
+  args?: unknown[];
+}
+
+/** A task factory (`setTaskFactory`): makes the Future that runs `coro` on `loop`. */
+export type TaskFactory = (loop: EventLoop, coro: Coroutine<unknown>, options: TaskOptions) => Future<unknown>;
+
+/**
+ * @internal What tasks.ts plugs in when it loads. The loop does not import tasks.ts (tasks depend
+ * on the loop; the import would be circular), so it asks through this hook.
+ */
+export interface TaskSupport {
+  create: TaskFactory;
+  isCoroutine(value: unknown): boolean;
+}
+
+let taskSupport: TaskSupport | undefined;
+
+/** @internal Called once by tasks.ts. */
+export function installTaskSupport(support: TaskSupport): void {
+  taskSupport = support;
+}
+
+function requireTaskSupport(): TaskSupport {
+  if (taskSupport === undefined) {
+    throw codedError('ERR_TASKS_NOT_LOADED', 'Tasks are not available: load muxloop (or its tasks module) first');
+  }
+  return taskSupport;
+}
 
 function loopClosed(): Error {
   return codedError('ERR_LOOP_CLOSED', 'Event loop is closed');
@@ -134,6 +169,7 @@ export class EventLoop implements HandleOwner {
   #closed = false;
   #debug: boolean;
   #exceptionHandler: ExceptionHandler | null = null;
+  #taskFactory: TaskFactory | null = null;
   /** Callbacks slower than this many seconds are reported in debug mode (asyncio: 0.1). */
   slowCallbackDuration = 0.1;
 
@@ -240,6 +276,31 @@ export class EventLoop implements HandleOwner {
   /** A new pending Future bound to this loop. */
   createFuture<T = unknown>(): Future<T> {
     return new Future<T>(this);
+  }
+
+  /**
+   * Wraps `coro` in a `Task` (or what the task factory makes) that starts on the next iteration.
+   * `coro` is a generator object (`function*`), a function (usually `async`, called with
+   * `options.args`) or a Promise; see tasks.ts. Throws `ERR_LOOP_CLOSED` on a closed loop.
+   */
+  createTask<T>(coro: Coroutine<T>, options: TaskOptions = {}): Task<T> {
+    if (this.#closed) throw loopClosed();
+    const factory = this.#taskFactory ?? requireTaskSupport().create;
+    return factory(this, coro as Coroutine<unknown>, options) as Task<T>;
+  }
+
+  /**
+   * Sets the factory `createTask` uses, `(loop, coro, options) => Future` (`null`: the default,
+   * `new Task(...)`).
+   */
+  setTaskFactory(factory: TaskFactory | null): void {
+    if (factory !== null && typeof factory !== 'function') throw invalidArgType('factory', 'a function or null', factory);
+    this.#taskFactory = factory;
+  }
+
+  /** The task factory set with `setTaskFactory`, or `null`. */
+  getTaskFactory(): TaskFactory | null {
+    return this.#taskFactory;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -428,14 +489,15 @@ export class EventLoop implements HandleOwner {
 
   /**
    * Runs until `future` is done and resolves with its result (or rejects with its exception).
-   * A Promise or any thenable is adopted with `wrapFuture`. Rejects with "Event loop stopped
+   * A coroutine (generator object or function) is wrapped in a Task, as asyncio's
+   * `ensure_future` does; a Promise or any thenable is adopted with `wrapFuture`. Rejects with "Event loop stopped
    * before Future completed." if `stop()` ends the run first.
    *
    * A Future that nothing can complete (no timers, no watched fds, nothing else in Node that
    * could resolve it) stays pending without spinning, and the loop does not keep Node alive for
    * it (reliability.md C15).
    */
-  async runUntilComplete<T>(future: Future<T> | PromiseLike<T>): Promise<T> {
+  async runUntilComplete<T>(future: Future<T> | Coroutine<T>): Promise<T> {
     this.#checkCanRun();
     const fut = this.#adopt(future);
     const onDone = (): void => this.stop();
@@ -576,7 +638,7 @@ export class EventLoop implements HandleOwner {
    * Owning mode `runUntilComplete`: blocks until `future` is done and returns its result (or
    * throws its exception). Same restrictions as `runForeverSync`.
    */
-  runUntilCompleteSync<T>(future: Future<T> | PromiseLike<T>): T {
+  runUntilCompleteSync<T>(future: Future<T> | Coroutine<T>): T {
     this.#checkCanRun();
     const fut = this.#adopt(future);
     const onDone = (): void => this.stop();
@@ -601,17 +663,18 @@ export class EventLoop implements HandleOwner {
     }
   }
 
-  #adopt<T>(future: Future<T> | PromiseLike<T>): Future<T> {
+  #adopt<T>(future: Future<T> | Coroutine<T>): Future<T> {
     if (future instanceof Future) {
       if (future.getLoop() !== this) {
         throw codedError('ERR_INVALID_ARG_VALUE', 'The future belongs to a different loop than this one', TypeError);
       }
       return future;
     }
+    if (taskSupport?.isCoroutine(future) === true) return this.createTask(future);
     if (future === null || typeof (future as { then?: unknown })?.then !== 'function') {
-      throw invalidArgType('future', 'a Future or a thenable', future);
+      throw invalidArgType('future', 'a Future, a coroutine or a thenable', future);
     }
-    return wrapFuture(future, this);
+    return wrapFuture(future as PromiseLike<T>, this);
   }
 
   #beginRun(): void {
@@ -777,6 +840,9 @@ class JsHost implements LoopHost {
   readonly #selector: BaseSelector<unknown>;
   readonly #wake: (ready: Array<[SelectorKey<unknown>, number]>) => void;
   #pending: NodeJS.Immediate | undefined;
+  // setImmediate would carry the async context of whoever armed the host (a task's async function,
+  // for instance) into the whole iteration; every iteration runs in the context of the run instead.
+  readonly #context = new AsyncResource('MuxloopJsHost');
 
   constructor(selector: BaseSelector<unknown>, wake: (ready: Array<[SelectorKey<unknown>, number]>) => void) {
     this.#selector = selector;
@@ -790,7 +856,7 @@ class JsHost implements LoopHost {
     if (timeout < 0 && !watchIo) return;
     this.#pending = setImmediate(() => {
       this.#pending = undefined;
-      this.#wake(this.#selector.select(timeout < 0 ? null : timeout));
+      this.#context.runInAsyncScope(() => this.#wake(this.#selector.select(timeout < 0 ? null : timeout)));
     });
     if (!keepAlive) this.#pending.unref();
   }

@@ -35,7 +35,7 @@
  */
 import { inspect } from 'node:util';
 import { constants as osConstants } from 'node:os';
-import { codedError, describe, errnoError, invalidArgType, outOfRange } from './errors';
+import { TimeoutError, codedError, describe, errnoError, invalidArgType, outOfRange } from './errors';
 import { binding, type NativeAddress, type NativeSocketAddress } from './native';
 
 const C = binding.constants;
@@ -114,10 +114,10 @@ export type Address = InetAddress | Inet6Address | UnixAddress;
  */
 export type SocketAddress = NativeSocketAddress;
 
-/** The error a socket with a timeout throws when the timeout runs out (Python's `socket.timeout`). */
-export class SocketTimeoutError extends Error {
+/** The error a socket with a timeout throws when the timeout runs out (Python's `socket.timeout`), a {@link TimeoutError}. */
+export class SocketTimeoutError extends TimeoutError {
   /** Always 'ETIMEDOUT'. */
-  readonly code = 'ETIMEDOUT';
+  override code = 'ETIMEDOUT';
   /** ETIMEDOUT's number. */
   readonly errno: number = E.ETIMEDOUT;
   /** The call that timed out ('recv', 'connect', ...). */
@@ -126,7 +126,6 @@ export class SocketTimeoutError extends Error {
   /** @internal */
   constructor(syscall: string) {
     super(`${syscall} timed out`);
-    this.name = 'TimeoutError';
     this.syscall = syscall;
   }
 }

@@ -523,3 +523,13 @@ describe('plain fds', () => {
     expect(read(r, 10).length).toBe(0);
   });
 });
+
+describe('TimeoutError', () => {
+  it('is one class for socket and loop timeouts, as in Python', async () => {
+    const { TimeoutError, SocketTimeoutError: STE } = await import('../lib/index');
+    const socketError = new STE('recv');
+    expect(socketError).toBeInstanceOf(TimeoutError);
+    expect(socketError).toMatchObject({ name: 'TimeoutError', code: 'ETIMEDOUT', syscall: 'recv' });
+    expect(new TimeoutError()).toMatchObject({ name: 'TimeoutError', code: 'ERR_TIMEOUT' });
+  });
+});

@@ -1,0 +1,179 @@
+/**
+ * `run(main)` and `runSync(main)`: the entry points of a program (python-anchor.md section 3.6,
+ * asyncio's `asyncio.run` and `Runner`). Each creates a loop, runs `main` as a task, cancels the
+ * tasks still pending when `main` is done and waits for them, reports their unexpected errors,
+ * and closes the loop. Ctrl-C (SIGINT) cancels `main`, as in asyncio; a second Ctrl-C kills the
+ * process the usual way.
+ * @packageDocumentation
+ */
+import { executionAsyncId } from 'node:async_hooks';
+import { isMainThread } from 'node:worker_threads';
+import { codedError, invalidArgType } from './errors';
+import { CancelledError, type Future } from './futures';
+import { gather } from './helpers';
+import { type EventLoop, type EventLoopOptions, getRunningLoop, newEventLoop, setEventLoop } from './loop';
+import { allTasks, type Coroutine, isCoroutine, type Task } from './tasks';
+
+/** `run()` ended because of Ctrl-C (Python's `KeyboardInterrupt`). */
+export class KeyboardInterrupt extends Error {
+  /** Always `'ERR_KEYBOARD_INTERRUPT'`. */
+  readonly code = 'ERR_KEYBOARD_INTERRUPT';
+  constructor(message = 'interrupted by SIGINT') {
+    super(message);
+    this.name = 'KeyboardInterrupt';
+  }
+}
+
+/** Options of `run` and `runSync`. */
+export interface RunOptions {
+  /** Debug mode for the loop (default: `MUXLOOP_DEBUG`). */
+  debug?: boolean;
+  /** Makes the loop (default: `newEventLoop({debug})`). */
+  loopFactory?: (options: EventLoopOptions) => EventLoop;
+}
+
+type RunUntil = <T>(loop: EventLoop, future: Future<T>) => T | Promise<T>;
+
+/** One run: loop setup, SIGINT, and the shutdown that cancels what is left. */
+class Runner {
+  readonly loop: EventLoop;
+  #interrupts = 0;
+  #sigint: (() => void) | undefined;
+  #main: Task<unknown> | undefined;
+
+  constructor(options: RunOptions) {
+    try {
+      getRunningLoop();
+    } catch {
+      const factory = options.loopFactory ?? newEventLoop;
+      this.loop = factory(options.debug === undefined ? {} : { debug: options.debug });
+      setEventLoop(this.loop);
+      return;
+    }
+    throw codedError('ERR_LOOP_RUNNING', 'run() cannot be called from a running event loop');
+  }
+
+  start<T>(main: Coroutine<T>): Task<T> {
+    const task = this.loop.createTask(main);
+    this.#main = task as Task<unknown>;
+    // Like asyncio: only take over SIGINT where nobody else handles it, and in the main thread.
+    if (isMainThread && process.listenerCount('SIGINT') === 0) {
+      this.#sigint = () => this.#onSigint();
+      process.on('SIGINT', this.#sigint);
+    }
+    return task;
+  }
+
+  #onSigint(): void {
+    this.#interrupts++;
+    const main = this.#main;
+    if (this.#interrupts === 1 && main !== undefined && !main.done()) {
+      main.cancel();
+      return;
+    }
+    // Second Ctrl-C: let the default action kill the process, as a second ^C does in Python.
+    this.#removeSigint();
+    process.kill(process.pid, 'SIGINT');
+  }
+
+  #removeSigint(): void {
+    if (this.#sigint !== undefined) process.removeListener('SIGINT', this.#sigint);
+    this.#sigint = undefined;
+  }
+
+  /** After main: turns its cancellation by Ctrl-C into KeyboardInterrupt. */
+  failure(error: unknown): unknown {
+    this.#removeSigint();
+    if (error instanceof CancelledError && this.#interrupts > 0 && this.#main?.uncancel() === 0) {
+      return new KeyboardInterrupt();
+    }
+    return error;
+  }
+
+  /** asyncio's `_cancel_all_tasks`, then close. Yields what must be run until complete. */
+  *shutdown(): Generator<Future<unknown>, void, unknown> {
+    this.#removeSigint();
+    try {
+      const leftover = allTasks(this.loop);
+      if (leftover.size === 0) return;
+      for (const task of leftover) task.cancel();
+      yield gather(...leftover, { returnExceptions: true });
+      for (const task of leftover) {
+        if (task.cancelled()) continue;
+        const exception = task.exception();
+        if (exception !== undefined) {
+          this.loop.callExceptionHandler({
+            message: 'unhandled exception during run() shutdown',
+            exception,
+            task,
+          });
+        }
+      }
+    } finally {
+      setEventLoop(null);
+      this.loop.close();
+    }
+  }
+}
+
+function checkMain(main: unknown): void {
+  if (!isCoroutine(main) && typeof (main as PromiseLike<unknown>)?.then !== 'function') {
+    throw invalidArgType('main', 'a coroutine (an async function or a generator)', main);
+  }
+}
+
+/**
+ * Runs `main` (an async function, a generator function or object, or a Promise) on a new loop in
+ * hosted mode and resolves with its result. When `main` is done, every task still pending is
+ * cancelled and awaited, the loop is closed and the current loop is cleared. Ctrl-C cancels
+ * `main`; if it ends cancelled, `run` rejects with `KeyboardInterrupt`. `ERR_LOOP_RUNNING` inside
+ * a running loop.
+ *
+ * ```ts
+ * await run(async () => { await sleep(0.1); console.log('done'); });
+ * ```
+ */
+export async function run<T>(main: Coroutine<T>, options: RunOptions = {}): Promise<T> {
+  checkMain(main);
+  const runner = new Runner(options);
+  const runUntil: RunUntil = (loop, future) => loop.runUntilComplete(future);
+  let result: T;
+  try {
+    result = await runUntil(runner.loop, runner.start(main));
+  } catch (error) {
+    await finish(runner, runUntil);
+    throw runner.failure(error);
+  }
+  await finish(runner, runUntil);
+  return result;
+}
+
+async function finish(runner: Runner, runUntil: RunUntil): Promise<void> {
+  for (const future of runner.shutdown()) await runUntil(runner.loop, future);
+}
+
+/**
+ * Owning-mode twin of `run`: blocks the thread in the loop until `main` is done and returns its
+ * result. Only allowed at the top level of a CommonJS module (`ERR_LOOP_CANNOT_OWN_THREAD`
+ * elsewhere); see `EventLoop.runForeverSync`.
+ */
+export function runSync<T>(main: Coroutine<T>, options: RunOptions = {}): T {
+  checkMain(main);
+  // The loop refuses the same way; checking first leaves no task behind that could never run.
+  if (executionAsyncId() !== 1) {
+    throw codedError(
+      'ERR_LOOP_CANNOT_OWN_THREAD',
+      'Cannot run the loop in owning mode: runSync() is not called from the top level of a CommonJS module (use run() here)',
+    );
+  }
+  const runner = new Runner(options);
+  let result: T;
+  try {
+    result = runner.loop.runUntilCompleteSync(runner.start(main));
+  } catch (error) {
+    for (const future of runner.shutdown()) runner.loop.runUntilCompleteSync(future);
+    throw runner.failure(error);
+  }
+  for (const future of runner.shutdown()) runner.loop.runUntilCompleteSync(future);
+  return result;
+}

@@ -1,0 +1,616 @@
+/**
+ * `Task`: a Future that drives a coroutine (python-anchor.md section 3.2, DESIGN.md section 4).
+ *
+ * A coroutine is one of
+ * - a **generator object** from a `function*`: `yield future` suspends the task until the Future
+ *   is done and resumes it with the result (or throws the exception in); `yield* sub()` delegates
+ *   to a sub-coroutine like Python's `yield from`; a bare `yield` gives up one loop iteration;
+ * - a **function** (usually `async`), called by the task with its `args` on the task's first
+ *   step, so that `currentTask()` is right inside it across every `await`;
+ * - a **Promise** (or any thenable), adopted: the task finishes with it.
+ *
+ * Every task starts on the next loop iteration, in creation order, exactly like asyncio.
+ *
+ * How an async function is cancelled. A generator is stepped by the task, so the task always knows
+ * which Future it waits for and throws `CancelledError` in at the `yield`, as Python does. An async
+ * function is resumed by V8, not by the task, so the task learns what it awaits from the Future
+ * itself: `await future` calls `future.then()` in the async function's context, and the async
+ * context (an `AsyncLocalStorage` whose store is the running task, entered when the task calls the
+ * function) tells `then()` which task is awaiting. `then()` hands the await to that task
+ * (`futures.ts` `setAwaitHook`), which records the Future as the one it waits for. `cancel()` then
+ * cancels that Future, so the `await` throws `CancelledError`; if nothing is awaited at that
+ * moment (the function runs synchronously, or awaits a foreign Promise), the cancellation is
+ * delivered at the next `await` of a loop Future, and `task.signal` aborts at once. One caveat:
+ * an async function started inside a task without being awaited (`void helper()`) inherits the
+ * task's context, so its awaits count as the task's too.
+ * @packageDocumentation
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { codedError, describe, invalidArgType } from './errors';
+import { CancelledError, Future, setAwaitHook, wrapFuture } from './futures';
+import { type EventLoop, getEventLoop, getRunningLoop, installTaskSupport, type TaskOptions } from './loop';
+
+export type { TaskOptions } from './loop';
+
+/** Something a task can drive: a generator object, a function (async or not) or a thenable. */
+export type Coroutine<T = unknown> =
+  | Generator<unknown, T, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+  | ((...args: any[]) => PromiseLike<T> | T | Generator<unknown, T, any>) // eslint-disable-line @typescript-eslint/no-explicit-any
+  | PromiseLike<T>;
+
+/** Anything `ensureFuture` accepts: a Future, or something a task can drive. */
+export type Awaitable<T = unknown> = Future<T> | Coroutine<T>;
+
+/**
+ * @internal A Future whose successful result a cancelled task may drop (it gets `CancelledError`
+ * instead, because it was cancelled after the Future completed but before it resumed) carries a
+ * function under this key that gives back what the result stood for: the lock, the permit, the
+ * queue item. Only the task that owns the await calls it.
+ */
+export const resultDiscarded = Symbol('muxloop.resultDiscarded');
+
+// Future<T> is invariant in T (its done callbacks take a Future<T>): bookkeeping that holds Futures
+// of any result type uses this.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyFuture = Future<any>;
+
+type Discardable = AnyFuture & { [resultDiscarded]?: () => void };
+
+const KIND_GENERATOR = 0;
+const KIND_FUNCTION = 1;
+const KIND_PROMISE = 2;
+
+let nextTaskId = 1;
+/** The task whose generator step runs right now (generator tasks only; see currentTask). */
+let stepping: Task<unknown> | undefined;
+/** The running task of an async function, across its awaits. Enabled on first use only. */
+const taskContext = new AsyncLocalStorage<Task<unknown>>();
+let contextEnabled = false;
+
+/** Live tasks, weakly: `allTasks()` iterates it. Entries leave when their task finishes or is collected. */
+const liveTasks = new Map<number, WeakRef<Task<unknown>>>();
+
+interface PendingHeld {
+  id: number;
+  loop: EventLoop;
+  description: string;
+  sourceTraceback: string | undefined;
+}
+
+// A task that is collected while pending was dropped by everything that could resume it (its
+// awaited Future was lost): asyncio reports "Task was destroyed but it is pending!".
+const pendingTasks = new FinalizationRegistry<PendingHeld>((held) => {
+  liveTasks.delete(held.id);
+  const context: { message: string; task: string; sourceTraceback?: string } = {
+    message: 'Task was destroyed but it is pending!',
+    task: held.description,
+  };
+  if (held.sourceTraceback !== undefined) context.sourceTraceback = held.sourceTraceback;
+  held.loop.callExceptionHandler(context);
+});
+
+function isGenerator(value: unknown): value is Generator<unknown, unknown, unknown> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Generator).next === 'function' &&
+    typeof (value as Generator).throw === 'function' &&
+    typeof (value as Generator)[Symbol.iterator] === 'function'
+  );
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as PromiseLike<unknown>).then === 'function'
+  );
+}
+
+/** Whether `value` is a coroutine a task can drive (generator object or function). */
+export function isCoroutine(value: unknown): boolean {
+  return isGenerator(value) || typeof value === 'function';
+}
+
+function differentLoop(): Error {
+  return codedError('ERR_FUTURE_DIFFERENT_LOOP', 'Future attached to a different loop');
+}
+
+/** Options of the Task constructor. */
+export interface TaskConstructorOptions extends TaskOptions {
+  /** The loop (default: the running loop, else `getEventLoop()`). */
+  loop?: EventLoop;
+}
+
+/**
+ * A Future that runs a coroutine; see the module documentation. Create tasks with
+ * `createTask(coro, {name})` or `loop.createTask(...)`, and keep a reference to them: like
+ * asyncio, the loop only holds tasks weakly.
+ *
+ * ```ts
+ * const task = createTask(async () => { await sleep(0.1); return 42; }, { name: 'answer' });
+ * console.log(await task); // 42
+ * ```
+ */
+export class Task<T = unknown> extends Future<T> {
+  readonly #id = nextTaskId++;
+  readonly #loop: EventLoop;
+  readonly #coro: Coroutine<T>;
+  readonly #args: unknown[];
+  #kind: number;
+  #generator: Generator<unknown, T, unknown> | undefined;
+  #name: string;
+  /** The Future the task waits for (generator: its yield; function: its latest await). */
+  #waiter: AnyFuture | undefined;
+  /** A cancellation not yet delivered: the next resumption throws it in. */
+  #mustCancel = false;
+  #cancelMessage: string | undefined;
+  #cancelRequests = 0;
+  /** @internal Thrown in instead of the next CancelledError (timeout's scoped form). */
+  #substitute: unknown;
+  #controller: AbortController | undefined;
+  readonly #internal: boolean;
+  /** @internal What a dropped result of this (internal) task stood for. */
+  [resultDiscarded]?: () => void;
+
+  /**
+   * A task running `coro` on `options.loop`. The first step is scheduled with `callSoon` (or,
+   * for library-internal helpers, run at once). Prefer `createTask`.
+   */
+  constructor(coro: Coroutine<T>, options: TaskConstructorOptions = {}) {
+    const loop = options.loop ?? getEventLoop();
+    super(loop);
+    this.#loop = loop;
+    if (isGenerator(coro)) {
+      this.#kind = KIND_GENERATOR;
+      this.#generator = coro as Generator<unknown, T, unknown>;
+    } else if (typeof coro === 'function') {
+      this.#kind = KIND_FUNCTION;
+    } else if (isThenable(coro)) {
+      this.#kind = KIND_PROMISE;
+    } else {
+      throw invalidArgType('coro', 'a generator object, a function or a Promise', coro);
+    }
+    if (options.args !== undefined && !Array.isArray(options.args)) {
+      throw invalidArgType('options.args', 'an array', options.args);
+    }
+    this.#coro = coro;
+    this.#args = options.args ?? [];
+    this.#name = options.name === undefined || options.name === null ? `Task-${this.#id}` : String(options.name);
+    this.#internal = (options as InternalOptions)[internalTask] === true;
+    if (this.#kind === KIND_PROMISE) {
+      this.#adopt(coro as PromiseLike<T>);
+    } else if (this.#internal) {
+      this.#start(); // eager, like asyncio's eager task factory: helpers need no extra iteration
+    } else {
+      loop.callSoon(this.#start);
+    }
+    if (!this.#internal && !this.done()) {
+      liveTasks.set(this.#id, new WeakRef<AnyFuture>(this) as WeakRef<Task<unknown>>);
+      pendingTasks.register(
+        this,
+        { id: this.#id, loop, description: `<Task pending name=${this.#name}>`, sourceTraceback: this.sourceTraceback },
+        this,
+      );
+    }
+  }
+
+  /** The task's name: `Task-<n>` unless one was given. */
+  getName(): string {
+    return this.#name;
+  }
+
+  /** Renames the task (the value is converted with `String`). */
+  setName(value: unknown): void {
+    this.#name = String(value);
+  }
+
+  /** The coroutine: the generator object, function or Promise the task was created with. */
+  getCoro(): Coroutine<T> {
+    return this.#coro;
+  }
+
+  /**
+   * An `AbortSignal` that aborts when the task is cancelled (at the first `cancel()`, with a
+   * `CancelledError` as its reason), so Node APIs that take a `signal` stop with the task.
+   */
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#cancelRequests > 0 || this.cancelled()) this.#controller.abort(new CancelledError(this.#cancelMessage));
+    }
+    return this.#controller.signal;
+  }
+
+  /** Tasks are finished by their coroutine: always throws `ERR_METHOD_NOT_SUPPORTED`. */
+  override setResult(_value: T): void {
+    throw codedError('ERR_METHOD_NOT_SUPPORTED', 'Task does not support setResult operation');
+  }
+
+  /** Tasks are finished by their coroutine: always throws `ERR_METHOD_NOT_SUPPORTED`. */
+  override setException(_exception: unknown): void {
+    throw codedError('ERR_METHOD_NOT_SUPPORTED', 'Task does not support setException operation');
+  }
+
+  /**
+   * Requests cancellation: `false` if the task is done, else `true` (also when it is already
+   * being cancelled; the first message wins). The Future the task waits for is cancelled, so
+   * `CancelledError` is thrown in where the coroutine is suspended; if it waits for nothing, the
+   * error is thrown in at its next resumption. The coroutine may catch it and go on: the task then
+   * finishes normally and is not cancelled. Each call counts in `cancelling()`.
+   */
+  override cancel(message?: string): boolean {
+    if (this.done()) return false;
+    this.#cancelRequests++;
+    const first = this.#cancelRequests === 1 && !this.#mustCancel;
+    if (first) {
+      this.#cancelMessage = message;
+      this.#controller?.abort(new CancelledError(message));
+    }
+    if (this.#kind === KIND_PROMISE) {
+      // A Promise cannot be stopped: the task finishes cancelled and ignores its outcome.
+      this.#finishCancelled(this.#cancelMessage);
+      return true;
+    }
+    // Leave #waiter set: it may be a task that swallows the cancellation, to be cancelled again.
+    if (this.#waiter !== undefined && this.#waiter.cancel(this.#cancelMessage)) return true;
+    this.#mustCancel = true;
+    return true;
+  }
+
+  /** How many cancellation requests are pending (`cancel()` calls not undone by `uncancel()`). */
+  cancelling(): number {
+    return this.#cancelRequests;
+  }
+
+  /**
+   * Undoes one cancellation request and returns the count left. At 0, a cancellation not yet
+   * delivered is dropped. Used by `timeout()` and `TaskGroup` to tell their own cancellation from
+   * one that came from outside.
+   */
+  uncancel(): number {
+    if (this.#cancelRequests > 0) {
+      this.#cancelRequests--;
+      if (this.#cancelRequests === 0) this.#mustCancel = false;
+    }
+    return this.#cancelRequests;
+  }
+
+  /** `<Task pending name=Task-3>` and the like. */
+  override toString(): string {
+    return super.toString().replace(/^<\w+ /, `<Task `).replace(/>$/, ` name=${this.#name}>`);
+  }
+
+  /** @internal Cancels with `substitute` thrown in instead of the CancelledError (scoped timeouts). */
+  cancelWith(substitute: unknown): boolean {
+    if (this.done()) return false;
+    this.#substitute = substitute;
+    return this.cancel();
+  }
+
+  /**
+   * @internal Drops a substitute that was never delivered (its scope has ended); `true` if it was
+   * still pending.
+   */
+  clearSubstitute(substitute: unknown): boolean {
+    if (this.#substitute !== substitute) return false;
+    this.#substitute = undefined;
+    return true;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Stepping
+
+  #start = (): void => {
+    if (this.done()) return;
+    if (this.#kind === KIND_GENERATOR) {
+      this.#step(false, undefined, undefined);
+      return;
+    }
+    if (this.#mustCancel) {
+      // Cancelled before its first step: the function never runs (as a coroutine never started).
+      this.#mustCancel = false;
+      this.#finishCancelled(this.#cancelMessage);
+      return;
+    }
+    let result: unknown;
+    try {
+      if (!contextEnabled) contextEnabled = true;
+      result = taskContext.run(this as Task<unknown>, this.#coro as (...args: unknown[]) => unknown, ...this.#args);
+    } catch (error) {
+      this.#finishWithError(error);
+      return;
+    }
+    if (isGenerator(result)) {
+      // A generator function given as a function: drive the generator it made.
+      this.#kind = KIND_GENERATOR;
+      this.#generator = result as Generator<unknown, T, unknown>;
+      this.#step(false, undefined, undefined);
+    } else if (isThenable(result)) {
+      this.#adopt(result as PromiseLike<T>);
+    } else {
+      this.#finishWithValue(result as T);
+    }
+  };
+
+  #adopt(promise: PromiseLike<T>): void {
+    promise.then(
+      (value) => {
+        if (!this.done()) this.#finishWithValue(value);
+      },
+      (error: unknown) => {
+        if (!this.done()) this.#finishWithError(error);
+      },
+    );
+  }
+
+  /** One step of a generator: send `value` in, or throw `error` in. */
+  #step(hasError: boolean, error: unknown, value: unknown): void {
+    if (this.done()) return;
+    if (this.#mustCancel) {
+      this.#mustCancel = false;
+      if (!(error instanceof CancelledError)) error = new CancelledError(this.#cancelMessage);
+      hasError = true;
+    }
+    if (hasError) error = this.#deliverable(error);
+    const generator = this.#generator as Generator<unknown, T, unknown>;
+    const previous = stepping;
+    stepping = this as Task<unknown>;
+    let next: IteratorResult<unknown, T>;
+    try {
+      next = hasError ? generator.throw(error) : generator.next(value);
+    } catch (thrown) {
+      stepping = previous;
+      this.#finishWithError(thrown);
+      return;
+    }
+    stepping = previous;
+    if (next.done === true) this.#finishWithValue(next.value);
+    else this.#suspend(next.value);
+  }
+
+  #stepSoon(hasError: boolean, error: unknown, value: unknown): void {
+    this.#loop.callSoon(() => this.#step(hasError, error, value));
+  }
+
+  /** The generator yielded `yielded`: wait for it. */
+  #suspend(yielded: unknown): void {
+    if (yielded === undefined || yielded === null) {
+      this.#stepSoon(false, undefined, undefined); // bare yield: one iteration
+      return;
+    }
+    let future: AnyFuture;
+    if (yielded instanceof Future) {
+      future = yielded;
+    } else if (isThenable(yielded)) {
+      future = wrapFuture(yielded, this.#loop);
+    } else {
+      const bad = codedError('ERR_TASK_BAD_YIELD', `Task got bad yield: ${describe(yielded)}`, TypeError);
+      this.#stepSoon(true, bad, undefined);
+      return;
+    }
+    if (future === (this as Future<unknown>)) {
+      this.#stepSoon(true, codedError('ERR_TASK_AWAITS_ITSELF', 'Task cannot await on itself'), undefined);
+      return;
+    }
+    if (future.getLoop() !== this.#loop) {
+      this.#stepSoon(true, differentLoop(), undefined);
+      return;
+    }
+    this.#waiter = future;
+    future.addDoneCallback(this.#wakeup);
+    if (this.#mustCancel && future.cancel(this.#cancelMessage)) this.#mustCancel = false;
+  }
+
+  #wakeup = (future: AnyFuture): void => {
+    if (this.#waiter === future) this.#waiter = undefined;
+    let value: unknown;
+    try {
+      value = future.result();
+    } catch (error) {
+      this.#step(true, error, undefined);
+      return;
+    }
+    if (this.#mustCancel) discard(future);
+    this.#step(false, undefined, value);
+  };
+
+  // ---------------------------------------------------------------------------------------------
+  // Awaits of an async function (called through the Future.then hook)
+
+  /** `await future` inside this task's async function: a Promise settled through the loop. */
+  #awaitFuture<R>(future: Future<R>): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      if (future === (this as Future<unknown>)) {
+        this.#loop.callSoon(reject, codedError('ERR_TASK_AWAITS_ITSELF', 'Task cannot await on itself'));
+        return;
+      }
+      if (future.getLoop() !== this.#loop) {
+        this.#loop.callSoon(reject, differentLoop());
+        return;
+      }
+      if (this.#mustCancel) {
+        // As Python's step with a pending cancellation: throw it in here, leave the Future alone.
+        this.#mustCancel = false;
+        this.#loop.callSoon(reject, this.#deliverable(new CancelledError(this.#cancelMessage)));
+        return;
+      }
+      this.#waiter = future;
+      future.addDoneCallback((done) => {
+        if (this.#waiter === done) this.#waiter = undefined;
+        let value: R;
+        try {
+          value = done.result();
+        } catch (error) {
+          if (this.#mustCancel && !(error instanceof CancelledError)) {
+            this.#mustCancel = false;
+            error = new CancelledError(this.#cancelMessage);
+          } else if (this.#mustCancel) {
+            this.#mustCancel = false;
+          }
+          reject(this.#deliverable(error));
+          return;
+        }
+        if (this.#mustCancel && !this.done()) {
+          // Cancelled after the Future completed but before we resumed: the result is dropped.
+          this.#mustCancel = false;
+          discard(done);
+          reject(this.#deliverable(new CancelledError(this.#cancelMessage)));
+          return;
+        }
+        resolve(value);
+      });
+    });
+  }
+
+  /** The error to throw in: a pending substitute replaces a CancelledError (once). */
+  #deliverable(error: unknown): unknown {
+    if (this.#substitute !== undefined && error instanceof CancelledError) {
+      const substitute = this.#substitute;
+      this.#substitute = undefined;
+      return substitute;
+    }
+    return error;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Finishing
+
+  #finishWithValue(value: T): void {
+    if (this.#mustCancel) {
+      // Python: a coroutine that returns while a cancellation is pending ends cancelled.
+      this.#mustCancel = false;
+      this.#finishCancelled(this.#cancelMessage);
+      return;
+    }
+    this.#settle(() => super.setResult(value));
+  }
+
+  #finishWithError(error: unknown): void {
+    if (error instanceof CancelledError) {
+      this.#finishCancelled(error.message === '' ? this.#cancelMessage : error.message);
+      return;
+    }
+    const exception = error === undefined ? new TypeError('The coroutine threw undefined') : error;
+    this.#settle(() => super.setException(exception));
+  }
+
+  #finishCancelled(message: string | undefined): void {
+    this.#settle(() => super.cancel(message));
+    if (this.#controller !== undefined && !this.#controller.signal.aborted) {
+      this.#controller.abort(new CancelledError(message));
+    }
+  }
+
+  #settle(finish: () => unknown): void {
+    this.#generator = undefined;
+    this.#waiter = undefined;
+    if (!this.#internal) {
+      liveTasks.delete(this.#id);
+      pendingTasks.unregister(this);
+    }
+    try {
+      finish();
+    } catch (error) {
+      // The loop was closed under a task that finished late (its done callbacks cannot run).
+      if ((error as { code?: unknown }).code !== 'ERR_LOOP_CLOSED') throw error;
+    }
+  }
+
+  static {
+    setAwaitHook(<R>(future: Future<R>): Promise<R> | undefined => {
+      if (!contextEnabled || stepping !== undefined) return undefined;
+      const task = taskContext.getStore();
+      if (task === undefined || task.done() || task.#kind !== KIND_FUNCTION) return undefined;
+      return task.#awaitFuture(future);
+    });
+  }
+}
+
+/** Calls the give-back function of a result that a cancelled task will never see. */
+function discard(future: AnyFuture): void {
+  const giveBack = (future as Discardable)[resultDiscarded];
+  if (giveBack !== undefined) {
+    (future as Discardable)[resultDiscarded] = undefined;
+    giveBack();
+  }
+}
+
+const internalTask = Symbol('muxloop.internalTask');
+interface InternalOptions extends TaskConstructorOptions {
+  [internalTask]?: boolean;
+}
+
+/**
+ * @internal Runs a library helper written as a generator (a Python coroutine, nearly verbatim) as
+ * a task whose first step runs at once. Awaiting tasks wait for it like for any Future; cancelling
+ * them cancels it and throws `CancelledError` in at its `yield`. It is not listed by `allTasks()`.
+ */
+export function spawn<T>(loop: EventLoop, generator: Generator<unknown, T, unknown>, onDiscard?: (value: T) => void): Task<T> {
+  const task = new Task<T>(generator, { loop, [internalTask]: true } as InternalOptions);
+  if (onDiscard !== undefined) {
+    task[resultDiscarded] = () => onDiscard(task.result());
+  }
+  return task;
+}
+
+/**
+ * Creates a task on the running loop that runs `coro` (a generator object, a function called with
+ * `options.args`, or a Promise), starting on the next iteration. Throws `ERR_NO_RUNNING_LOOP`
+ * without a running loop (use `loop.createTask` then).
+ */
+export function createTask<T>(coro: Coroutine<T>, options?: TaskOptions): Task<T> {
+  return getRunningLoop().createTask(coro, options);
+}
+
+/**
+ * The task running right now on `loop` (default: the running loop): the one whose generator step
+ * or async function is executing. `undefined` in plain callbacks. Throws `ERR_NO_RUNNING_LOOP`
+ * when no loop is given and none is running.
+ */
+export function currentTask(loop?: EventLoop): Task | undefined {
+  const target = loop ?? getRunningLoop();
+  if (stepping !== undefined) {
+    if (stepping.getLoop() !== target) return undefined;
+    return stepping;
+  }
+  if (!contextEnabled) return undefined;
+  const task = taskContext.getStore();
+  if (task === undefined || task.done() || task.getLoop() !== target) return undefined;
+  return task;
+}
+
+/** The tasks of `loop` (default: the running loop) that are not done yet. */
+export function allTasks(loop?: EventLoop): Set<Task> {
+  const target = loop ?? getRunningLoop();
+  const tasks = new Set<Task>();
+  for (const [id, ref] of liveTasks) {
+    const task = ref.deref();
+    if (task === undefined) liveTasks.delete(id);
+    else if (!task.done() && task.getLoop() === target) tasks.add(task);
+  }
+  return tasks;
+}
+
+/**
+ * A Future for `x`: a Future is returned as it is (`ERR_FUTURE_DIFFERENT_LOOP` if `loop` is given
+ * and differs); a generator object or a function becomes a Task; a Promise or thenable is wrapped
+ * with `wrapFuture`. Anything else is a `TypeError`. The loop defaults to `getEventLoop()`.
+ */
+export function ensureFuture<T>(x: Awaitable<T>, loop?: EventLoop): Future<T> {
+  if (x instanceof Future) {
+    if (loop !== undefined && x.getLoop() !== loop) {
+      throw codedError('ERR_FUTURE_DIFFERENT_LOOP', 'The future belongs to a different loop than the one specified');
+    }
+    return x;
+  }
+  const target = loop ?? getEventLoop();
+  if (isCoroutine(x)) return target.createTask(x as Coroutine<T>);
+  if (isThenable(x)) return wrapFuture(x as PromiseLike<T>, target);
+  throw invalidArgType('x', 'a Future, a coroutine or an awaitable', x);
+}
+
+installTaskSupport({
+  create: (loop, coro, options) => new Task(coro as Coroutine<unknown>, { ...options, loop }),
+  isCoroutine,
+});
