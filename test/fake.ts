@@ -44,3 +44,13 @@ export class FakeSelector extends BaseSelector<unknown> {
   }
   protected override backendClose(): void {}
 }
+
+/** The error a promise rejects with; fails the test if it resolves. */
+export async function caught(promise: PromiseLike<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}

@@ -7,7 +7,7 @@ import { createTask, type Task } from '../lib/tasks';
 import { gather, sleep } from '../lib/helpers';
 import { Barrier, BoundedSemaphore, BrokenBarrierError, Condition, Event, Lock, Semaphore } from '../lib/locks';
 import { LifoQueue, PriorityQueue, Queue, QueueEmpty, QueueFull, QueueShutDown } from '../lib/queues';
-import { FakeClock, FakeSelector } from './fake';
+import { FakeClock, FakeSelector, caught } from './fake';
 
 let clock: FakeClock;
 let loop: EventLoop;
@@ -21,15 +21,6 @@ beforeEach(() => {
 afterEach(() => {
   if (!loop.isRunning()) loop.close();
 });
-
-async function caught(promise: PromiseLike<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 const run = <T>(main: () => Promise<T>): Promise<T> => loop.runUntilComplete(main);
 

@@ -18,7 +18,7 @@ import {
 } from '../lib/helpers';
 import { timeout, timeoutAt, TimeoutError } from '../lib/timeouts';
 import { ExceptionGroup, TaskGroup } from '../lib/taskgroups';
-import { FakeClock, FakeSelector } from './fake';
+import { FakeClock, FakeSelector, caught } from './fake';
 
 let clock: FakeClock;
 let loop: EventLoop;
@@ -34,15 +34,6 @@ beforeEach(() => {
 afterEach(() => {
   if (!loop.isRunning()) loop.close();
 });
-
-async function caught(promise: PromiseLike<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 const later = <T>(seconds: number, value: T) => async (): Promise<T> => sleep(seconds, value);
 const failLater = (seconds: number, error: Error) => async (): Promise<never> => {

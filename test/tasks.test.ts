@@ -6,7 +6,7 @@ import { CancelledError, Future, InvalidStateError } from '../lib/futures';
 import type { ExceptionContext } from '../lib/events';
 import { allTasks, createTask, currentTask, ensureFuture, Task } from '../lib/tasks';
 import { sleep } from '../lib/helpers';
-import { FakeClock, FakeSelector } from './fake';
+import { FakeClock, FakeSelector, caught } from './fake';
 
 let clock: FakeClock;
 let loop: EventLoop;
@@ -22,15 +22,6 @@ beforeEach(() => {
 afterEach(() => {
   if (!loop.isRunning()) loop.close();
 });
-
-async function caught(promise: PromiseLike<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('Future (scenarios 32-33, D7)', () => {
   it('result while pending, setResult twice, cancel when done, cancelled result carries the message', () => {
