@@ -1,7 +1,11 @@
 // Shared test helpers: fd accounting for the leak check every test ends with, and raw pipes and
 // socketpairs straight from the addon.
 import { existsSync, readdirSync } from 'node:fs';
+import { afterEach, beforeEach, expect } from 'vitest';
+import type { ExceptionContext } from '../lib/events';
+import { EventLoop } from '../lib/loop';
 import { binding } from '../lib/native';
+import { selectorClass, type SelectorKind } from '../lib/selectors';
 
 // Linux lists a process's fds in /proc/self/fd; macOS and the BSDs in /dev/fd.
 const FD_DIR = existsSync('/proc/self/fd') ? '/proc/self/fd' : '/dev/fd';
@@ -56,4 +60,67 @@ export function drain(fd: number): number {
     if (n <= 0) return total;
     total += n;
   }
+}
+
+/** Something a test opened: an object with `close()`, or a function that releases it. */
+export type Closable = { close(): void } | (() => void);
+
+/**
+ * Registers the leak check most tests end with: the fd count is taken before each test, whatever
+ * the test tracked is released after it (last first, even when the test failed), and the fd count
+ * must then be back where it was. Returns `track`, which registers things to release and returns
+ * them.
+ */
+export function useFdLeakCheck(): <T extends Closable>(...items: T[]) => T[] {
+  let baseline = 0;
+  const cleanup: Closable[] = [];
+  beforeEach(() => {
+    baseline = openFdCount();
+  });
+  afterEach(() => {
+    for (let item = cleanup.pop(); item !== undefined; item = cleanup.pop()) {
+      if (typeof item === 'function') item();
+      else item.close();
+    }
+    expect(openFdCount()).toBe(baseline);
+  });
+  return (...items) => {
+    cleanup.push(...items);
+    return items;
+  };
+}
+
+/** A fresh hosted loop per test on one real backend, with the leak check above. */
+export interface RealLoopFixture {
+  /** This test's loop; closed after the test unless it is still running. */
+  readonly loop: EventLoop;
+  /** What reached the loop's exception handler; must be empty at the end of the test. */
+  readonly errors: ExceptionContext[];
+  /** Closes `item` after the test. */
+  track<T extends { close(): void }>(item: T): T;
+}
+
+/** Registers the hooks of a {@link RealLoopFixture} for every test of the enclosing suite. */
+export function useRealLoop(kind: SelectorKind): RealLoopFixture {
+  // Hooks run in registration order before a test and in reverse after it: the loop is closed
+  // before the tracked sockets, and the fd count is checked last.
+  const trackAll = useFdLeakCheck();
+  const fixture = {
+    loop: undefined as unknown as EventLoop,
+    errors: [] as ExceptionContext[],
+    track<T extends { close(): void }>(item: T): T {
+      trackAll(item);
+      return item;
+    },
+  };
+  beforeEach(() => {
+    fixture.loop = new EventLoop({ selector: new (selectorClass(kind))() });
+    fixture.errors = [];
+    fixture.loop.setExceptionHandler((_loop, context) => fixture.errors.push(context));
+  });
+  afterEach(() => {
+    if (!fixture.loop.isRunning()) fixture.loop.close();
+    expect(fixture.errors).toEqual([]);
+  });
+  return fixture;
 }

@@ -2,8 +2,7 @@
 // dns.lookup in libuv's thread pool) and sockConnect with a host name. Loopback names only:
 // 'localhost' and numeric addresses, nothing that would leave the machine.
 import dns from 'node:dns';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ExceptionContext } from '../lib/events';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { EventLoop } from '../lib/loop';
 import {
   AF_UNSPEC,
@@ -13,28 +12,15 @@ import {
   NI_NUMERICSERV,
   NI_NAMEREQD,
 } from '../lib/resolver';
-import { availableSelectors, selectorClass } from '../lib/selectors';
+import { availableSelectors } from '../lib/selectors';
 import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_STREAM, Socket } from '../lib/socket';
-import { openFdCount } from './helpers';
+import { useRealLoop } from './helpers';
 
 describe.each(availableSelectors())('%s backend, hosted: getaddrinfo, getnameinfo', (kind) => {
+  const fixture = useRealLoop(kind);
   let loop: EventLoop;
-  let baseline: number;
-  let errors: ExceptionContext[];
-  const sockets: Socket[] = [];
-
   beforeEach(() => {
-    baseline = openFdCount();
-    loop = new EventLoop({ selector: new (selectorClass(kind))() });
-    errors = [];
-    loop.setExceptionHandler((_loop, context) => errors.push(context));
-  });
-
-  afterEach(() => {
-    if (!loop.isRunning()) loop.close();
-    for (const sock of sockets.splice(0)) sock.close();
-    expect(errors).toEqual([]);
-    expect(openFdCount()).toBe(baseline);
+    loop = fixture.loop;
   });
 
   it("getaddrinfo('localhost') gives Python's 5-tuples", async () => {
@@ -83,20 +69,20 @@ describe.each(availableSelectors())('%s backend, hosted: getaddrinfo, getnameinf
 
   it('sockConnect resolves a host name first', async () => {
     const server = new Socket(AF_INET, SOCK_STREAM);
-    sockets.push(server);
+    fixture.track(server);
     server.setblocking(false);
     server.bind(['127.0.0.1', 0]);
     server.listen(4);
     const port = (server.getsockname() as [string, number])[1];
     const client = new Socket(AF_INET, SOCK_STREAM);
-    sockets.push(client);
+    fixture.track(client);
     client.setblocking(false);
     await loop.runUntilComplete(
       (async () => {
         const accepting = loop.sockAccept(server);
         await loop.sockConnect(client, ['localhost', port]);
         const [conn] = await accepting;
-        sockets.push(conn);
+        fixture.track(conn);
         expect(client.getpeername()).toEqual(['127.0.0.1', port]);
       })(),
     );
@@ -104,7 +90,7 @@ describe.each(availableSelectors())('%s backend, hosted: getaddrinfo, getnameinf
 
   it('cancelling sockConnect while it resolves registers nothing and reports nothing', async () => {
     const client = new Socket(AF_INET, SOCK_STREAM);
-    sockets.push(client);
+    fixture.track(client);
     client.setblocking(false);
     const connecting = loop.sockConnect(client, ['localhost', 9]);
     expect(connecting.cancel()).toBe(true);

@@ -2,11 +2,10 @@
 // backend, hosted: data transfer both ways, TCP/UDP/Unix, refused connects, and cancellation
 // (reliability.md D3-D5): the watch is gone when cancel() returns, no byte and no connection is
 // lost, nothing leaks. Every test ends with the fd count at its baseline and no loop errors.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ExceptionContext } from '../lib/events';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { CancelledError } from '../lib/futures';
 import { EventLoop } from '../lib/loop';
-import { availableSelectors, selectorClass, type SelectorKind } from '../lib/selectors';
+import { availableSelectors, type SelectorKind } from '../lib/selectors';
 import {
   AF_INET,
   AF_INET6,
@@ -18,7 +17,7 @@ import {
   type SocketAddress,
   socketpair,
 } from '../lib/socket';
-import { openFdCount } from './helpers';
+import { openFdCount, useRealLoop } from './helpers';
 
 function nonBlocking<T extends Socket>(sock: T): T {
   sock.setblocking(false);
@@ -37,27 +36,11 @@ function portOf(sock: Socket): number {
 }
 
 describe.each(availableSelectors())('%s backend, hosted: sock* coroutines', (kind: SelectorKind) => {
+  const fixture = useRealLoop(kind);
+  const track = <T extends Socket>(sock: T): T => fixture.track(sock);
   let loop: EventLoop;
-  let baseline: number;
-  let errors: ExceptionContext[];
-  const sockets: Socket[] = [];
-  const track = <T extends Socket>(sock: T): T => {
-    sockets.push(sock);
-    return sock;
-  };
-
   beforeEach(() => {
-    baseline = openFdCount();
-    loop = new EventLoop({ selector: new (selectorClass(kind))() });
-    errors = [];
-    loop.setExceptionHandler((_loop, context) => errors.push(context));
-  });
-
-  afterEach(() => {
-    if (!loop.isRunning()) loop.close();
-    for (const sock of sockets.splice(0)) sock.close();
-    expect(errors).toEqual([]);
-    expect(openFdCount()).toBe(baseline);
+    loop = fixture.loop;
   });
 
   it('connect, accept, sendall 4 MiB and recv it back to EOF over TCP', async () => {

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { binding } from '../lib/native';
 import { EpollSelector, EVENT_READ, PollSelector, SelectSelector, type BaseSelector } from '../lib/selectors';
 import {
@@ -29,23 +29,12 @@ import {
   write,
 } from '../lib/socket';
 import { select } from '../lib/select';
-import { openFdCount } from './helpers';
+import { openFdCount, useFdLeakCheck } from './helpers';
 
 const DIST = join(__dirname, '..', 'dist');
 const E = osConstants.errno;
-let baseline = 0;
-const cleanup: Array<() => void> = [];
-beforeEach(() => {
-  baseline = openFdCount();
-});
-afterEach(() => {
-  while (cleanup.length) cleanup.pop()!();
-  expect(openFdCount()).toBe(baseline);
-});
-function track<T extends { close(): void }>(...items: T[]): T[] {
-  for (const item of items) cleanup.push(() => item.close());
-  return items;
-}
+/** Closes these at the end of the test, even when it fails; the fd count is checked after. */
+const track = useFdLeakCheck();
 function tcpPair(): [Socket, Socket] {
   const [server] = track(createServer(['127.0.0.1', 0]));
   const [client] = track(createConnection(server.getsockname() as [string, number], 5));
@@ -159,7 +148,7 @@ describe('B1-B4: buffers, offsets and sentinels', () => {
     expect(a.recvIntoRaw(buf)).toBe(0);
     expect(a.recv(8).length).toBe(0);
     const [r, w] = pipe();
-    cleanup.push(() => close(r), () => close(w));
+    track(() => close(r), () => close(w));
     binding.setNonBlocking(r, true);
     expect(binding.read(r, buf)).toBe(-1);
   });
@@ -297,7 +286,7 @@ describe('B10-B12: addresses', () => {
 
   it('B11: Unix paths of 108+ bytes or with NUL are refused, never truncated', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mx-'));
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    track(() => rmSync(dir, { recursive: true, force: true }));
     const [s] = track(new Socket(AF_UNIX));
     for (const path of ['/' + 'a'.repeat(107), '/' + 'a'.repeat(200), 'x'.repeat(4096)]) {
       expect(() => s.bind(path)).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ENAMETOOLONG' }));
@@ -366,7 +355,7 @@ describe('B13-B17: fd ownership', () => {
     const fd = s.fileno();
     s.close();
     const [r, w] = pipe(); // takes the lowest free number: the one just released
-    cleanup.push(() => close(r), () => close(w));
+    track(() => close(r), () => close(w));
     expect([r, w]).toContain(fd);
     s.close();
     s[Symbol.dispose]();
@@ -385,7 +374,7 @@ describe('B13-B17: fd ownership', () => {
     ['select', () => new SelectSelector()],
   ])('B14 (%s): unregister before close works; a socket closed while registered can still be unregistered', (_kind, make) => {
     const sel: BaseSelector = make();
-    cleanup.push(() => sel.close());
+    track(() => sel.close());
     const [a, b] = socketpair();
     track(b);
     sel.register(a, EVENT_READ);
@@ -409,7 +398,7 @@ describe('B13-B17: fd ownership', () => {
     const [a, b] = track(...socketpair());
     const [u] = track(new Socket(AF_INET, SOCK_DGRAM));
     const [r, w] = pipe();
-    cleanup.push(() => close(r), () => close(w));
+    track(() => close(r), () => close(w));
     const O_CLOEXEC = 0o2000000;
     const O_NONBLOCK = 0o4000;
     const flags = (fd: number) => parseInt(/flags:\s*(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1], 8);

@@ -38,7 +38,7 @@ import {
   socketpair,
   write,
 } from '../lib/socket';
-import { openFdCount } from './helpers';
+import { openFdCount, useFdLeakCheck } from './helpers';
 
 function hasIPv6Loopback(): boolean {
   try {
@@ -52,21 +52,8 @@ function hasIPv6Loopback(): boolean {
 const ipv6 = hasIPv6Loopback();
 const E = osConstants.errno;
 
-let baseline = 0;
-const cleanup: Array<() => void> = [];
-beforeEach(() => {
-  baseline = openFdCount();
-});
-afterEach(() => {
-  while (cleanup.length) cleanup.pop()!();
-  expect(openFdCount()).toBe(baseline);
-});
-
-/** Closes these at the end of the test, even when it fails. */
-function track<T extends { close(): void }>(...items: T[]): T[] {
-  for (const item of items) cleanup.push(() => item.close());
-  return items;
-}
+/** Closes these at the end of the test, even when it fails; the fd count is checked after. */
+const track = useFdLeakCheck();
 
 function tcpPair(family: number, host: string): [Socket, Socket, Socket] {
   const server = createServer([host, 0], { family });
@@ -177,13 +164,14 @@ describe('Socket basics', () => {
   });
 
   it('Symbol.dispose closes (using)', () => {
+    const before = openFdCount();
     let fd: number;
     {
       using s = new Socket();
       fd = s.fileno();
       expect(fd).toBeGreaterThanOrEqual(0);
     }
-    expect(openFdCount()).toBe(baseline);
+    expect(openFdCount()).toBe(before);
   });
 
   it('rejects unsupported families and types', () => {
@@ -499,7 +487,7 @@ describe('Unix sockets', () => {
 describe('plain fds', () => {
   it('pipe() is blocking like os.pipe; read/write/close/setNonBlocking', () => {
     const [r, w] = pipe();
-    cleanup.push(() => close(r), () => close(w));
+    track(() => close(r), () => close(w));
     expect(getBlocking(r)).toBe(true);
     expect(write(w, Buffer.from('pipe'))).toBe(4);
     expect(read(r, 100).toString()).toBe('pipe');
@@ -516,7 +504,7 @@ describe('plain fds', () => {
 
   it('read returns an empty buffer at EOF', () => {
     const [r, w] = pipe();
-    cleanup.push(() => close(r));
+    track(() => close(r));
     write(w, Buffer.from('z'));
     close(w);
     expect(read(r, 10).toString()).toBe('z');

@@ -1,38 +1,23 @@
 // reliability.md D3-D5 through Tasks, in both coroutine styles: cancelling a task that awaits a
 // socket coroutine removes its reader or writer at once, loses no bytes and leaks no fd.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ExceptionContext } from '../lib/events';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { CancelledError, type Future } from '../lib/futures';
 import { sleep } from '../lib/helpers';
 import { EventLoop } from '../lib/loop';
-import { availableSelectors, selectorClass, type SelectorKind } from '../lib/selectors';
+import { availableSelectors, type SelectorKind } from '../lib/selectors';
 import { AF_INET, SOCK_STREAM, Socket, socketpair } from '../lib/socket';
 import type { Task } from '../lib/tasks';
-import { openFdCount } from './helpers';
+import { useRealLoop } from './helpers';
 
 describe.each(availableSelectors())('%s backend: cancelling tasks that await socket coroutines', (kind: SelectorKind) => {
-  let loop: EventLoop;
-  let baseline: number;
-  let errors: ExceptionContext[];
-  const sockets: Socket[] = [];
+  const fixture = useRealLoop(kind);
   const track = <T extends Socket>(sock: T): T => {
     sock.setblocking(false);
-    sockets.push(sock);
-    return sock;
+    return fixture.track(sock);
   };
-
+  let loop: EventLoop;
   beforeEach(() => {
-    baseline = openFdCount();
-    loop = new EventLoop({ selector: new (selectorClass(kind))() });
-    errors = [];
-    loop.setExceptionHandler((_loop, context) => errors.push(context));
-  });
-
-  afterEach(() => {
-    if (!loop.isRunning()) loop.close();
-    for (const sock of sockets.splice(0)) sock.close();
-    expect(errors).toEqual([]);
-    expect(openFdCount()).toBe(baseline);
+    loop = fixture.loop;
   });
 
   // The same receiver written in both coroutine styles.
