@@ -107,29 +107,21 @@ uint32_t SelectorWrap::CheckedEvents(const Napi::Value& value) {
   return static_cast<uint32_t>(d);
 }
 
-void SelectorWrap::Add(const Napi::CallbackInfo& info) {
+void SelectorWrap::SetInterest(const Napi::CallbackInfo& info, SysResult (Selector::*change)(int, uint32_t)) {
   Selector& selector = Open(info.Env());
   const int32_t fd = CheckedFd(info);
   const uint32_t events = CheckedEvents(info[1]);
   SysResult r{0, nullptr};
   {
     GuardedUse use(guard_);
-    r = selector.add(fd, events);
+    r = (selector.*change)(fd, events);
   }
   if (!r.ok()) throw ErrnoError(info.Env(), r.value, r.syscall, "fd " + std::to_string(fd));
 }
 
-void SelectorWrap::Modify(const Napi::CallbackInfo& info) {
-  Selector& selector = Open(info.Env());
-  const int32_t fd = CheckedFd(info);
-  const uint32_t events = CheckedEvents(info[1]);
-  SysResult r{0, nullptr};
-  {
-    GuardedUse use(guard_);
-    r = selector.modify(fd, events);
-  }
-  if (!r.ok()) throw ErrnoError(info.Env(), r.value, r.syscall, "fd " + std::to_string(fd));
-}
+void SelectorWrap::Add(const Napi::CallbackInfo& info) { SetInterest(info, &Selector::add); }
+
+void SelectorWrap::Modify(const Napi::CallbackInfo& info) { SetInterest(info, &Selector::modify); }
 
 void SelectorWrap::Remove(const Napi::CallbackInfo& info) {
   Selector& selector = Open(info.Env());

@@ -31,6 +31,8 @@ class SelectorWrap : public Napi::ObjectWrap<SelectorWrap> {
   Selector& Open(Napi::Env env);
   int32_t CheckedFd(const Napi::CallbackInfo& info);
   static uint32_t CheckedEvents(const Napi::Value& value);
+  // add() and modify(): (fd, events) checked, the kernel call made under the guard, errors thrown.
+  void SetInterest(const Napi::CallbackInfo& info, SysResult (Selector::*change)(int, uint32_t));
 
   void Add(const Napi::CallbackInfo& info);
   void Modify(const Napi::CallbackInfo& info);
