@@ -68,3 +68,16 @@ export { TaskGroup, ExceptionGroup } from './taskgroups';
 export { run, runSync, type RunOptions, KeyboardInterrupt } from './runners';
 export { Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier, BrokenBarrierError, type Held } from './locks';
 export { Queue, PriorityQueue, LifoQueue, QueueEmpty, QueueFull, QueueShutDown } from './queues';
+export {
+  BaseProtocol,
+  Protocol,
+  BufferedProtocol,
+  DatagramProtocol,
+  type ProtocolFactory,
+  type BytesLike,
+  type BaseTransport,
+  type ReadTransport,
+  type WriteTransport,
+  type Transport,
+  type DatagramTransport,
+} from './protocols';
