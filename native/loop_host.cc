@@ -415,16 +415,26 @@ SysResult LoopOwner::Wait(int64_t timeout_ns, ReadyEvent* out, int capacity) {
   if (buffer_.size() < static_cast<size_t>(capacity) + 1) buffer_.resize(static_cast<size_t>(capacity) + 1);
   SysResult r = selector_->wait(timeout_ns, buffer_.data(), capacity + 1);
   int count = 0;
+  bool libuv_ready = false;
   if (r.ok()) {
-    for (int i = 0; i < r.value && count < capacity; i++) {
-      if (buffer_[static_cast<size_t>(i)].fd == uv_fd_) continue;
-      out[count++] = buffer_[static_cast<size_t>(i)];
+    for (int i = 0; i < r.value; i++) {
+      const ReadyEvent& event = buffer_[static_cast<size_t>(i)];
+      if (event.fd == uv_fd_) {
+        libuv_ready = true;
+      } else if (count < capacity) {
+        out[count++] = event;
+      }
     }
   }
   // Node's timers, fs completions, messages, signals: their callbacks run here, not nested in any
-  // libuv callback (this is only reached before Node's own uv_run started).
+  // libuv callback (this is only reached before Node's own uv_run started). libuv is run only when
+  // it has something to do: its fd is readable (I/O, signals, thread-pool and worker wakeups), or
+  // uv_backend_timeout() is 0 (a timer due, pending or idle or closing handles, or watcher changes
+  // to apply: libuv >= 1.45 reports those too). A busy loop then pays one epoll_wait per
+  // iteration, not two (a chain of 1,000,000 callSoon callbacks: 1.43 -> 0.89 us per iteration).
   uv_ref(reinterpret_cast<uv_handle_t*>(keeper_));
-  uv_run(loop_, UV_RUN_NOWAIT);
+  if (!libuv_ready) uv_update_time(loop_);
+  if (libuv_ready || uv_backend_timeout(loop_) == 0) uv_run(loop_, UV_RUN_NOWAIT);
   uv_unref(reinterpret_cast<uv_handle_t*>(keeper_));
   if (!r.ok()) return r;
   return {count, nullptr};

@@ -59,6 +59,15 @@ describe.each(KINDS)('%s backend in child processes', (kind) => {
     expect((lastJson(result).seen as string[]).sort()).toEqual(ALL_PROBES);
   });
 
+  it('owning mode with a loop that never waits: Node timers, fs, workers, signals and TCP still run', async () => {
+    const result = await runChild('owning-busy.cjs', [kind]);
+    expect(result.code).toBe(0);
+    const json = lastJson(result);
+    expect((json.seen as string[]).sort()).toEqual([...ALL_PROBES, 'net'].sort());
+    // The chain kept the loop busy throughout: many iterations, none of them a wait.
+    expect(json.iterations as number).toBeGreaterThan(100);
+  });
+
   it('a loop in a worker thread; terminating a worker whose loop runs leaks no fd', async () => {
     const result = await runChild('worker.cjs', [kind]);
     expect(result.code).toBe(0);
