@@ -131,6 +131,7 @@ void LoopHost::Arm(int64_t timeout_ns, bool keep_alive, bool watch_io) {
     }
   }
   const bool io = watch_io && !selector_->closed();
+  watch_io_ = io;
   if (!threaded_) {
     const bool want = io && !poll_dead_;
     if (want && !polling_) uv_poll_start(&poll_, UV_READABLE, OnPoll);
@@ -158,7 +159,25 @@ void LoopHost::Arm(int64_t timeout_ns, bool keep_alive, bool watch_io) {
 }
 
 void LoopHost::OnTimer(uv_timer_t* handle) { HostOf(handle)->Dispatch(); }
-void LoopHost::OnIdle(uv_idle_t* handle) { HostOf(handle)->Dispatch(); }
+void LoopHost::OnIdle(uv_idle_t* handle) {
+  // libuv's poll watches the selector's fd, level-triggered. If libuv has polled since our last
+  // iteration (its idle phase comes before its poll) and that poll did not report the fd, then
+  // nothing was ready then, and our own zero-timeout wait can be skipped: what became ready
+  // since is found on the next iteration, as if it had come just after the wait. A busy loop then
+  // costs libuv's epoll_wait only, not two per iteration.
+  LoopHost* host = HostOf(handle);
+  // With no fds to watch (watch_io false), the loop has nothing to collect at all.
+  const bool known_idle =
+      !host->threaded_ && host->prefetched_ < 0 &&
+      (!host->watch_io_ || (host->polling_ && !host->poll_fired_ && host->LibuvPolls() > host->polls_at_dispatch_));
+  host->Dispatch(known_idle);
+}
+
+uint64_t LoopHost::LibuvPolls() {
+  uv_metrics_t metrics;
+  if (uv_metrics_info(loop_, &metrics) != 0) return 0;
+  return metrics.loop_count;
+}
 void LoopHost::OnAsync(uv_async_t* handle) { HostOf(handle)->Dispatch(); }
 
 void LoopHost::OnPoll(uv_poll_t* handle, int status, int) {
@@ -170,17 +189,22 @@ void LoopHost::OnPoll(uv_poll_t* handle, int status, int) {
     host->polling_ = false;
     host->poll_dead_ = true;
   }
+  host->poll_fired_ = true;
   host->Dispatch();
 }
 
-void LoopHost::Dispatch() {
+void LoopHost::Dispatch(bool known_idle) {
   if (closing_) return;
   uv_idle_stop(&idle_);
   uv_timer_stop(&timer_);
   if (threaded_) Interrupt();
   int count = prefetched_;
   prefetched_ = -1;
-  if (count < 0) count = Collect();
+  if (count < 0) count = known_idle ? 0 : Collect();
+  if (!threaded_) {
+    polls_at_dispatch_ = LibuvPolls();
+    poll_fired_ = false;
+  }
   wake_(count);
 }
 

@@ -88,8 +88,9 @@ class LoopHost final : public SelectorGuard {
   static void OnAsync(uv_async_t* handle);
   static void OnClosed(uv_handle_t* handle);
 
-  // One wakeup: collect the ready events (timeout 0) and call wake_.
-  void Dispatch();
+  // One wakeup: collect the ready events (timeout 0, unless `known_idle`) and call wake_.
+  void Dispatch(bool known_idle = false);
+  uint64_t LibuvPolls();
   // Zero-timeout wait into events_, without the self-pipe; returns the count.
   int Collect();
   void SetRef(bool keep_alive);
@@ -113,6 +114,11 @@ class LoopHost final : public SelectorGuard {
   bool poll_dead_ = false;  // the selector was closed: its fd must not be watched any more
   bool polling_ = false;
   int prefetched_ = -1;  // events already in events_ for the next Dispatch, -1 if none
+  // Poll mode: libuv's loop_count (its polls so far) at the last Dispatch, and whether libuv's
+  // poll reported the selector's fd since. See OnIdle.
+  uint64_t polls_at_dispatch_ = 0;
+  bool poll_fired_ = false;
+  bool watch_io_ = false;  // the last Arm asked to watch the selector's fds
   int open_handles_ = 0;
   std::function<void()> on_closed_;
   std::function<void()> on_detach_;
