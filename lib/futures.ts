@@ -89,7 +89,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
   #result: T | undefined;
   #exception: unknown;
   #cancelMessage: string | undefined;
-  #callbacks: Array<DoneCallback<T>> = [];
+  /** Made at the first addDoneCallback: most Futures get one callback or none. */
+  #callbacks: Array<DoneCallback<T>> | undefined;
   /** Where the Future was created, in debug mode. */
   readonly sourceTraceback: string | undefined;
 
@@ -188,13 +189,15 @@ export class Future<T = unknown> implements PromiseLike<T> {
   addDoneCallback(fn: DoneCallback<T>): void {
     if (typeof fn !== 'function') throw new TypeError('a callable object was expected by addDoneCallback()');
     if (this.#state !== PENDING) this.#loop.callSoon(fn, this);
-    else this.#callbacks.push(fn);
+    else (this.#callbacks ??= []).push(fn);
   }
 
   /** Removes every registration of `fn`; returns how many were removed. */
   removeDoneCallback(fn: DoneCallback<T>): number {
-    const before = this.#callbacks.length;
-    this.#callbacks = this.#callbacks.filter((cb) => cb !== fn);
+    const callbacks = this.#callbacks;
+    if (callbacks === undefined) return 0;
+    const before = callbacks.length;
+    this.#callbacks = callbacks.filter((cb) => cb !== fn);
     return before - this.#callbacks.length;
   }
 
@@ -255,9 +258,9 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   #scheduleCallbacks(): void {
     const callbacks = this.#callbacks;
-    if (callbacks.length === 0) return;
-    this.#callbacks = [];
-    for (const fn of callbacks) this.#loop.callSoon(fn, this);
+    if (callbacks === undefined) return;
+    this.#callbacks = undefined;
+    for (let i = 0; i < callbacks.length; i++) this.#loop.callSoon(callbacks[i], this);
   }
 }
 

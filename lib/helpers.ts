@@ -108,12 +108,16 @@ function isOptions(value: unknown): value is GatherOptions {
  * rejects the gather at once and the other children keep running; with it, exceptions take their
  * place in the list. Cancelling the gather cancels every unfinished child, and the gather then
  * rejects with `CancelledError` even if children swallow it.
+ *
+ * As with `Promise.all`, the awaitables may also come as one array: `gather(list)` or
+ * `gather(list, {returnExceptions})`. Use that form for large counts: a spread call
+ * (`gather(...list)`) overflows the stack somewhere above 100,000 arguments.
  */
-export function gather<T extends unknown[] = unknown[]>(...args: Array<Awaitable | GatherOptions>): Future<T> {
+export function gather<T extends unknown[] = unknown[]>(...args: Array<Awaitable | GatherOptions | readonly Awaitable[]>): Future<T> {
   let options: GatherOptions = {};
   if (args.length > 0 && isOptions(args[args.length - 1])) options = args.pop() as GatherOptions;
   const returnExceptions = options.returnExceptions === true;
-  const awaitables = args as Awaitable[];
+  const awaitables = (args.length === 1 && Array.isArray(args[0]) ? args[0] : args) as Awaitable[];
   if (awaitables.length === 0) {
     const empty = getEventLoop().createFuture<T>();
     empty.setResult([] as unknown as T);
@@ -122,17 +126,27 @@ export function gather<T extends unknown[] = unknown[]>(...args: Array<Awaitable
   let loop: EventLoop | undefined;
   for (const aw of awaitables) if (aw instanceof Future) loop ??= aw.getLoop();
   loop ??= getEventLoop();
-  const byArgument = new Map<unknown, AnyFuture>();
-  const children: AnyFuture[] = [];
-  for (const aw of awaitables) {
-    let child = byArgument.get(aw);
-    if (child === undefined) {
-      child = ensureFuture(aw, loop);
-      byArgument.set(aw, child);
+  // The same awaitable twice runs once: a Future is its own child; other awaitables are mapped.
+  let byArgument: Map<unknown, AnyFuture> | undefined;
+  const children: AnyFuture[] = new Array(awaitables.length);
+  const unique = new Set<AnyFuture>();
+  for (let i = 0; i < awaitables.length; i++) {
+    const aw = awaitables[i];
+    let child: AnyFuture | undefined;
+    if (aw instanceof Future) {
+      if (loop !== aw.getLoop()) throw codedError('ERR_FUTURE_DIFFERENT_LOOP', 'The future belongs to a different loop than the one specified');
+      child = aw;
+    } else {
+      byArgument ??= new Map();
+      child = byArgument.get(aw);
+      if (child === undefined) {
+        child = ensureFuture(aw, loop);
+        byArgument.set(aw, child);
+      }
     }
-    children.push(child);
+    children[i] = child;
+    unique.add(child);
   }
-  const unique = new Set(children);
   const outer = new GatheringFuture<T>(loop, children);
   let finished = 0;
   const onChildDone = (child: AnyFuture): void => {

@@ -67,7 +67,13 @@ let stepping: Task<unknown> | undefined;
 const taskContext = new AsyncLocalStorage<Task<unknown>>();
 let contextEnabled = false;
 
-/** Live tasks, weakly: `allTasks()` iterates it. Entries leave when their task finishes or is collected. */
+/**
+ * Tasks not started yet, strongly (the loop's ready queue holds them strongly anyway). Most tasks
+ * finish in their first step; only those still pending after it pay for the weak tracking below
+ * (a WeakRef and a FinalizationRegistry entry cost about a microsecond each).
+ */
+const startingTasks = new Set<Task<unknown>>();
+/** Started tasks still pending, weakly. Entries leave when their task finishes or is collected. */
 const liveTasks = new Map<number, WeakRef<Task<unknown>>>();
 
 interface PendingHeld {
@@ -139,7 +145,10 @@ export class Task<T = unknown> extends Future<T> {
   readonly #args: unknown[];
   #kind: number;
   #generator: Generator<unknown, T, unknown> | undefined;
-  #name: string;
+  /** Undefined until named: `Task-<id>` is made when asked for. */
+  #name: string | undefined;
+  /** Whether the task is in `liveTasks` and `pendingTasks`. */
+  #tracked = false;
   /** The Future the task waits for (generator: its yield; function: its latest await). */
   #waiter: AnyFuture | undefined;
   /** A cancellation not yet delivered: the next resumption throws it in. */
@@ -157,8 +166,8 @@ export class Task<T = unknown> extends Future<T> {
    * A task running `coro` on `options.loop`. The first step is scheduled with `callSoon` (or,
    * for library-internal helpers, run at once). Prefer `createTask`.
    */
-  constructor(coro: Coroutine<T>, options: TaskConstructorOptions = {}) {
-    const loop = options.loop ?? getEventLoop();
+  constructor(coro: Coroutine<T>, options: TaskConstructorOptions = {}, /** @internal */ loopOverride?: EventLoop) {
+    const loop = loopOverride ?? options.loop ?? getEventLoop();
     super(loop);
     this.#loop = loop;
     if (isGenerator(coro)) {
@@ -176,28 +185,41 @@ export class Task<T = unknown> extends Future<T> {
     }
     this.#coro = coro;
     this.#args = options.args ?? [];
-    this.#name = options.name === undefined || options.name === null ? `Task-${this.#id}` : String(options.name);
+    if (options.name !== undefined && options.name !== null) this.#name = String(options.name);
     this.#internal = (options as InternalOptions)[internalTask] === true;
     if (this.#kind === KIND_PROMISE) {
       this.#adopt(coro as PromiseLike<T>);
     } else if (this.#internal) {
       this.#start(); // eager, like asyncio's eager task factory: helpers need no extra iteration
     } else {
-      loop.callSoon(this.#start);
+      loop.callSoon(startTask, this as Task<unknown>);
     }
     if (!this.#internal && !this.done()) {
-      liveTasks.set(this.#id, new WeakRef<AnyFuture>(this) as WeakRef<Task<unknown>>);
-      pendingTasks.register(
-        this,
-        { id: this.#id, loop, description: `<Task pending name=${this.#name}>`, sourceTraceback: this.sourceTraceback },
-        this,
-      );
+      if (this.#kind === KIND_PROMISE) this.#track();
+      else startingTasks.add(this as Task<unknown>);
     }
+  }
+
+  /** Started and still pending: track weakly, for `allTasks()` and the "destroyed but pending" report. */
+  #track(): void {
+    this.#tracked = true;
+    liveTasks.set(this.#id, new WeakRef<AnyFuture>(this) as WeakRef<Task<unknown>>);
+    pendingTasks.register(
+      this,
+      { id: this.#id, loop: this.#loop, description: `<Task pending name=${this.getName()}>`, sourceTraceback: this.sourceTraceback },
+      this,
+    );
+  }
+
+  /** @internal The first step, scheduled with callSoon. */
+  static start(task: Task<unknown>): void {
+    task.#start();
+    if (!task.#internal && startingTasks.delete(task) && !task.done()) task.#track();
   }
 
   /** The task's name: `Task-<n>` unless one was given. */
   getName(): string {
-    return this.#name;
+    return this.#name ?? `Task-${this.#id}`;
   }
 
   /** Renames the task (the value is converted with `String`). */
@@ -278,7 +300,7 @@ export class Task<T = unknown> extends Future<T> {
 
   /** `<Task pending name=Task-3>` and the like. */
   override toString(): string {
-    return super.toString().replace(/^<\w+ /, `<Task `).replace(/>$/, ` name=${this.#name}>`);
+    return super.toString().replace(/^<\w+ /, `<Task `).replace(/>$/, ` name=${this.getName()}>`);
   }
 
   /** @internal Cancels with `substitute` thrown in instead of the CancelledError (scoped timeouts). */
@@ -301,7 +323,7 @@ export class Task<T = unknown> extends Future<T> {
   // ---------------------------------------------------------------------------------------------
   // Stepping
 
-  #start = (): void => {
+  #start(): void {
     if (this.done()) return;
     if (this.#kind === KIND_GENERATOR) {
       this.#step(false, undefined, undefined);
@@ -331,7 +353,7 @@ export class Task<T = unknown> extends Future<T> {
     } else {
       this.#finishWithValue(result as T);
     }
-  };
+  }
 
   #adopt(promise: PromiseLike<T>): void {
     promise.then(
@@ -398,11 +420,15 @@ export class Task<T = unknown> extends Future<T> {
       return;
     }
     this.#waiter = future;
+    this.#wakeup ??= (done: AnyFuture): void => this.#wakeUp(done);
     future.addDoneCallback(this.#wakeup);
     if (this.#mustCancel && future.cancel(this.#cancelMessage)) this.#mustCancel = false;
   }
 
-  #wakeup = (future: AnyFuture): void => {
+  /** The done callback of awaited Futures, made at the first suspension and reused. */
+  #wakeup: ((future: AnyFuture) => void) | undefined;
+
+  #wakeUp(future: AnyFuture): void {
     if (this.#waiter === future) this.#waiter = undefined;
     let value: unknown;
     try {
@@ -413,7 +439,7 @@ export class Task<T = unknown> extends Future<T> {
     }
     if (this.#mustCancel) discard(future);
     this.#step(false, undefined, value);
-  };
+  }
 
   // ---------------------------------------------------------------------------------------------
   // Awaits of an async function (called through the Future.then hook)
@@ -483,7 +509,12 @@ export class Task<T = unknown> extends Future<T> {
       this.#finishCancelled(this.#cancelMessage);
       return;
     }
-    this.#settle(() => super.setResult(value));
+    this.#settle();
+    try {
+      super.setResult(value);
+    } catch (error) {
+      loopClosedLate(error);
+    }
   }
 
   #finishWithError(error: unknown): void {
@@ -492,28 +523,36 @@ export class Task<T = unknown> extends Future<T> {
       return;
     }
     const exception = error === undefined ? new TypeError('The coroutine threw undefined') : error;
-    this.#settle(() => super.setException(exception));
+    this.#settle();
+    try {
+      super.setException(exception);
+    } catch (error) {
+      loopClosedLate(error);
+    }
   }
 
   #finishCancelled(message: string | undefined): void {
-    this.#settle(() => super.cancel(message));
+    this.#settle();
+    try {
+      super.cancel(message);
+    } catch (error) {
+      loopClosedLate(error);
+    }
     if (this.#controller !== undefined && !this.#controller.signal.aborted) {
       this.#controller.abort(new CancelledError(message));
     }
   }
 
-  #settle(finish: () => unknown): void {
+  /** Before finishing: drop the coroutine and the tracking. */
+  #settle(): void {
     this.#generator = undefined;
     this.#waiter = undefined;
-    if (!this.#internal) {
+    if (this.#tracked) {
+      this.#tracked = false;
       liveTasks.delete(this.#id);
       pendingTasks.unregister(this);
-    }
-    try {
-      finish();
-    } catch (error) {
-      // The loop was closed under a task that finished late (its done callbacks cannot run).
-      if ((error as { code?: unknown }).code !== 'ERR_LOOP_CLOSED') throw error;
+    } else if (!this.#internal) {
+      startingTasks.delete(this as Task<unknown>);
     }
   }
 
@@ -525,6 +564,15 @@ export class Task<T = unknown> extends Future<T> {
       return task.#awaitFuture(future);
     });
   }
+}
+
+/** The loop was closed under a task that finished late (its done callbacks cannot run): ignored. */
+function loopClosedLate(error: unknown): void {
+  if ((error as { code?: unknown }).code !== 'ERR_LOOP_CLOSED') throw error;
+}
+
+function startTask(task: Task<unknown>): void {
+  Task.start(task);
 }
 
 /** Calls the give-back function of a result that a cancelled task will never see. */
@@ -584,6 +632,7 @@ export function currentTask(loop?: EventLoop): Task | undefined {
 export function allTasks(loop?: EventLoop): Set<Task> {
   const target = loop ?? getRunningLoop();
   const tasks = new Set<Task>();
+  for (const task of startingTasks) if (!task.done() && task.getLoop() === target) tasks.add(task);
   for (const [id, ref] of liveTasks) {
     const task = ref.deref();
     if (task === undefined) liveTasks.delete(id);
@@ -611,6 +660,6 @@ export function ensureFuture<T>(x: Awaitable<T>, loop?: EventLoop): Future<T> {
 }
 
 installTaskSupport({
-  create: (loop, coro, options) => new Task(coro as Coroutine<unknown>, { ...options, loop }),
+  create: (loop, coro, options) => new Task(coro as Coroutine<unknown>, options, loop),
   isCoroutine,
 });

@@ -63,6 +63,20 @@ describe('gather (scenarios 39-41, D9)', () => {
     });
   });
 
+  it('one array of awaitables works like the spread form, also for 200,000 tasks (too many to spread)', async () => {
+    await loop.runUntilComplete(async () => {
+      expect(await gather([later(0.2, 'a'), later(0.1, 'b')])).toEqual(['a', 'b']);
+      const boom = new Error('boom');
+      expect(await gather([later(0.1, 1), failLater(0.1, boom)], { returnExceptions: true })).toEqual([1, boom]);
+      const shared = createTask(later(0.1, 's'));
+      expect(await gather([shared, shared])).toEqual(['s', 's']);
+      const many = Array.from({ length: 200_000 }, (_, i) => loop.createTask((function* () { return i; })()));
+      const results = (await gather(many)) as number[];
+      expect(results.length).toBe(200_000);
+      expect(results[199_999]).toBe(199_999);
+    });
+  });
+
   it('the first failure rejects at once, the other children keep running (scenario 40)', async () => {
     await loop.runUntilComplete(async () => {
       const ok = createTask(later(0.05, 'ok'));
