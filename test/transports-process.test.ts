@@ -37,11 +37,11 @@ describe.each(KINDS)('%s backend, child process', (kind) => {
   }, 60_000);
 
   it.each(['owning', 'hosted'])('F8: 5,000 simultaneous connects against backlog 128 are all served (%s mode)', async (mode) => {
-    const result = await runChild(`ulimit -n 12000 && exec ${node} transports-backlog.cjs ${mode} ${kind}`, 90_000);
+    const result = await runChild(`ulimit -n 12000 && exec ${node} transports-backlog.cjs ${mode} ${kind}`, 170_000);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout.trim())).toEqual({ mode, connected: 5000, echoed: 5000, errors: [] });
-  }, 120_000);
+  }, 180_000);
 });
 
 /** One line-driven child: `next(prefix)` waits for a stdout line starting with it. */
