@@ -81,3 +81,13 @@ export {
   type Transport,
   type DatagramTransport,
 } from './protocols';
+export {
+  Server,
+  ACCEPT_RETRY_DELAY,
+  type ServerOps,
+  type CreateServerOptions as LoopCreateServerOptions,
+  type CreateUnixServerOptions,
+  type CreateConnectionOptions,
+  type CreateDatagramEndpointOptions,
+} from './servers';
+export { MAX_READ_SIZE, type PipeLike } from './transports';
