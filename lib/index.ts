@@ -81,3 +81,19 @@ export {
   type Transport,
   type DatagramTransport,
 } from './protocols';
+export {
+  StreamReader,
+  StreamWriter,
+  StreamReaderProtocol,
+  FlowControlProtocol,
+  IncompleteReadError,
+  LimitOverrunError,
+  openConnection,
+  startServer,
+  openUnixConnection,
+  startUnixServer,
+  type ReadOptions,
+  type StreamOptions,
+  type StreamServer,
+  type ClientConnectedCallback,
+} from './streams';
