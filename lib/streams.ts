@@ -761,18 +761,18 @@ export interface StreamServer {
 export interface StreamOptions {
   /** The `StreamReader` buffer limit (default 64 KiB). */
   limit?: number;
-  /** The loop (default: the running loop; `ERR_NO_RUNNING_LOOP` without one). */
+  /** The loop (default: the running loop; without one the call throws `ERR_NO_RUNNING_LOOP`). */
   loop?: EventLoop;
   /** Passed on to `loop.createConnection`/`createServer`/... */
   [option: string]: unknown;
 }
 
-function splitOptions(options: StreamOptions | undefined): { limit: number; loop: EventLoop; rest: object } {
-  const { limit = DEFAULT_LIMIT, loop, ...rest } = options ?? {};
+function splitOptions(options: StreamOptions | undefined): { limit: number; rest: object } {
+  const { limit = DEFAULT_LIMIT, loop: _loop, ...rest } = options ?? {};
   // The reader would check it too, but only once connected: fail before connecting.
   if (typeof limit !== 'number' || Number.isNaN(limit)) throw invalidArgType('options.limit', 'a number', limit);
   if (limit <= 0) throw outOfRange('options.limit', '> 0 (Limit cannot be <= 0)', limit);
-  return { limit, loop: loop ?? getRunningLoop(), rest };
+  return { limit, rest };
 }
 
 /** Settles `outer` from `inner` through `map`; cancelling `outer` cancels `inner`. */
@@ -796,8 +796,8 @@ function chain<A, B>(loop: EventLoop, inner: Future<A>, map: (value: A) => B): F
   return outer;
 }
 
-function failedFuture<T>(loop: EventLoop | undefined, error: unknown): Future<T> {
-  const future = (loop ?? getEventLoop()).createFuture<T>();
+function failedFuture<T>(loop: EventLoop, error: unknown): Future<T> {
+  const future = loop.createFuture<T>();
   future.setException(error);
   return future;
 }
@@ -806,13 +806,14 @@ function connect(
   options: StreamOptions | undefined,
   call: (loop: TransportLoop, factory: ProtocolFactory, rest: object) => Future<[Transport, BaseProtocol]>,
 ): Future<[StreamReader, StreamWriter]> {
+  const loop = options?.loop ?? getRunningLoop(); // no loop: nothing could settle a Future
   let parsed;
   try {
     parsed = splitOptions(options);
   } catch (error) {
-    return failedFuture(options?.loop, error);
+    return failedFuture(loop, error);
   }
-  const { limit, loop, rest } = parsed;
+  const { limit, rest } = parsed;
   const reader = new StreamReader(limit, loop);
   const protocol = new StreamReaderProtocol(reader, undefined, loop);
   let connecting: Future<[Transport, BaseProtocol]>;
@@ -829,13 +830,14 @@ function serve(
   options: StreamOptions | undefined,
   call: (loop: TransportLoop, factory: ProtocolFactory, rest: object) => Future<StreamServer>,
 ): Future<StreamServer> {
+  const loop = options?.loop ?? getRunningLoop(); // no loop: nothing could settle a Future
   try {
     if (typeof clientConnected !== 'function') throw invalidArgType('clientConnected', 'a function', clientConnected);
-    const { limit, loop, rest } = splitOptions(options);
+    const { limit, rest } = splitOptions(options);
     const factory = (): StreamReaderProtocol => new StreamReaderProtocol(new StreamReader(limit, loop), clientConnected, loop);
     return call(loop as unknown as TransportLoop, factory, rest);
   } catch (error) {
-    return failedFuture(options?.loop, error);
+    return failedFuture(loop, error);
   }
 }
 
