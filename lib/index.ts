@@ -82,6 +82,16 @@ export {
   type DatagramTransport,
 } from './protocols';
 export {
+  Server,
+  ACCEPT_RETRY_DELAY,
+  type ServerOps,
+  type CreateServerOptions as LoopCreateServerOptions,
+  type CreateUnixServerOptions,
+  type CreateConnectionOptions,
+  type CreateDatagramEndpointOptions,
+} from './servers';
+export { MAX_READ_SIZE, type PipeLike } from './transports';
+export {
   StreamReader,
   StreamWriter,
   StreamReaderProtocol,
@@ -94,6 +104,9 @@ export {
   startUnixServer,
   type ReadOptions,
   type StreamOptions,
-  type StreamServer,
+  type OpenConnectionOptions,
+  type StartServerOptions,
+  type OpenUnixConnectionOptions,
+  type StartUnixServerOptions,
   type ClientConnectedCallback,
 } from './streams';

@@ -37,6 +37,8 @@ import {
   type ProtocolFactory,
   type Transport,
 } from './protocols';
+import type { CreateConnectionOptions, CreateServerOptions, CreateUnixServerOptions, Server } from './servers';
+import type { Socket } from './socket';
 import { resultDiscarded, type Task } from './tasks';
 
 /** asyncio's `_DEFAULT_LIMIT`: 64 KiB. */
@@ -743,32 +745,25 @@ export class StreamWriter {
 // -------------------------------------------------------------------------------------------------
 // openConnection, startServer
 
-/** The loop methods of the transports module that streams are built on (lib/transports.ts). */
-interface TransportLoop {
-  createConnection(factory: ProtocolFactory, host?: string | null, port?: number | string | null, options?: object): Future<[Transport, BaseProtocol]>;
-  createServer(factory: ProtocolFactory, host?: string | readonly string[] | null, port?: number | string | null, options?: object): Future<StreamServer>;
-  createUnixConnection(factory: ProtocolFactory, path?: string | null, options?: object): Future<[Transport, BaseProtocol]>;
-  createUnixServer(factory: ProtocolFactory, path?: string | null, options?: object): Future<StreamServer>;
-}
-
-/** What `startServer` resolves with: the loop's `Server` (see `loop.createServer`). */
-export interface StreamServer {
-  close(): void;
-  [key: string]: unknown;
-}
-
-/** Options of the stream functions: `limit` and `loop`, plus the loop method's own options. */
+/** What every stream function takes besides its loop method's options. */
 export interface StreamOptions {
   /** The `StreamReader` buffer limit (default 64 KiB). */
   limit?: number;
   /** The loop (default: the running loop; without one the call throws `ERR_NO_RUNNING_LOOP`). */
   loop?: EventLoop;
-  /** Passed on to `loop.createConnection`/`createServer`/... */
-  [option: string]: unknown;
 }
 
-function splitOptions(options: StreamOptions | undefined): { limit: number; rest: object } {
-  const { limit = DEFAULT_LIMIT, loop: _loop, ...rest } = options ?? {};
+/** Options of `openConnection`: `limit`, `loop`, and `loop.createConnection`'s options. */
+export type OpenConnectionOptions = StreamOptions & CreateConnectionOptions;
+/** Options of `startServer`: `limit`, `loop`, and `loop.createServer`'s options. */
+export type StartServerOptions = StreamOptions & CreateServerOptions;
+/** Options of `openUnixConnection`: `limit`, `loop`, and `loop.createUnixConnection`'s options. */
+export type OpenUnixConnectionOptions = StreamOptions & { sock?: Socket };
+/** Options of `startUnixServer`: `limit`, `loop`, and `loop.createUnixServer`'s options. */
+export type StartUnixServerOptions = StreamOptions & CreateUnixServerOptions;
+
+function splitOptions<O extends StreamOptions>(options: O | undefined): { limit: number; rest: Omit<O, 'limit' | 'loop'> } {
+  const { limit = DEFAULT_LIMIT, loop: _loop, ...rest } = options ?? ({} as O);
   // The reader would check it too, but only once connected: fail before connecting.
   if (typeof limit !== 'number' || Number.isNaN(limit)) throw invalidArgType('options.limit', 'a number', limit);
   if (limit <= 0) throw outOfRange('options.limit', '> 0 (Limit cannot be <= 0)', limit);
@@ -802,9 +797,9 @@ function failedFuture<T>(loop: EventLoop, error: unknown): Future<T> {
   return future;
 }
 
-function connect(
-  options: StreamOptions | undefined,
-  call: (loop: TransportLoop, factory: ProtocolFactory, rest: object) => Future<[Transport, BaseProtocol]>,
+function connect<O extends StreamOptions>(
+  options: O | undefined,
+  call: (loop: EventLoop, factory: ProtocolFactory<StreamReaderProtocol>, rest: Omit<O, 'limit' | 'loop'>) => Future<[Transport, BaseProtocol]>,
 ): Future<[StreamReader, StreamWriter]> {
   const loop = options?.loop ?? getRunningLoop(); // no loop: nothing could settle a Future
   let parsed;
@@ -818,24 +813,24 @@ function connect(
   const protocol = new StreamReaderProtocol(reader, undefined, loop);
   let connecting: Future<[Transport, BaseProtocol]>;
   try {
-    connecting = call(loop as unknown as TransportLoop, () => protocol, rest);
+    connecting = call(loop, () => protocol, rest);
   } catch (error) {
     return failedFuture(loop, error);
   }
   return chain(loop, connecting, ([transport]) => [reader, new StreamWriter(transport, protocol, reader, loop)]);
 }
 
-function serve(
+function serve<O extends StreamOptions>(
   clientConnected: ClientConnectedCallback,
-  options: StreamOptions | undefined,
-  call: (loop: TransportLoop, factory: ProtocolFactory, rest: object) => Future<StreamServer>,
-): Future<StreamServer> {
+  options: O | undefined,
+  call: (loop: EventLoop, factory: ProtocolFactory<StreamReaderProtocol>, rest: Omit<O, 'limit' | 'loop'>) => Future<Server>,
+): Future<Server> {
   const loop = options?.loop ?? getRunningLoop(); // no loop: nothing could settle a Future
   try {
     if (typeof clientConnected !== 'function') throw invalidArgType('clientConnected', 'a function', clientConnected);
     const { limit, rest } = splitOptions(options);
     const factory = (): StreamReaderProtocol => new StreamReaderProtocol(new StreamReader(limit, loop), clientConnected, loop);
-    return call(loop as unknown as TransportLoop, factory, rest);
+    return call(loop, factory, rest);
   } catch (error) {
     return failedFuture(loop, error);
   }
@@ -846,7 +841,11 @@ function serve(
  * `open_connection`). `options.limit` is the reader's limit; the other options go to
  * `loop.createConnection`. Uses the running loop unless `options.loop` is given.
  */
-export function openConnection(host: string | null, port: number | string | null, options?: StreamOptions): Future<[StreamReader, StreamWriter]> {
+export function openConnection(
+  host: string | null,
+  port: number | string | null,
+  options?: OpenConnectionOptions,
+): Future<[StreamReader, StreamWriter]> {
   return connect(options, (loop, factory, rest) => loop.createConnection(factory, host, port, rest));
 }
 
@@ -859,17 +858,21 @@ export function startServer(
   clientConnected: ClientConnectedCallback,
   host?: string | readonly string[] | null,
   port?: number | string | null,
-  options?: StreamOptions,
-): Future<StreamServer> {
+  options?: StartServerOptions,
+): Future<Server> {
   return serve(clientConnected, options, (loop, factory, rest) => loop.createServer(factory, host, port, rest));
 }
 
 /** `openConnection` over a Unix stream socket at `path` (asyncio's `open_unix_connection`). */
-export function openUnixConnection(path: string | null, options?: StreamOptions): Future<[StreamReader, StreamWriter]> {
+export function openUnixConnection(path: string | null, options?: OpenUnixConnectionOptions): Future<[StreamReader, StreamWriter]> {
   return connect(options, (loop, factory, rest) => loop.createUnixConnection(factory, path, rest));
 }
 
 /** `startServer` on a Unix stream socket at `path` (asyncio's `start_unix_server`). */
-export function startUnixServer(clientConnected: ClientConnectedCallback, path?: string | null, options?: StreamOptions): Future<StreamServer> {
+export function startUnixServer(
+  clientConnected: ClientConnectedCallback,
+  path?: string | null,
+  options?: StartUnixServerOptions,
+): Future<Server> {
   return serve(clientConnected, options, (loop, factory, rest) => loop.createUnixServer(factory, path, rest));
 }
