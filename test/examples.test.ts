@@ -125,3 +125,28 @@ describe('streams examples', () => {
     expect(summary.gather.seconds).toBeLessThan(summary.semaphore3.seconds);
   }, 60_000);
 });
+
+it('protocol-echo-server.js echoes its own --client and stops after one connection', async () => {
+  let clientRun: Promise<Run> | undefined;
+  const server = run('protocol-echo-server.js', ['0', '1'], (line) => {
+    const match = /^listening on 127\.0\.0\.1:(\d+)$/.exec(line);
+    if (match && !clientRun) clientRun = run('protocol-echo-server.js', ['--client', match[1], 'Hello muxloop']);
+  });
+  const serverResult = await server;
+  expect(clientRun, `server never listened: ${serverResult.stdout}${serverResult.stderr}`).toBeDefined();
+  const client = await clientRun!;
+  expect(client.stderr).toBe('');
+  expect(client.code).toBe(0);
+  expect(client.stdout).toBe('data sent: "Hello muxloop"\ndata received: "Hello muxloop"\nthe server closed the connection\n');
+  expect(serverResult.stderr).toBe('');
+  expect(serverResult.code).toBe(0);
+  expect(serverResult.stdout).toMatch(/^connection from 127\.0\.0\.1:\d+$/m);
+  expect(serverResult.stdout).toMatch(/data received: "Hello muxloop"\nserved 1 connections\n$/);
+}, 60_000);
+
+it('udp-echo.js prints the round trip', async () => {
+  const result = await run('udp-echo.js', ['ping']);
+  expect(result.stderr).toBe('');
+  expect(result.code).toBe(0);
+  expect(result.stdout).toMatch(/server: received "ping" from 127\.0\.0\.1:\d+\nclient: received "ping" \(round trip \d+ us\)\n$/);
+}, 60_000);
