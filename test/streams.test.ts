@@ -2,6 +2,8 @@
 // python-anchor.md section 5.3 (scenarios 55-57, reliability.md E10, E13), the E14 chunking
 // property with a seeded PRNG, StreamWriter.drain() and the protocol glue, in both coroutine
 // styles.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Future } from '../lib/futures';
 import { CancelledError } from '../lib/futures';
@@ -649,5 +651,87 @@ describe('openConnection / startServer arguments', () => {
       expect(await caught(startServer(() => {}, '127.0.0.1', 0, { loop, limit: -1 }))).toBeInstanceOf(RangeError);
     });
     expect(() => openConnection('127.0.0.1', 1)).toThrow(expect.objectContaining({ code: 'ERR_NO_RUNNING_LOOP' }));
+  });
+});
+
+// -------------------------------------------------------------------------------------------------
+// E10/E14 against the CPython oracle (test/oracle/streamreader.py), limits included
+
+type OracleOp = ['readline', null] | ['readuntil', string] | ['readexactly', number] | ['read', number];
+interface OracleCase {
+  limit: number;
+  chunks: string[];
+  ops: OracleOp[];
+}
+
+/** Replays a case the way the oracle does: one chunk fed at a time, only while the op waits. */
+function replayHere(c: OracleCase): unknown[] {
+  const reader = new StreamReader(c.limit, loop);
+  const chunks = [...c.chunks];
+  return c.ops.map(([kind, arg]) => {
+    const future =
+      kind === 'readline'
+        ? reader.readline()
+        : kind === 'readuntil'
+          ? reader.readuntil(arg as string)
+          : kind === 'readexactly'
+            ? reader.readexactly(arg as number)
+            : reader.read(arg as number);
+    while (!future.done()) {
+      const chunk = chunks.shift();
+      if (chunk !== undefined) reader.feedData(b(chunk));
+      else reader.feedEof();
+    }
+    const left = reader.bufferSize;
+    const error = future.exception();
+    if (error === undefined) return ['ok', s(future.result()), left];
+    if (error instanceof IncompleteReadError) return ['incomplete', s(error.partial), error.expected ?? null, left];
+    if (error instanceof LimitOverrunError) return ['overrun', error.message, kind === 'readline' ? null : error.consumed, left];
+    return ['error', (error as Error).name, (error as Error).message, left];
+  });
+}
+
+function oracleCases(count: number): OracleCase[] {
+  const cases: OracleCase[] = [];
+  const alphabet = ['a', 'b', 'X', 'Y', '\r', '\n', '\r\n', 'XYX', 'aaaaaaaaaaaaaaaaaaaa'];
+  const seps = ['\n', '\r\n', 'XY', 'XYX'];
+  for (let seed = 1; seed <= count; seed++) {
+    const random = prng(seed * 7919);
+    const pick = <T>(list: T[]): T => list[Math.floor(random() * list.length)];
+    let data = '';
+    const length = Math.floor(random() * 600);
+    while (data.length < length) data += pick(alphabet);
+    const chunks: string[] = [];
+    for (let pos = 0; pos < data.length; ) {
+      const size = 1 + Math.floor(random() * (random() < 0.5 ? 4 : 60));
+      chunks.push(data.slice(pos, pos + size));
+      pos += size;
+    }
+    const ops: OracleOp[] = [];
+    for (let i = 0; i < 40; i++) {
+      const r = random();
+      if (r < 0.35) ops.push(['readline', null]);
+      else if (r < 0.65) ops.push(['readuntil', pick(seps)]);
+      else if (r < 0.85) ops.push(['readexactly', Math.floor(random() * 50)]);
+      else if (r < 0.98) ops.push(['read', 1 + Math.floor(random() * 50)]);
+      else ops.push(['read', -1]);
+    }
+    cases.push({ limit: 4 + Math.floor(random() * 60), chunks, ops });
+  }
+  return cases;
+}
+
+const python = spawnSync('python3', ['-c', 'import asyncio'], { encoding: 'utf8' });
+describe.skipIf(python.status !== 0)('StreamReader against CPython asyncio (oracle)', () => {
+  it('400 seeded cases with small limits give the same results, errors and buffer sizes', () => {
+    const cases = oracleCases(400);
+    const oracle = spawnSync('python3', [join(__dirname, 'oracle', 'streamreader.py')], {
+      input: JSON.stringify(cases),
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    expect(oracle.stderr).toBe('');
+    const expected = JSON.parse(oracle.stdout) as unknown[][];
+    cases.forEach((c, i) => expect(replayHere(c), `case ${i + 1}`).toEqual(expected[i]));
   });
 });
