@@ -22,6 +22,11 @@
  *   separator if the separator was found, else the whole buffer.
  * - Argument errors (`TypeError`/`RangeError`) and state errors are delivered through the
  *   returned Future, as a Python coroutine raises them when awaited.
+ * - A waiting read is re-tried as each chunk is fed (asyncio re-tries when the waiting task
+ *   resumes, by which time several chunks may have arrived). Results are the same; only which
+ *   `LimitOverrunError` message a limit overrun reports can depend on how the bytes were split
+ *   into reads, as it already does in asyncio. Replayed chunk by chunk, the outcomes match
+ *   CPython's exactly (test/oracle/streamreader.py).
  * @packageDocumentation
  */
 import { constants as osConstants } from 'node:os';
