@@ -91,3 +91,22 @@ export {
   type CreateDatagramEndpointOptions,
 } from './servers';
 export { MAX_READ_SIZE, type PipeLike } from './transports';
+export {
+  StreamReader,
+  StreamWriter,
+  StreamReaderProtocol,
+  FlowControlProtocol,
+  IncompleteReadError,
+  LimitOverrunError,
+  openConnection,
+  startServer,
+  openUnixConnection,
+  startUnixServer,
+  type ReadOptions,
+  type StreamOptions,
+  type OpenConnectionOptions,
+  type StartServerOptions,
+  type OpenUnixConnectionOptions,
+  type StartUnixServerOptions,
+  type ClientConnectedCallback,
+} from './streams';
