@@ -81,3 +81,32 @@ export {
   type Transport,
   type DatagramTransport,
 } from './protocols';
+export {
+  Server,
+  ACCEPT_RETRY_DELAY,
+  type ServerOps,
+  type CreateServerOptions as LoopCreateServerOptions,
+  type CreateUnixServerOptions,
+  type CreateConnectionOptions,
+  type CreateDatagramEndpointOptions,
+} from './servers';
+export { MAX_READ_SIZE, type PipeLike } from './transports';
+export {
+  StreamReader,
+  StreamWriter,
+  StreamReaderProtocol,
+  FlowControlProtocol,
+  IncompleteReadError,
+  LimitOverrunError,
+  openConnection,
+  startServer,
+  openUnixConnection,
+  startUnixServer,
+  type ReadOptions,
+  type StreamOptions,
+  type OpenConnectionOptions,
+  type StartServerOptions,
+  type OpenUnixConnectionOptions,
+  type StartUnixServerOptions,
+  type ClientConnectedCallback,
+} from './streams';

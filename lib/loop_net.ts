@@ -5,10 +5,11 @@
  * @packageDocumentation
  */
 import { type Resolver, resolver } from './resolver';
+import { type ServerOps, serverOps } from './servers';
 import { type SockOps, sockOps } from './sock_ops';
 
 /** Every networking method of `EventLoop`. */
-export interface LoopNetworking extends SockOps, Resolver {}
+export interface LoopNetworking extends SockOps, Resolver, ServerOps {}
 
 /** @internal The implementations (`this` is the loop). */
-export const loopNetworking: LoopNetworking = { ...sockOps, ...resolver };
+export const loopNetworking: LoopNetworking = { ...sockOps, ...resolver, ...serverOps };

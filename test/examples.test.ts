@@ -2,7 +2,7 @@
 // package through its own name (require('muxloop/socket')), as a user's script would.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openFdCount } from './helpers';
 
 const EXAMPLES = join(__dirname, '..', 'examples');
@@ -85,3 +85,43 @@ it('selectors-echo-server.js dispatches key.data(key.fileobj, mask) and stops by
   expect(server.stdout.match(/^accepted /gm)).toHaveLength(2);
   expect(server.stdout.match(/^echoing /gm)!.length).toBeGreaterThanOrEqual(6);
 }, 60_000);
+
+describe('streams examples', () => {
+  it('streams-echo-server.js echoes streams-echo-client.js (generator style) and stops by itself', async () => {
+    let clientRun: Promise<Run> | undefined;
+    const server = await run('streams-echo-server.js', ['0', '1'], (line) => {
+      const match = /^listening on 127\.0\.0\.1:(\d+)$/.exec(line);
+      if (match && !clientRun) clientRun = run('streams-echo-client.js', [match[1]]);
+    });
+    expect(clientRun, `server never listened: ${server.stdout}${server.stderr}`).toBeDefined();
+    const client = await clientRun!;
+    expect(client.stderr).toBe('');
+    expect(client.code).toBe(0);
+    const sent = client.stdout.match(/sending ".*"/g) ?? [];
+    expect(sent).toHaveLength(3);
+    expect((client.stdout.match(/received ".*"/g) ?? []).map((line) => line.replace('received', 'sending'))).toEqual(sent);
+    expect(server.stderr).toBe('');
+    expect(server.code).toBe(0);
+    expect(server.stdout).toMatch(/served 1 connections/);
+    expect(server.stdout.match(/^echoing /gm)).toHaveLength(3);
+  }, 60_000);
+
+  it('http-fetch.js fetches 30 resources correctly; gather is fastest, sequential slowest', async () => {
+    const result = await run('http-fetch.js', []);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const summary = JSON.parse(result.stdout.trim().split('\n').pop()!) as Record<string, { seconds: number; correct: number }> & {
+      count: number;
+      latency: number;
+    };
+    expect(summary.count).toBe(30);
+    for (const way of ['sequential', 'gather', 'semaphore3']) expect(summary[way].correct, way).toBe(30);
+    // 30 x 80 ms one by one is >= 2.4 s; all at once about one latency; 3 at a time about ten.
+    // Only the ordering is asserted, with wide margins: the machine is shared.
+    expect(summary.sequential.seconds).toBeGreaterThanOrEqual(30 * summary.latency);
+    expect(summary.gather.seconds).toBeLessThan(summary.sequential.seconds / 3);
+    expect(summary.semaphore3.seconds).toBeLessThan(summary.sequential.seconds);
+    expect(summary.semaphore3.seconds).toBeGreaterThanOrEqual(10 * summary.latency);
+    expect(summary.gather.seconds).toBeLessThan(summary.semaphore3.seconds);
+  }, 60_000);
+});

@@ -1,0 +1,839 @@
+/**
+ * The loop's high-level networking, asyncio's `create_server`, `create_connection`,
+ * `create_unix_server`, `create_unix_connection`, `connect_accepted_socket`,
+ * `create_datagram_endpoint`, `connect_read_pipe` and `connect_write_pipe` (python-anchor.md
+ * section 2.3), and the `Server` they serve with. Every method returns a loop Future (a Task);
+ * argument errors are delivered through it, as with the sock* coroutines.
+ * @packageDocumentation
+ */
+import { lstatSync, statSync, unlinkSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { codedError, errnoError, invalidArgType, outOfRange } from './errors';
+import type { Future } from './futures';
+import type { EventLoop } from './loop';
+import type {
+  BaseProtocol,
+  DatagramTransport,
+  ProtocolFactory,
+  Transport,
+  ReadTransport,
+  WriteTransport,
+} from './protocols';
+import { AF_UNSPEC, AI_PASSIVE, type AddrInfo } from './resolver';
+import {
+  AF_INET6,
+  AF_UNIX,
+  type Address,
+  IPPROTO_IPV6,
+  IPV6_V6ONLY,
+  SOCK_DGRAM,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  SO_BROADCAST,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  Socket,
+} from './socket';
+import type { TimerHandle } from './events';
+import {
+  type BaseSelectorTransport,
+  DatagramSocketTransport,
+  type PipeLike,
+  ReadPipeTransport,
+  type ServerHooks,
+  SocketTransport,
+  WritePipeTransport,
+  preparePipe,
+} from './transports';
+
+const E = osConstants.errno;
+
+/** Seconds to stop accepting after EMFILE and friends (asyncio's ACCEPT_RETRY_DELAY). */
+export const ACCEPT_RETRY_DELAY = 1;
+const OUT_OF_RESOURCES = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
+
+/** A read pipe transport: `ReadTransport` of a pipe (`getExtraInfo('pipe')`). */
+export type ReadPipeTransportType = ReadTransport;
+/** A write pipe transport: `WriteTransport` of a pipe (`getExtraInfo('pipe')`). */
+export type WritePipeTransportType = WriteTransport;
+
+/** Options of `loop.createServer`. */
+export interface CreateServerOptions {
+  /** `AF_UNSPEC` (default), `AF_INET` or `AF_INET6`. */
+  family?: number;
+  /** getaddrinfo flags; default `AI_PASSIVE`. */
+  flags?: number;
+  /** An existing listening-capable stream socket, instead of host and port. */
+  sock?: Socket;
+  /** listen() backlog and the most connections accepted per readiness event (default 100). */
+  backlog?: number;
+  /** SO_REUSEADDR (default true, as asyncio on POSIX). */
+  reuseAddress?: boolean;
+  /** SO_REUSEPORT (default false). */
+  reusePort?: boolean;
+  /** Listen at once (default true); otherwise call `server.startServing()`. */
+  startServing?: boolean;
+}
+
+/** Options of `loop.createUnixServer`. */
+export interface CreateUnixServerOptions {
+  /** An existing AF_UNIX stream socket, instead of a path. */
+  sock?: Socket;
+  /** listen() backlog (default 100). */
+  backlog?: number;
+  /** Listen at once (default true). */
+  startServing?: boolean;
+  /** Unlink the socket file when the server closes, if it is still ours (default true). */
+  cleanupSocket?: boolean;
+}
+
+/** Options of `loop.createConnection`. */
+export interface CreateConnectionOptions {
+  /** An existing connected (or connecting) stream socket, instead of host and port. */
+  sock?: Socket;
+  /** `[host, port]` to bind to before connecting. */
+  localAddr?: readonly [string | null, number];
+  /** `AF_UNSPEC` (default), `AF_INET` or `AF_INET6`. */
+  family?: number;
+  /** Protocol number (default 0). */
+  proto?: number;
+  /** getaddrinfo flags (default 0). */
+  flags?: number;
+}
+
+/** Options of `loop.createDatagramEndpoint`. */
+export interface CreateDatagramEndpointOptions {
+  /** Address to bind: `[host, port]`, or a path for AF_UNIX. */
+  localAddr?: Address;
+  /** Address to connect to: `[host, port]`, or a path for AF_UNIX. */
+  remoteAddr?: Address;
+  /** `AF_UNSPEC` (default; AF_UNIX when an address is a path), `AF_INET`, `AF_INET6` or `AF_UNIX`. */
+  family?: number;
+  /** Protocol number (default 0). */
+  proto?: number;
+  /** getaddrinfo flags (default 0). */
+  flags?: number;
+  /** SO_REUSEPORT. */
+  reusePort?: boolean;
+  /** SO_BROADCAST; with `remoteAddr`, the socket is not connected (asyncio). */
+  allowBroadcast?: boolean;
+  /** An existing datagram socket; no other option may be given with it. */
+  sock?: Socket;
+}
+
+function argValue(message: string): Error {
+  return codedError('ERR_INVALID_ARG_VALUE', message, TypeError);
+}
+
+function checkFactory<P extends BaseProtocol>(factory: ProtocolFactory<P>): ProtocolFactory<P> {
+  if (typeof factory !== 'function') throw invalidArgType('protocolFactory', 'a function', factory);
+  return factory;
+}
+
+function checkOptions<T extends object>(options: T | undefined): T {
+  if (options === undefined || options === null) return {} as T;
+  if (typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+  return options;
+}
+
+function checkSocket(sock: unknown, type: number, what: string): Socket {
+  if (!(sock instanceof Socket)) throw invalidArgType('sock', 'a muxloop Socket', sock);
+  if (sock.closed) throw argValue('sock is closed');
+  if (sock.type !== type) throw argValue(`A ${what} socket was expected, got ${sock}`);
+  return sock;
+}
+
+function checkBacklog(backlog: unknown): number {
+  if (backlog === undefined) return 100;
+  if (typeof backlog !== 'number') throw invalidArgType('backlog', 'of type number', backlog);
+  if (!Number.isSafeInteger(backlog) || backlog < 1) throw outOfRange('backlog', 'an integer >= 1', backlog);
+  return backlog;
+}
+
+function isSocketPath(path: unknown): path is string {
+  return typeof path === 'string' && path.length > 0 && path[0] !== '\0';
+}
+
+/** asyncio: a stale socket file at `path` is removed before bind. */
+function removeStaleSocket(path: unknown): void {
+  if (!isSocketPath(path)) return;
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // ENOENT: nothing to remove; anything else shows up as the bind error.
+  }
+}
+
+/** Runs `body` in a Task of `loop`, so errors and cancellation go through the returned Future. */
+function task<T>(loop: EventLoop, body: () => Promise<T>): Future<T> {
+  return loop.createTask(body) as unknown as Future<T>;
+}
+
+/** Creates the transport for `sock` and waits until `connectionMade` ran. */
+async function streamTransport<P extends BaseProtocol>(
+  loop: EventLoop,
+  sock: Socket,
+  factory: ProtocolFactory<P>,
+  extra: Record<string, unknown> = {},
+): Promise<[Transport, P]> {
+  let protocol: P;
+  try {
+    sock.setblocking(false);
+    protocol = factory();
+  } catch (error) {
+    sock.close();
+    throw error;
+  }
+  const waiter = loop.createFuture<void>();
+  const transport = new SocketTransport(loop, sock, protocol, waiter, extra);
+  try {
+    await waiter;
+  } catch (error) {
+    transport.close();
+    throw error;
+  }
+  return [transport, protocol];
+}
+
+/** A Unix socket file bound by a server: unlinked on close if its inode is still the same. */
+interface BoundPath {
+  path: string;
+  ino: number;
+}
+
+/**
+ * A listening server, asyncio's `Server`: made by `loop.createServer` and `loop.createUnixServer`.
+ * Closing it stops listening and leaves accepted connections open; `waitClosed()` resolves when it
+ * is closed and every connection is gone.
+ */
+export class Server implements ServerHooks, AsyncDisposable {
+  readonly #loop: EventLoop;
+  #sockets: Socket[] | null;
+  readonly #factory: ProtocolFactory;
+  readonly #backlog: number;
+  #serving = false;
+  #activeCount = 0;
+  readonly #clients = new Set<BaseSelectorTransport>();
+  #waiters: Array<Future<void>> | null = [];
+  #servingForever: Future<void> | undefined;
+  readonly #retries = new Map<Socket, TimerHandle>();
+  readonly #paths: Map<Socket, BoundPath>;
+
+  /** @internal Use `loop.createServer`. */
+  constructor(loop: EventLoop, sockets: Socket[], factory: ProtocolFactory, backlog: number, paths = new Map<Socket, BoundPath>()) {
+    this.#loop = loop;
+    this.#sockets = sockets;
+    this.#factory = factory;
+    this.#backlog = backlog;
+    this.#paths = paths;
+  }
+
+  /** The listening sockets (empty once closed). */
+  get sockets(): Socket[] {
+    return this.#sockets === null ? [] : [...this.#sockets];
+  }
+
+  /** The loop the server runs on. */
+  getLoop(): EventLoop {
+    return this.#loop;
+  }
+
+  /** Whether the server is accepting connections. */
+  isServing(): boolean {
+    return this.#serving;
+  }
+
+  /** @internal A transport of this server was made. */
+  attach(transport: BaseSelectorTransport): void {
+    this.#activeCount++;
+    this.#clients.add(transport);
+  }
+
+  /** @internal A transport of this server is gone. */
+  detach(transport: BaseSelectorTransport): void {
+    this.#activeCount--;
+    this.#clients.delete(transport);
+    if (this.#activeCount === 0 && this.#sockets === null) this.#wakeup();
+  }
+
+  #wakeup(): void {
+    const waiters = this.#waiters;
+    this.#waiters = null;
+    for (const waiter of waiters ?? []) if (!waiter.done()) waiter.setResult(undefined);
+  }
+
+  /** @internal Listens and starts accepting (synchronous; errors throw). */
+  startServingNow(): void {
+    if (this.#serving || this.#sockets === null) return;
+    for (const sock of this.#sockets) sock.listen(this.#backlog);
+    this.#serving = true;
+    for (const sock of this.#sockets) this.#startAccepting(sock);
+  }
+
+  /** Starts listening and accepting if it was created with `startServing: false`. */
+  startServing(): Future<void> {
+    return task(this.#loop, async () => {
+      this.startServingNow();
+    });
+  }
+
+  #startAccepting(sock: Socket): void {
+    this.#loop.addReader(sock.fileno(), this.#accept, sock);
+  }
+
+  /** asyncio's _accept_connection: up to `backlog` connections per readiness, then yield. */
+  readonly #accept = (sock: Socket): void => {
+    for (let i = 0; i < this.#backlog; i++) {
+      let accepted: ReturnType<Socket['acceptRaw']>;
+      try {
+        accepted = sock.acceptRaw();
+      } catch (error) {
+        const code = (error as { code?: string }).code as string;
+        if (code === 'ECONNABORTED' || code === 'EAGAIN' || code === 'EINTR' || code === 'EPROTO') return;
+        if (OUT_OF_RESOURCES.has(code)) {
+          // F1: stop accepting for a while instead of spinning on a ready listener we cannot serve;
+          // connections already accepted keep being served.
+          this.#loop.callExceptionHandler({ message: 'socket.accept() out of system resource', exception: error, socket: sock });
+          this.#loop.removeReader(sock.fileno());
+          this.#retries.set(
+            sock,
+            this.#loop.callLater(ACCEPT_RETRY_DELAY, () => {
+              this.#retries.delete(sock);
+              if (this.#serving && this.#sockets !== null) this.#startAccepting(sock);
+            }),
+          );
+        } else {
+          this.#loop.callExceptionHandler({ message: 'Error on accepting a connection', exception: error, socket: sock });
+        }
+        return;
+      }
+      if (accepted === null) return;
+      const [conn, peername] = accepted;
+      let protocol: BaseProtocol;
+      try {
+        protocol = this.#factory();
+        new SocketTransport(this.#loop, conn, protocol, undefined, { peername }, this);
+      } catch (error) {
+        conn.close();
+        this.#loop.callExceptionHandler({ message: 'Error on transport creation for incoming connection', exception: error, socket: conn });
+      }
+    }
+  };
+
+  /** Stops listening and closes the listening sockets; connections stay open. Idempotent. */
+  close(): void {
+    const sockets = this.#sockets;
+    if (sockets === null) return;
+    this.#sockets = null;
+    for (const sock of sockets) {
+      this.#loop.removeReader(sock.fileno());
+      this.#retries.get(sock)?.cancel();
+    }
+    this.#retries.clear();
+    this.#serving = false;
+    for (const sock of sockets) {
+      const bound = this.#paths.get(sock);
+      if (bound !== undefined) {
+        try {
+          if (statSync(bound.path).ino === bound.ino) unlinkSync(bound.path);
+        } catch {
+          // already gone
+        }
+      }
+      sock.close();
+    }
+    const forever = this.#servingForever;
+    if (forever !== undefined && !forever.done()) forever.cancel();
+    if (this.#activeCount === 0) this.#wakeup();
+  }
+
+  /** Closes every connection of this server (they flush first). */
+  closeClients(): void {
+    for (const transport of [...this.#clients]) transport.close();
+  }
+
+  /** Aborts every connection of this server (buffered data is dropped). */
+  abortClients(): void {
+    for (const transport of [...this.#clients]) transport.abort();
+  }
+
+  /** Resolves once the server is closed and every connection is gone (Python 3.12.1 semantics). */
+  waitClosed(): Future<void> {
+    const waiter = this.#loop.createFuture<void>();
+    if (this.#waiters === null) waiter.setResult(undefined);
+    else this.#waiters.push(waiter);
+    return waiter;
+  }
+
+  /**
+   * Serves until cancelled (or `close()`): starts serving if needed and returns a Future that never
+   * resolves; cancelling it closes the server. Fails with `ERR_SERVER_RUNNING` if already awaited and
+   * `ERR_SERVER_CLOSED` once closed.
+   */
+  serveForever(): Future<void> {
+    const future = this.#loop.createFuture<void>();
+    if (this.#servingForever !== undefined) {
+      future.setException(codedError('ERR_SERVER_RUNNING', `server ${this} is already being awaited on serveForever()`));
+      return future;
+    }
+    if (this.#sockets === null) {
+      future.setException(codedError('ERR_SERVER_CLOSED', `server ${this} is closed`));
+      return future;
+    }
+    try {
+      this.startServingNow();
+    } catch (error) {
+      future.setException(error);
+      return future;
+    }
+    this.#servingForever = future;
+    future.addDoneCallback(() => {
+      this.#servingForever = undefined;
+      if (future.cancelled()) this.close();
+    });
+    return future;
+  }
+
+  /** `close()` then `waitClosed()`, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.waitClosed();
+  }
+
+  /** A description with the listening sockets. */
+  toString(): string {
+    return `<Server sockets=[${this.sockets.map(String).join(', ')}]>`;
+  }
+}
+
+/** The high-level networking methods of `EventLoop`. */
+export interface ServerOps {
+  /**
+   * A TCP server: binds every address `getaddrinfo(host, port)` returns (`host` may be a list;
+   * null, undefined or '' means all interfaces), with SO_REUSEADDR and, for IPv6, IPV6_V6ONLY, as
+   * asyncio does. Port 0 picks an ephemeral port (see `server.sockets[0].getsockname()`). Resolves
+   * with a `Server` that listens unless `startServing` is false.
+   */
+  createServer(
+    protocolFactory: ProtocolFactory,
+    host?: string | readonly string[] | null,
+    port?: number | string | null,
+    options?: CreateServerOptions,
+  ): Future<Server>;
+  /**
+   * Connects to `host`:`port`, trying every address getaddrinfo returns in order (or uses
+   * `options.sock`), sets TCP_NODELAY, and resolves with `[transport, protocol]` once
+   * `connectionMade` ran. If every attempt fails: the error when they are all alike, else an
+   * `AggregateError` (code `ERR_MULTIPLE_EXCEPTIONS`, "Multiple exceptions: ...").
+   */
+  createConnection<P extends BaseProtocol>(
+    protocolFactory: ProtocolFactory<P>,
+    host?: string | null,
+    port?: number | string | null,
+    options?: CreateConnectionOptions,
+  ): Future<[Transport, P]>;
+  /**
+   * A Unix stream server on `path` (a stale socket file there is removed first; the file is
+   * unlinked on close unless `cleanupSocket` is false), or on `options.sock`.
+   */
+  createUnixServer(protocolFactory: ProtocolFactory, path?: string | Uint8Array | null, options?: CreateUnixServerOptions): Future<Server>;
+  /** Connects to the Unix stream socket at `path` (or uses `options.sock`): `[transport, protocol]`. */
+  createUnixConnection<P extends BaseProtocol>(
+    protocolFactory: ProtocolFactory<P>,
+    path?: string | Uint8Array | null,
+    options?: { sock?: Socket },
+  ): Future<[Transport, P]>;
+  /** Wraps an already accepted (connected) stream socket: `[transport, protocol]`. */
+  connectAcceptedSocket<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, sock: Socket): Future<[Transport, P]>;
+  /**
+   * A datagram endpoint (UDP over IPv4/IPv6, or AF_UNIX datagram with paths): bound to
+   * `localAddr`, connected to `remoteAddr`, or on `sock`. Resolves with `[transport, protocol]`.
+   */
+  createDatagramEndpoint<P extends BaseProtocol>(
+    protocolFactory: ProtocolFactory<P>,
+    options?: CreateDatagramEndpointOptions,
+  ): Future<[DatagramTransport, P]>;
+  /**
+   * Reads a pipe (an fd, or an object with `fileno()`) with a protocol: `dataReceived` per read,
+   * then `eofReceived` and `connectionLost` at EOF. The fd is made non-blocking and is closed with
+   * the transport (an object's own `close()` is called if it has one).
+   */
+  connectReadPipe<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, pipe: PipeLike): Future<[ReadTransport, P]>;
+  /**
+   * Writes to a pipe (an fd, or an object with `fileno()`). When the read end is closed, the
+   * transport ends with `connectionLost(Error code 'EPIPE')`.
+   */
+  connectWritePipe<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, pipe: PipeLike): Future<[WriteTransport, P]>;
+}
+
+async function resolveAll(loop: EventLoop, hosts: Array<string | null>, port: unknown, family: number, flags: number): Promise<AddrInfo[]> {
+  const lists = await Promise.all(
+    hosts.map(async (host) => loop.getaddrinfo(host, port as number, { family, type: SOCK_STREAM, flags })),
+  );
+  const seen = new Set<string>();
+  const infos: AddrInfo[] = [];
+  for (const info of lists.flat()) {
+    const key = JSON.stringify([info[0], info[1], info[2], info[4]]);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    infos.push(info);
+  }
+  return infos;
+}
+
+function describeAddress(address: unknown): string {
+  return Array.isArray(address) ? `(${address.map((part) => JSON.stringify(part)).join(', ')})` : JSON.stringify(address);
+}
+
+function bindError(error: unknown, address: unknown): unknown {
+  const errno = (error as { errno?: unknown }).errno;
+  if (typeof errno !== 'number') return error;
+  return errnoError(errno, 'bind', `error while attempting to bind on address ${describeAddress(address)}`);
+}
+
+/** asyncio's create_connection error rule. */
+function connectFailure(errors: unknown[]): unknown {
+  const text = (e: unknown): string => String((e as Error)?.message ?? e);
+  const model = text(errors[0]);
+  if (errors.every((e) => text(e) === model)) return errors[0];
+  const error = new AggregateError(errors, `Multiple exceptions: ${errors.map(text).join(', ')}`) as AggregateError & { code: string };
+  error.code = 'ERR_MULTIPLE_EXCEPTIONS';
+  return error;
+}
+
+/** @internal The implementations, installed on `EventLoop.prototype`. */
+export const serverOps: ServerOps & ThisType<EventLoop> = {
+  createServer(protocolFactory, host, port, options) {
+    return task(this, async () => {
+      const factory = checkFactory(protocolFactory);
+      const opts = checkOptions(options);
+      const backlog = checkBacklog(opts.backlog);
+      const { family = AF_UNSPEC, flags = AI_PASSIVE, reuseAddress = true, reusePort = false, startServing = true } = opts;
+      if (reusePort && SO_REUSEPORT === undefined) throw codedError('ERR_NOT_SUPPORTED', 'SO_REUSEPORT is not supported on this platform');
+      const sockets: Socket[] = [];
+      if (opts.sock !== undefined && opts.sock !== null) {
+        if ((host !== undefined && host !== null) || (port !== undefined && port !== null)) {
+          throw argValue('host/port and sock can not be specified at the same time');
+        }
+        sockets.push(checkSocket(opts.sock, SOCK_STREAM, 'SOCK_STREAM'));
+      } else {
+        let hosts: Array<string | null>;
+        if (host === undefined || host === null || host === '') hosts = [null];
+        else if (typeof host === 'string') hosts = [host];
+        else if (Array.isArray(host) && host.every((h) => typeof h === 'string')) hosts = host.map((h) => (h === '' ? null : h));
+        else throw invalidArgType('host', 'a string, an array of strings or null', host);
+        const infos = await resolveAll(this, hosts, port, family, flags);
+        if (infos.length === 0) throw codedError('ENOTFOUND', 'getaddrinfo() returned empty list');
+        try {
+          for (const [af, type, proto, , sockaddr] of infos) {
+            const sock = new Socket(af, type, proto);
+            sockets.push(sock);
+            if (reuseAddress) sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+            if (reusePort) sock.setsockopt(SOL_SOCKET, SO_REUSEPORT as number, 1);
+            // Without V6ONLY the '::' socket would also take IPv4 and collide with the 0.0.0.0 one.
+            if (af === AF_INET6) sock.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, 1);
+            try {
+              sock.bind(sockaddr as Address);
+            } catch (error) {
+              throw bindError(error, sockaddr);
+            }
+          }
+        } catch (error) {
+          for (const sock of sockets) sock.close();
+          throw error;
+        }
+      }
+      for (const sock of sockets) sock.setblocking(false);
+      const server = new Server(this, sockets, factory, backlog);
+      if (startServing) {
+        try {
+          server.startServingNow();
+        } catch (error) {
+          server.close();
+          throw error;
+        }
+      }
+      return server;
+    });
+  },
+
+  createConnection(protocolFactory, host, port, options) {
+    return task(this, async () => {
+      const factory = checkFactory(protocolFactory);
+      const opts = checkOptions(options);
+      const hasHostPort = (host !== undefined && host !== null) || (port !== undefined && port !== null);
+      let sock: Socket;
+      if (opts.sock !== undefined && opts.sock !== null) {
+        if (hasHostPort) throw argValue('host/port and sock can not be specified at the same time');
+        sock = checkSocket(opts.sock, SOCK_STREAM, 'SOCK_STREAM');
+      } else {
+        if (!hasHostPort) throw argValue('host and port was not specified and no sock specified');
+        const { family = AF_UNSPEC, proto = 0, flags = 0, localAddr } = opts;
+        if (localAddr !== undefined && localAddr !== null && !Array.isArray(localAddr)) {
+          throw invalidArgType('localAddr', 'an array [host, port]', localAddr);
+        }
+        const infos = await this.getaddrinfo(host, port, { family, type: SOCK_STREAM, proto, flags });
+        if (infos.length === 0) throw codedError('ENOTFOUND', 'getaddrinfo() returned empty list');
+        const localInfos =
+          localAddr === undefined || localAddr === null
+            ? undefined
+            : await this.getaddrinfo(localAddr[0], localAddr[1], { family, type: SOCK_STREAM, proto, flags });
+        if (localInfos !== undefined && localInfos.length === 0) throw codedError('ENOTFOUND', 'getaddrinfo() returned empty list');
+        const errors: unknown[] = [];
+        let connected: Socket | undefined;
+        for (const [af, type, pr, , address] of infos) {
+          const candidate = new Socket(af, type, pr);
+          try {
+            candidate.setblocking(false);
+            if (localInfos !== undefined) {
+              const bindErrors: unknown[] = [];
+              let bound = false;
+              for (const local of localInfos) {
+                if (local[0] !== af) continue;
+                try {
+                  candidate.bind(local[4] as Address);
+                  bound = true;
+                  break;
+                } catch (error) {
+                  bindErrors.push(bindError(error, local[4]));
+                }
+              }
+              if (!bound) {
+                throw bindErrors.pop() ?? codedError('EADDRNOTAVAIL', `no matching local address with family=${af} found`);
+              }
+            }
+            await this.sockConnect(candidate, address as Address);
+            connected = candidate;
+            break;
+          } catch (error) {
+            candidate.close();
+            // Argument errors and cancellation end the attempts at once (asyncio re-raises them).
+            if (!isOsLike(error)) throw error;
+            errors.push(error);
+          }
+        }
+        if (connected === undefined) throw connectFailure(errors);
+        sock = connected;
+      }
+      return streamTransport(this, sock, factory);
+    });
+  },
+
+  createUnixServer(protocolFactory, path, options) {
+    return task(this, async () => {
+      const factory = checkFactory(protocolFactory);
+      const opts = checkOptions(options);
+      const backlog = checkBacklog(opts.backlog);
+      const { startServing = true, cleanupSocket = true } = opts;
+      let sock: Socket;
+      if (path !== undefined && path !== null) {
+        if (opts.sock !== undefined && opts.sock !== null) throw argValue('path and sock can not be specified at the same time');
+        if (typeof path !== 'string' && !(path instanceof Uint8Array)) throw invalidArgType('path', 'a string or bytes', path);
+        removeStaleSocket(path);
+        sock = new Socket(AF_UNIX, SOCK_STREAM);
+        try {
+          sock.bind(path);
+        } catch (error) {
+          sock.close();
+          if ((error as { code?: string }).code === 'EADDRINUSE') {
+            throw errnoError(E.EADDRINUSE, 'bind', `Address ${JSON.stringify(path)} is already in use`);
+          }
+          throw error;
+        }
+      } else {
+        if (opts.sock === undefined || opts.sock === null) throw argValue('path was not specified, and no sock specified');
+        sock = checkSocket(opts.sock, SOCK_STREAM, 'SOCK_STREAM');
+        if (sock.family !== AF_UNIX) throw argValue(`A UNIX Domain Stream Socket was expected, got ${sock}`);
+      }
+      const paths = new Map<Socket, BoundPath>();
+      if (cleanupSocket) {
+        const name = sock.getsockname();
+        if (isSocketPath(name)) {
+          try {
+            paths.set(sock, { path: name, ino: statSync(name).ino });
+          } catch {
+            // not a file we can track
+          }
+        }
+      }
+      sock.setblocking(false);
+      const server = new Server(this, [sock], factory, backlog, paths);
+      if (startServing) {
+        try {
+          server.startServingNow();
+        } catch (error) {
+          server.close();
+          throw error;
+        }
+      }
+      return server;
+    });
+  },
+
+  createUnixConnection(protocolFactory, path, options) {
+    return task(this, async () => {
+      const factory = checkFactory(protocolFactory);
+      const opts = checkOptions(options);
+      let sock: Socket;
+      if (opts.sock !== undefined && opts.sock !== null) {
+        if (path !== undefined && path !== null) throw argValue('path and sock can not be specified at the same time');
+        sock = checkSocket(opts.sock, SOCK_STREAM, 'SOCK_STREAM');
+        if (sock.family !== AF_UNIX) throw argValue(`A UNIX Domain Stream Socket was expected, got ${sock}`);
+      } else {
+        if (path === undefined || path === null) throw argValue('no path and sock were specified');
+        if (typeof path !== 'string' && !(path instanceof Uint8Array)) throw invalidArgType('path', 'a string or bytes', path);
+        sock = new Socket(AF_UNIX, SOCK_STREAM);
+        try {
+          sock.setblocking(false);
+          await this.sockConnect(sock, path);
+        } catch (error) {
+          sock.close();
+          throw error;
+        }
+      }
+      return streamTransport(this, sock, factory);
+    });
+  },
+
+  connectAcceptedSocket(protocolFactory, sock) {
+    return task(this, async () => {
+      const factory = checkFactory(protocolFactory);
+      return streamTransport(this, checkSocket(sock, SOCK_STREAM, 'SOCK_STREAM'), factory);
+    });
+  },
+
+  createDatagramEndpoint(protocolFactory, options) {
+    return task(this, async () => {
+      const factory = checkFactory(protocolFactory);
+      const opts = checkOptions(options);
+      let sock: Socket;
+      let remote: Address | undefined;
+      if (opts.sock !== undefined && opts.sock !== null) {
+        sock = checkSocket(opts.sock, SOCK_DGRAM, 'SOCK_DGRAM');
+        const modifiers = (['localAddr', 'remoteAddr', 'family', 'proto', 'flags', 'reusePort', 'allowBroadcast'] as const).filter(
+          (key) => opts[key] !== undefined && opts[key] !== null && opts[key] !== 0 && opts[key] !== false,
+        );
+        if (modifiers.length > 0) {
+          throw argValue(`socket modifier options can not be used when sock is specified (${modifiers.join(', ')})`);
+        }
+        sock.setblocking(false);
+        try {
+          remote = sock.getpeername() as Address;
+        } catch {
+          remote = undefined;
+        }
+      } else {
+        [sock, remote] = await datagramSocket(this, opts);
+      }
+      let protocol: BaseProtocol;
+      try {
+        protocol = factory();
+      } catch (error) {
+        sock.close();
+        throw error;
+      }
+      const waiter = this.createFuture<void>();
+      const transport = new DatagramSocketTransport(this, sock, protocol, remote, waiter);
+      try {
+        await waiter;
+      } catch (error) {
+        transport.close();
+        throw error;
+      }
+      return [transport, protocol] as [DatagramTransport, typeof protocol];
+    }) as never;
+  },
+
+  connectReadPipe(protocolFactory, pipe) {
+    return task(this, async () => {
+      const factory = checkFactory(protocolFactory);
+      const fd = preparePipe(pipe);
+      const protocol = factory();
+      const waiter = this.createFuture<void>();
+      const transport = new ReadPipeTransport(this, pipe, fd, protocol, waiter);
+      try {
+        await waiter;
+      } catch (error) {
+        transport.close();
+        throw error;
+      }
+      return [transport, protocol] as [ReadTransport, typeof protocol];
+    }) as never;
+  },
+
+  connectWritePipe(protocolFactory, pipe) {
+    return task(this, async () => {
+      const factory = checkFactory(protocolFactory);
+      const fd = preparePipe(pipe);
+      const protocol = factory();
+      const waiter = this.createFuture<void>();
+      const transport = new WritePipeTransport(this, pipe, fd, protocol, waiter);
+      try {
+        await waiter;
+      } catch (error) {
+        transport.close();
+        throw error;
+      }
+      return [transport, protocol] as [WriteTransport, typeof protocol];
+    }) as never;
+  },
+};
+
+function isOsLike(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
+}
+
+/** asyncio's create_datagram_endpoint address handling: one socket, bound and/or connected. */
+async function datagramSocket(loop: EventLoop, opts: CreateDatagramEndpointOptions): Promise<[Socket, Address | undefined]> {
+  const { localAddr, remoteAddr, proto = 0, flags = 0, reusePort = false, allowBroadcast = false } = opts;
+  let family = opts.family ?? AF_UNSPEC;
+  const isPath = (a: unknown): boolean => typeof a === 'string' || a instanceof Uint8Array;
+  if (family === AF_UNSPEC && (isPath(localAddr) || isPath(remoteAddr))) family = AF_UNIX;
+  if (reusePort && SO_REUSEPORT === undefined) throw codedError('ERR_NOT_SUPPORTED', 'SO_REUSEPORT is not supported on this platform');
+  let pairs: Array<[number, number, Address | undefined, Address | undefined]>;
+  if (localAddr == null && remoteAddr == null) {
+    if (family === AF_UNSPEC) throw argValue('unexpected address family');
+    pairs = [[family, proto, undefined, undefined]];
+  } else if (family === AF_UNIX) {
+    for (const addr of [localAddr, remoteAddr]) {
+      if (addr != null && !isPath(addr)) throw invalidArgType('address', 'a path (string or bytes) for AF_UNIX', addr);
+    }
+    removeStaleSocket(localAddr);
+    pairs = [[AF_UNIX, proto, localAddr ?? undefined, remoteAddr ?? undefined]];
+  } else {
+    const byKey = new Map<string, [number, number, Address | undefined, Address | undefined]>();
+    for (const [index, addr] of [localAddr, remoteAddr].entries()) {
+      if (addr == null) continue;
+      if (!Array.isArray(addr) || addr.length !== 2) throw invalidArgType(index === 0 ? 'localAddr' : 'remoteAddr', 'an array [host, port]', addr);
+      const infos = await loop.getaddrinfo(addr[0] as string, addr[1] as number, { family, type: SOCK_DGRAM, proto, flags });
+      if (infos.length === 0) throw codedError('ENOTFOUND', 'getaddrinfo() returned empty list');
+      for (const [fam, , pro, , address] of infos) {
+        const key = `${fam}/${pro}`;
+        const entry = byKey.get(key) ?? [fam, pro, undefined, undefined];
+        entry[index + 2] = address as Address;
+        byKey.set(key, entry);
+      }
+    }
+    pairs = [...byKey.values()].filter(([, , l, r]) => !((localAddr != null && l === undefined) || (remoteAddr != null && r === undefined)));
+    if (pairs.length === 0) throw argValue('can not get address information');
+  }
+  const errors: unknown[] = [];
+  for (const [fam, pro, local, remote] of pairs) {
+    let sock: Socket | undefined;
+    try {
+      sock = new Socket(fam, SOCK_DGRAM, pro);
+      if (reusePort) sock.setsockopt(SOL_SOCKET, SO_REUSEPORT as number, 1);
+      if (allowBroadcast) sock.setsockopt(SOL_SOCKET, SO_BROADCAST, 1);
+      sock.setblocking(false);
+      if (local !== undefined) sock.bind(local);
+      if (remote !== undefined && !allowBroadcast) await loop.sockConnect(sock, remote);
+      return [sock, remote !== undefined && !allowBroadcast ? remote : undefined];
+    } catch (error) {
+      sock?.close();
+      if (!isOsLike(error)) throw error;
+      errors.push(error);
+    }
+  }
+  throw errors[0];
+}
