@@ -17,7 +17,7 @@ module.exports = {
       return { id: 'connections', title: 'Many connections', skipped: loadgen.skipped, groups: [], targets: [], notes: [] };
     }
     const conns = quick ? 1000 : 10000;
-    const duration = quick ? 2 : 10;
+    const duration = quick ? 1.5 : 10;
     const rounds = 2;
     const group = { id: 'memory', label: `${conns.toLocaleString('en')} conns x 1 msg/s x ${duration} s: KiB per connection`, reference: 'node-net' };
     const results = await collect({

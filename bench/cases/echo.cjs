@@ -33,8 +33,8 @@ module.exports = {
     }
     const groups = configs(quick);
     const rounds = quick ? 2 : 3;
-    const warmup = quick ? 0.15 : 0.3;
-    const duration = quick ? 0.4 : 1.0;
+    const warmup = quick ? 0.1 : 0.3;
+    const duration = quick ? 0.3 : 1.0;
     let servers = new Map();
     const results = await collect({
       caseId: 'echo',
