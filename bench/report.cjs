@@ -132,6 +132,8 @@ function markdown(run, svgName) {
     const { status, text } = targetLine(t);
     out.push(`- **${status}** ${text}`);
   }
+  out.push('', '## Summary', '', 'Median per peer, and in parentheses the ratio to the reference peer of the row (in bold).');
+  out.push(summary(run));
   for (const c of run.cases) {
     out.push('');
     out.push(`## ${c.title}`);
@@ -161,6 +163,30 @@ function markdown(run, svgName) {
     for (const n of c.notes ?? []) out.push('', `Note: ${n}`);
   }
   out.push('');
+  return out.join('\n');
+}
+
+/** One compact table per case: a row per group, a column per peer, "figure (xratio)" cells. */
+function summary(run) {
+  const out = [];
+  for (const c of run.cases) {
+    if (c.skipped || !c.groups.length) continue;
+    const peers = [...new Set(c.groups.flatMap((g) => g.rows.map((r) => r.peer)))];
+    out.push('', `**${c.title}** (${c.unit}${c.higherIsBetter === false ? ', lower is better' : ''})`, '');
+    out.push(`| | ${peers.map(label).join(' | ')} |`);
+    out.push(`|---|${peers.map(() => '---:|').join('')}`);
+    for (const g of c.groups) {
+      const cells = peers.map((peer) => {
+        const row = g.rows.find((r) => r.peer === peer);
+        if (!row) return '';
+        if (row.skipped) return 'skipped';
+        const ratio = ratioOf(g, row);
+        const text = `${fmt(row.median)} (${ratio === undefined ? '-' : ratio.toFixed(2)})`;
+        return peer === g.reference ? `**${text}**` : text;
+      });
+      out.push(`| ${g.label} | ${cells.join(' | ')} |`);
+    }
+  }
   return out.join('\n');
 }
 
@@ -273,7 +299,7 @@ function writeAll(run, dir, base) {
   return terminal(run);
 }
 
-module.exports = { writeAll, terminal, markdown, svg, PEERS };
+module.exports = { writeAll, terminal, markdown, summary, svg, PEERS };
 
 if (require.main === module) {
   const file = process.argv[2] ?? path.join(__dirname, 'results', 'latest.json');

@@ -5,8 +5,8 @@
  * limit of one core for an echo server; muxloop's servers are compared with it.
  *
  *   cc -O2 -o echo_epoll bench/servers/echo_epoll.c && ./echo_epoll [--port=0] [--backlog=1024]
- * Prints "PORT <n>" once listening on 127.0.0.1. Exits on SIGTERM, when stdin reaches EOF (the
- * driver is gone), or after --ttl seconds (default 1800).
+ * Prints "PORT <n>" once listening on 127.0.0.1. Exits on SIGTERM, at EOF of stdin when it is a
+ * pipe (the driver is gone), or after --ttl seconds (default 1800).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,8 +94,9 @@ int main(int argc, char **argv) {
   int ep = epoll_create1(EPOLL_CLOEXEC);
   struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
   epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
-  ev.data.fd = 0; /* stdin: EOF when the driver goes away */
-  int watch_stdin = epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev) == 0;
+  ev.data.fd = 0; /* stdin, when a pipe from the driver: EOF when the driver goes away */
+  struct stat st;
+  int watch_stdin = fstat(0, &st) == 0 && S_ISFIFO(st.st_mode) && epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev) == 0;
   printf("PORT %d\n", ntohs(addr.sin_port));
   fflush(stdout);
   time_t deadline = time(NULL) + (time_t)ttl;

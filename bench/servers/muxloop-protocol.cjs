@@ -13,17 +13,9 @@ const mode = args.mode ?? 'hosted';
 const buffered = args.buffered === 'true';
 const loop = muxloop.newEventLoop();
 
-function setNoDelay(transport) {
-  const sock = transport.getExtraInfo('socket');
-  try {
-    sock?.setsockopt(muxloop.IPPROTO_TCP, muxloop.TCP_NODELAY, 1);
-  } catch {}
-}
-
 class EchoProtocol extends muxloop.Protocol {
   connectionMade(transport) {
-    this.transport = transport;
-    setNoDelay(transport);
+    this.transport = transport; // TCP_NODELAY is already set, as asyncio does
   }
   dataReceived(data) {
     this.transport.write(data);
@@ -35,7 +27,6 @@ class EchoBufferedProtocol extends muxloop.BufferedProtocol {
   connectionMade(transport) {
     this.transport = transport;
     this.buffer = Buffer.allocUnsafe(RECEIVE_SIZE);
-    setNoDelay(transport);
   }
   getBuffer() {
     return this.buffer;
@@ -63,6 +54,8 @@ const factory = buffered ? () => new EchoBufferedProtocol() : () => new EchoProt
 const listen = () => loop.createServer(factory, '127.0.0.1', 0, { backlog: 1024 });
 const announce = (server) => console.log(`PORT ${server.sockets[0].getsockname()[1]}`);
 setTimeout(() => process.exit(0), Number(args.ttl ?? 1800) * 1000).unref();
+// Stdin is a pipe from the driver: when it ends, the driver is gone.
+if (require('node:fs').fstatSync(0).isFIFO()) process.stdin.on('end', () => process.exit(0)).resume();
 
 if (mode === 'owning') {
   announce(loop.runUntilCompleteSync(listen()));

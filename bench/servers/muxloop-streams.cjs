@@ -23,10 +23,6 @@ if (!startServer) {
 }
 
 async function echo(reader, writer) {
-  const sock = writer.getExtraInfo?.('socket') ?? writer.transport?.getExtraInfo('socket');
-  try {
-    sock?.setsockopt(muxloop.IPPROTO_TCP, muxloop.TCP_NODELAY, 1);
-  } catch {}
   try {
     for (;;) {
       const data = await reader.read(256 * 1024);
@@ -45,6 +41,8 @@ async function echo(reader, writer) {
 const listen = async () => startServer(echo, '127.0.0.1', 0, { backlog: 1024 });
 const announce = (server) => console.log(`PORT ${server.sockets[0].getsockname()[1]}`);
 setTimeout(() => process.exit(0), Number(args.ttl ?? 1800) * 1000).unref();
+// Stdin is a pipe from the driver: when it ends, the driver is gone.
+if (require('node:fs').fstatSync(0).isFIFO()) process.stdin.on('end', () => process.exit(0)).resume();
 
 if (mode === 'owning') {
   announce(loop.runUntilCompleteSync(listen));

@@ -13,3 +13,5 @@ server.listen({ host: '127.0.0.1', port: 0, backlog: 1024 }, () => {
   console.log(`PORT ${server.address().port}`);
 });
 setTimeout(() => process.exit(0), Number(args.ttl ?? 1800) * 1000).unref();
+// Stdin is a pipe from the driver: when it ends, the driver is gone.
+if (require('node:fs').fstatSync(0).isFIFO()) process.stdin.on('end', () => process.exit(0)).resume();

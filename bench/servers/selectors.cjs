@@ -8,7 +8,7 @@ const path = require('node:path');
 const args = require('../workers/args.cjs')();
 const dist = path.join(__dirname, '..', '..', 'dist');
 const { DefaultSelector, EVENT_READ, EVENT_WRITE } = require(path.join(dist, 'selectors'));
-const { Socket, IPPROTO_TCP, TCP_NODELAY } = require(path.join(dist, 'socket'));
+const { Socket, IPPROTO_TCP, TCP_NODELAY, read: readFd } = require(path.join(dist, 'socket'));
 
 const sel = new DefaultSelector();
 const buffer = Buffer.alloc(256 * 1024);
@@ -77,6 +77,16 @@ sock.bind(['127.0.0.1', 0]);
 sock.listen(1024);
 sock.setblocking(false);
 sel.register(sock, EVENT_READ, accept);
+if (require('node:fs').fstatSync(0).isFIFO()) {
+  // Stdin is a pipe from the driver: when it ends, the driver is gone.
+  sel.register(0, EVENT_READ, () => {
+    try {
+      if (readFd(0, 4096).length === 0) process.exit(0);
+    } catch (error) {
+      if (error.code !== 'EAGAIN') process.exit(0);
+    }
+  });
+}
 console.log(`PORT ${sock.getsockname()[1]}`);
 
 const deadline = Date.now() + Number(args.ttl ?? 1800) * 1000;
