@@ -60,7 +60,7 @@ function ratioOf(group, row) {
 
 function targetLine(t) {
   const status = t.pass === undefined ? 'n/a ' : t.pass ? 'PASS' : 'MISS';
-  const value = t.ratio === undefined || !Number.isFinite(t.ratio) ? 'not measured' : `${t.ratio.toFixed(2)} (${t.op} ${t.bound})`;
+  const value = t.ratio === undefined || !Number.isFinite(t.ratio) ? 'not measured' : `${t.ratio.toFixed(3)} (${t.op} ${t.bound})`;
   return { status, text: `${t.label}: ${value}${t.detail ? `, ${t.detail}` : ''}` };
 }
 
@@ -202,76 +202,72 @@ function svg(run) {
   const W = 1000;
   const left = 60;
   const right = 20;
-  const panelH = 230;
+  const plotH = 150;
+  const r1 = (x) => Math.round(x * 10) / 10;
   const cases = run.cases.filter((c) => !c.skipped && c.groups.length);
-  const peers = [...new Set(cases.flatMap((c) => c.groups.flatMap((g) => g.rows.filter((r) => !r.skipped).map((r) => r.peer))))];
-  // Legend: wrapped rows of swatches.
-  const legend = [];
-  let lx = left;
-  let ly = 50;
-  for (const peer of peers) {
-    const w = 22 + label(peer).length * 6.6;
-    if (lx + w > W - right) {
-      lx = left;
-      ly += 18;
-    }
-    legend.push(`<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${colour(peer)}"/><text x="${lx + 16}" y="${ly}" class="l">${esc(label(peer))}</text>`);
-    lx += w;
-  }
   const parts = [];
-  let y = ly + 30;
+  let y = 50;
   for (const c of cases) {
-    const top = y + 24;
-    const plotH = panelH - 80;
+    parts.push(
+      `<text x="${left}" y="${y + 10}" class="t">${esc(c.title)}: ${esc(c.unit)}, as a ratio to the reference peer of each group${c.higherIsBetter === false ? ' (lower is better)' : ' (higher is better)'}</text>`,
+    );
+    // The legend of this panel: its peers, in the order of the bars.
+    const peers = [...new Set(c.groups.flatMap((g) => g.rows.filter((r) => !r.skipped).map((r) => r.peer)))];
+    let lx = left;
+    let ly = y + 28;
+    for (const peer of peers) {
+      const w = 22 + label(peer).length * 6.2;
+      if (lx + w > W - right) {
+        lx = left;
+        ly += 16;
+      }
+      parts.push(`<rect x="${r1(lx)}" y="${ly - 10}" width="11" height="11" fill="${colour(peer)}"/><text x="${r1(lx + 15)}" y="${ly}" class="l">${esc(label(peer))}</text>`);
+      lx += w;
+    }
+    const top = ly + 16;
     const groups = c.groups;
     const ratios = groups.flatMap((g) => g.rows.filter((r) => !r.skipped).map((r) => ratioOf(g, r) ?? 0));
     const cap = Math.min(Math.max(1.2, ...ratios.map((r) => r * 1.1)), 5);
     const scale = (r) => top + plotH - (Math.min(r, cap) / cap) * plotH;
-    parts.push(
-      `<text x="${left}" y="${y + 10}" class="t">${esc(c.title)}: ${esc(c.unit)}, as a ratio to the reference peer of each group${c.higherIsBetter === false ? ' (lower is better)' : ' (higher is better)'}</text>`,
-    );
-    // Axis and grid.
-    const ticks = cap <= 1.5 ? [0, 0.5, 1] : cap <= 3 ? [0, 1, 2, 3].filter((t) => t <= cap) : [0, 1, 2, 3, 4, 5].filter((t) => t <= cap);
+    const ticks = cap <= 1.5 ? [0, 0.5, 1] : [0, 1, 2, 3, 4, 5].filter((t) => t <= cap);
     for (const t of ticks) {
-      const ty = scale(t);
-      parts.push(`<line x1="${left}" x2="${W - right}" y1="${ty}" y2="${ty}" class="${t === 1 ? 'one' : 'grid'}"/><text x="${left - 6}" y="${ty + 4}" class="ax">${t}x</text>`);
+      const ty = r1(scale(t));
+      parts.push(`<line x1="${left}" x2="${W - right}" y1="${ty}" y2="${ty}" class="${t === 1 ? 'one' : 'grid'}"/><text x="${left - 6}" y="${r1(ty + 4)}" class="ax">${t}x</text>`);
     }
     const slot = (W - left - right) / groups.length;
     groups.forEach((g, gi) => {
       const rows = g.rows.filter((r) => !r.skipped);
       const barW = Math.max(3, Math.min(22, (slot - 12) / Math.max(rows.length, 1)));
       const x0 = left + gi * slot + (slot - barW * rows.length) / 2;
+      const ref = refOf(g);
       rows.forEach((row, ri) => {
         const ratio = ratioOf(g, row);
         if (ratio === undefined) return;
-        const ref = refOf(g);
         const x = x0 + ri * barW;
         const by = scale(ratio);
         const title = `${label(row.peer)}, ${g.label}: ${fmt(row.median)} ${c.unit} (min ${fmt(row.min)}, max ${fmt(row.max)}), ${ratio.toFixed(2)}x ${label(g.reference)}`;
-        parts.push(`<rect x="${x.toFixed(1)}" y="${by.toFixed(1)}" width="${(barW - 1).toFixed(1)}" height="${(top + plotH - by).toFixed(1)}" fill="${colour(row.peer)}"><title>${esc(title)}</title></rect>`);
-        const wx = x + (barW - 1) / 2;
-        const lo = scale(row.min / ref.median);
-        const hi = scale(row.max / ref.median);
-        parts.push(`<line x1="${wx.toFixed(1)}" x2="${wx.toFixed(1)}" y1="${lo.toFixed(1)}" y2="${hi.toFixed(1)}" class="wh"/>`);
-        if (ratio > cap) parts.push(`<text x="${wx.toFixed(1)}" y="${top - 3}" class="cap">${ratio.toFixed(1)}x</text>`);
+        parts.push(`<rect x="${r1(x)}" y="${r1(by)}" width="${r1(barW - 1)}" height="${r1(top + plotH - by)}" fill="${colour(row.peer)}"><title>${esc(title)}</title></rect>`);
+        const wx = r1(x + (barW - 1) / 2);
+        parts.push(`<line x1="${wx}" x2="${wx}" y1="${r1(scale(row.min / ref.median))}" y2="${r1(scale(row.max / ref.median))}" class="wh"/>`);
+        if (ratio > cap) parts.push(`<text x="${wx}" y="${r1(top - 3)}" class="cap">${ratio >= 10 ? ratio.toFixed(0) : ratio.toFixed(1)}x</text>`);
       });
-      const words = g.label.split(' ');
-      let line = '';
+      // The group label, wrapped onto at most three lines under its bars.
       const lines = [];
-      for (const w of words) {
-        if ((line + ' ' + w).trim().length * 5.6 > slot - 4) {
+      let line = '';
+      for (const w of g.label.split(' ')) {
+        if (`${line} ${w}`.trim().length * 5.4 > slot - 4 && line) {
           lines.push(line.trim());
           line = w;
         } else line += ` ${w}`;
       }
       lines.push(line.trim());
       lines.slice(0, 3).forEach((text, li) => {
-        parts.push(`<text x="${(left + gi * slot + slot / 2).toFixed(1)}" y="${top + plotH + 14 + li * 11}" class="g">${esc(text)}</text>`);
+        parts.push(`<text x="${r1(left + gi * slot + slot / 2)}" y="${r1(top + plotH + 13 + li * 11)}" class="g">${esc(text)}</text>`);
       });
     });
-    y += panelH;
+    y = top + plotH + 55;
   }
-  const H = y + 10;
+  const H = y;
   const m = run.machine;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif">
 <style>
@@ -283,8 +279,7 @@ function svg(run) {
 </style>
 <rect width="100%" height="100%" fill="#fff"/>
 <text x="${left}" y="20" class="h">muxloop benchmarks (${esc(run.mode)}): median of ${esc(run.roundsNote)}, whiskers min-max</text>
-<text x="${left}" y="35" class="s">${esc(`${m.cpuModel}, ${m.cores} cores, ${m.kernel}, Node ${m.node}, ${m.date.slice(0, 10)}. Hover a bar for its figures.`)}</text>
-${legend.join('\n')}
+<text x="${left}" y="36" class="s">${esc(`${m.cpuModel}, ${m.cores} cores, ${m.kernel}, Node ${m.node}, ${m.date.slice(0, 10)}. Bars above 5x are cut and labelled. Hover a bar for its figures.`)}</text>
 ${parts.join('\n')}
 </svg>
 `;
