@@ -1,0 +1,112 @@
+'use strict';
+// Case 4: TCP echo over loopback. Every server is driven by the same C load generator (CPU 1,
+// server on CPU 0 when taskset exists); a fresh set of servers per round, peers alternating per
+// configuration.
+const { collect, buildC, rowOf, target, progress, hasTaskset } = require('../lib/common.cjs');
+const { startServer, load, stop, SERVERS } = require('../lib/echo.cjs');
+
+const PEERS = Object.keys(SERVERS);
+
+function configs(quick) {
+  const list = [];
+  const sizes = quick ? [64, 16384] : [64, 1024, 16384];
+  const connCounts = quick ? [100] : [1, 10, 100];
+  for (const size of sizes) for (const conns of connCounts) list.push({ size, conns, depth: 1 });
+  if (quick) list.splice(1, 0, { size: 64, conns: 1, depth: 1 });
+  list.push({ size: 64, conns: 100, depth: 16 });
+  return list.map((c) => ({
+    ...c,
+    id: `${c.size}B-x${c.conns}${c.depth > 1 ? `-d${c.depth}` : ''}`,
+    label: `${c.size >= 1024 ? `${c.size / 1024} KiB` : `${c.size} B`} x ${c.conns} conn${c.conns > 1 ? 's' : ''}${c.depth > 1 ? ` x ${c.depth} in flight` : ''}`,
+    reference: 'c-epoll',
+  }));
+}
+
+module.exports = {
+  id: 'echo',
+  title: 'TCP echo',
+  async run({ quick }) {
+    const loadgen = buildC('loadgen.c');
+    if (loadgen.skipped) {
+      progress(`echo: skipped: ${loadgen.skipped}`);
+      return { id: 'echo', title: 'TCP echo', skipped: loadgen.skipped, groups: [], targets: [], notes: [] };
+    }
+    const groups = configs(quick);
+    const rounds = quick ? 2 : 3;
+    const warmup = quick ? 0.1 : 0.3;
+    const duration = quick ? 0.3 : 1.0;
+    let servers = new Map();
+    const results = await collect({
+      caseId: 'echo',
+      groups,
+      peers: PEERS,
+      rounds,
+      unit: 'msgs/s',
+      onRound: async (round, phase) => {
+        if (phase === 'start') {
+          // Fresh servers each round; idle servers cost no CPU while another peer is measured.
+          servers = new Map();
+          for (const peer of PEERS) {
+            try {
+              servers.set(peer, await startServer(peer));
+            } catch (error) {
+              servers.set(peer, { failed: String(error.message) });
+            }
+          }
+        } else {
+          await Promise.all([...servers.values()].filter((s) => s.child).map((s) => stop(s.child)));
+        }
+      },
+      runOne: async (group, peer) => {
+        const server = servers.get(peer);
+        if (server.skipped || server.failed) return server;
+        const r = await load(server, { conns: group.conns, size: group.size, depth: group.depth, warmup, duration });
+        if (r.connsOk < group.conns) return { failed: `only ${r.connsOk}/${group.conns} connections set up` };
+        return {
+          value: r.msgsPerSec,
+          extra: {
+            p50Us: r.p50Us,
+            p99Us: r.p99Us,
+            serverCpuSecondsPerMmsg: r.serverCpuSecondsPerMmsg,
+            serverCpuPct: r.serverCpuPct,
+            loadgenCpuPct: r.loadgenCpuPct,
+          },
+        };
+      },
+    });
+    const targets = [];
+    const ratio = (gid, a, b, field) => {
+      const ra = rowOf(results, gid, a);
+      const rb = rowOf(results, gid, b);
+      if (!ra || !rb) return undefined;
+      return field ? ra.extra[field] / rb.extra[field] : ra.median / rb.median;
+    };
+    for (const gid of ['64B-x100', '64B-x100-d16']) {
+      const g = groups.find((x) => x.id === gid);
+      targets.push(target(`${g.label}: Protocol (owning) >= 0.85x C epoll msgs/s`, ratio(gid, 'muxloop-protocol-owning', 'c-epoll'), '>=', 0.85));
+      targets.push(target(`${g.label}: Protocol (hosted) >= 0.75x C epoll msgs/s`, ratio(gid, 'muxloop-protocol-hosted', 'c-epoll'), '>=', 0.75));
+      targets.push(target(`${g.label}: streams >= 1.1x Node net msgs/s`, ratio(gid, 'muxloop-streams', 'node-net'), '>=', 1.1));
+      for (const mode of ['owning', 'hosted']) {
+        targets.push(
+          target(
+            `${g.label}: Protocol (${mode}) server CPU per message <= 1.25x C's`,
+            ratio(gid, `muxloop-protocol-${mode}`, 'c-epoll', 'serverCpuSecondsPerMmsg'),
+            '<=',
+            1.25,
+          ),
+        );
+      }
+    }
+    const loadgenMax = Math.max(...results.flatMap((g) => g.rows.map((r) => r.extra?.loadgenCpuPct ?? 0)));
+    return {
+      id: 'echo',
+      title: 'TCP echo',
+      unit: 'msgs/s',
+      higherIsBetter: true,
+      description: `Loopback echo, closed loop: each connection keeps 1 (or 16) messages in flight; a message is done when all its bytes are back. ${warmup} s warm-up, ${duration} s measured per run; server ${hasTaskset() ? 'pinned to CPU 0, load generator (bench/loadgen.c, epoll) to CPU 1' : 'and load generator not pinned (no taskset)'}. Extra columns: latency p50/p99 (us), server CPU seconds per million messages, server and load generator CPU %.`,
+      groups: results,
+      targets,
+      notes: [`highest load generator CPU use in any run: ${loadgenMax.toFixed(0)}% of one core`],
+    };
+  },
+};

@@ -1,0 +1,41 @@
+'use strict';
+// Running echo servers and the load generator against them.
+const { buildC, start, stop, runJson } = require('./common.cjs');
+const { SERVERS } = require('../servers/index.cjs');
+
+const SERVER_CPU = 0;
+const LOADGEN_CPU = 1;
+
+/** Starts the server of `peer` on CPU 0; resolves with { child, port } or { skipped }. */
+async function startServer(peer, { raiseFdLimit = false } = {}) {
+  const argv = SERVERS[peer]();
+  if (argv.skipped) return argv;
+  const child = start(argv, { cpu: SERVER_CPU, raiseFdLimit });
+  try {
+    const m = await child.waitLine(/^(PORT (\d+)|SKIP (.*))$/, 15_000);
+    if (m[3] !== undefined) {
+      await stop(child);
+      return { skipped: m[3] };
+    }
+    return { child, port: Number(m[2]) };
+  } catch (error) {
+    await stop(child);
+    throw error;
+  }
+}
+
+/** Runs the load generator (CPU 1) against `server`; resolves with its JSON report. */
+async function load(server, options) {
+  const bin = buildC('loadgen.c');
+  if (bin.skipped) throw new Error(bin.skipped);
+  const argv = [bin.path, `--port=${server.port}`, `--server-pid=${server.child.pid}`];
+  for (const [k, v] of Object.entries(options)) argv.push(`--${k}=${v}`);
+  const budget = 1000 * ((options.warmup ?? 0.3) + (options.duration ?? 1) + (options['setup-timeout'] ?? 60)) + 10_000;
+  const r = await runJson(argv, { cpu: LOADGEN_CPU, raiseFdLimit: true, timeoutMs: budget });
+  if (server.child.exitCode !== null || server.child.signalCode !== null) {
+    throw new Error(`server exited during the run: ${server.child.stderrText.trim().split('\n').slice(-2).join(' | ')}`);
+  }
+  return r;
+}
+
+module.exports = { startServer, load, stop, SERVERS };

@@ -1,0 +1,61 @@
+'use strict';
+// muxloop streams echo server, asyncio's shape: startServer(clientConnected, host, port), where
+// clientConnected(reader, writer) reads, writes and awaits drain(). --mode=hosted or owning
+// (default owning: a dedicated server).
+//   node bench/servers/muxloop-streams.cjs --mode=owning
+// Prints "PORT <n>", or "SKIP <reason>" when the streams are not there.
+const path = require('node:path');
+const args = require('../workers/args.cjs')();
+const muxloop = require(path.join(__dirname, '..', '..', 'dist'));
+
+const mode = args.mode ?? 'owning';
+const loop = muxloop.newEventLoop();
+// asyncio has both asyncio.start_server and (internally) the loop; accept either spelling.
+const startServer =
+  typeof muxloop.startServer === 'function'
+    ? muxloop.startServer
+    : typeof loop.startServer === 'function'
+      ? loop.startServer.bind(loop)
+      : undefined;
+if (!startServer) {
+  console.log('SKIP startServer is not implemented (streams branch not merged)');
+  process.exit(0);
+}
+
+async function echo(reader, writer) {
+  try {
+    for (;;) {
+      const data = await reader.read(256 * 1024);
+      if (data.length === 0) break;
+      writer.write(data);
+      await writer.drain();
+    }
+  } catch {
+    // a reset connection ends this handler, not the server
+  } finally {
+    writer.close();
+  }
+}
+
+// The server is made inside a coroutine so that a startServer that needs a running loop has one.
+const listen = async () => startServer(echo, '127.0.0.1', 0, { backlog: 1024 });
+const announce = (server) => console.log(`PORT ${server.sockets[0].getsockname()[1]}`);
+setTimeout(() => process.exit(0), Number(args.ttl ?? 1800) * 1000).unref();
+// Stdin is a pipe from the driver: when it ends, the driver is gone.
+if (require('node:fs').fstatSync(0).isFIFO()) process.stdin.on('end', () => process.exit(0)).resume();
+
+if (mode === 'owning') {
+  announce(loop.runUntilCompleteSync(listen));
+  loop.runForeverSync();
+} else {
+  loop
+    .runUntilComplete(listen)
+    .then((server) => {
+      announce(server);
+      return loop.runForever();
+    })
+    .catch((error) => {
+      console.error(error);
+      process.exit(1);
+    });
+}

@@ -1,0 +1,17 @@
+'use strict';
+// Node's own echo server, as vmbench's nodeecho.js: net.createServer, setNoDelay, write on 'data'.
+//   node bench/servers/node-net.cjs   -> prints "PORT <n>"; stops on SIGTERM or after --ttl s
+const net = require('node:net');
+const args = require('../workers/args.cjs')();
+
+const server = net.createServer((socket) => {
+  socket.setNoDelay(true);
+  socket.on('data', (data) => socket.write(data));
+  socket.on('error', () => socket.destroy());
+});
+server.listen({ host: '127.0.0.1', port: 0, backlog: 1024 }, () => {
+  console.log(`PORT ${server.address().port}`);
+});
+setTimeout(() => process.exit(0), Number(args.ttl ?? 1800) * 1000).unref();
+// Stdin is a pipe from the driver: when it ends, the driver is gone.
+if (require('node:fs').fstatSync(0).isFIFO()) process.stdin.on('end', () => process.exit(0)).resume();

@@ -1,0 +1,66 @@
+// The bench harness works end to end on a tiny scale: a callbacks worker per scheduler, the C load
+// generator against the C echo server for 0.3 s, and the report rendering. No timing thresholds:
+// the figures only have to exist. Skipped where there is no C compiler.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const requireCjs = createRequire(__filename);
+const BENCH = path.join(__dirname, '..', 'bench');
+const hasCc = spawnSync('sh', ['-c', 'command -v cc'], { stdio: 'ignore' }).status === 0;
+
+describe('bench harness', () => {
+  it.each(['callSoon-hosted', 'callSoon-owning', 'setImmediate'])('callbacks worker runs %s', (peer) => {
+    const out = execFileSync(process.execPath, [path.join(BENCH, 'workers', 'callbacks.cjs'), `--peer=${peer}`, '--variant=chained', '--n=1000'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    const result = JSON.parse(out.trim().split('\n').pop() as string);
+    expect(result.count).toBe(1000);
+    expect(result.opsPerSec).toBeGreaterThan(0);
+  });
+
+  it.skipIf(!hasCc)('load generator against the C echo server', async () => {
+    const { startServer, load, stop } = requireCjs(path.join(BENCH, 'lib', 'echo.cjs'));
+    const server = await startServer('c-epoll');
+    try {
+      const r = await load(server, { conns: 10, size: 64, depth: 2, warmup: 0.05, duration: 0.3 });
+      expect(r.connsOk).toBe(10);
+      expect(r.msgs).toBeGreaterThan(0);
+      expect(r.p99Us).toBeGreaterThan(0);
+      expect(r.serverCpuSeconds).toBeGreaterThanOrEqual(0);
+      expect(r.errors).toBe(0);
+    } finally {
+      await stop(server.child);
+    }
+  });
+
+  it('renders a run as a table, Markdown and SVG', () => {
+    const { terminal, markdown, svg } = requireCjs(path.join(BENCH, 'report.cjs'));
+    const row = (peer: string, median: number) => ({ peer, samples: [median], median, min: median, max: median, extra: {} });
+    const run = {
+      mode: 'quick',
+      command: 'test',
+      roundsNote: '1 round',
+      durationSeconds: 1,
+      machine: { cpuModel: 'cpu', cores: 2, memoryGiB: 1, kernel: 'k', arch: 'x64', node: 'v20', loadAverage: [0, 0, 0], taskset: false, fdHardLimit: '1024', date: new Date().toISOString() },
+      cases: [
+        {
+          id: 'callbacks',
+          title: 'Callbacks',
+          unit: 'callbacks/s',
+          higherIsBetter: true,
+          groups: [{ id: 'g', label: 'group', reference: 'setImmediate', rows: [row('callSoon-hosted', 2), row('setImmediate', 1), { peer: 'nextTick', skipped: 'why' }] }],
+          targets: [{ label: 'callSoon >= 2x', ratio: 2, op: '>=', bound: 2, pass: true, detail: '' }],
+          notes: [],
+        },
+      ],
+    };
+    expect(terminal(run)).toMatch(/PASS {2}callSoon >= 2x/);
+    expect(markdown(run, 'x.svg')).toContain('| group | callSoon (hosted) | 2.00 | 2.00-2.00 | 2.00 |');
+    const chart: string = svg(run);
+    expect(chart.startsWith('<svg')).toBe(true);
+    expect(chart).toContain('callSoon (hosted), group: 2.00 callbacks/s');
+  });
+});
