@@ -307,8 +307,9 @@ int main(int argc, char **argv) {
           if (!(r < 0 && errno == EAGAIN)) kill_conn(c);
           continue;
         }
-        unsigned k = received(c, r, now_ns());
-        if (k && rate <= 0) send_msgs(c, k, now_ns());
+        uint64_t t_in = now_ns();
+        unsigned k = received(c, r, t_in);
+        if (k && rate <= 0) send_msgs(c, k, t_in);
       }
     }
   }

@@ -49,6 +49,10 @@ const EXTRA_NAMES = {
   setupSeconds: 'setup s',
 };
 
+/** A TCP run whose load generator used >= 95% of its core: the figure is a floor (marked *). */
+const generatorBound = (row) => (row.extra?.loadgenCpuPct ?? 0) >= 95;
+const mark = (row) => (generatorBound(row) ? '*' : '');
+
 function refOf(group) {
   return group.rows.find((r) => r.peer === group.reference && !r.skipped);
 }
@@ -91,13 +95,14 @@ function terminal(run) {
           .map(([k, v]) => `${EXTRA_NAMES[k] ?? k} ${fmt(v)}`)
           .join(', ');
         out.push(
-          `    ${label(row.peer).padEnd(34)} ${fmt(row.median).padStart(8)}  [${fmt(row.min)}-${fmt(row.max)}]`.padEnd(64) +
+          `    ${label(row.peer).padEnd(34)} ${(fmt(row.median) + mark(row)).padStart(9)} [${fmt(row.min)}-${fmt(row.max)}]`.padEnd(64) +
             ` x${ratio === undefined ? '-' : ratio.toFixed(2)}`.padEnd(8) +
             (extras ? `  ${extras}` : ''),
         );
       }
     }
     for (const n of c.notes ?? []) out.push(`  note: ${n}`);
+    if (c.groups.some((g) => g.rows.some(generatorBound))) out.push('  * load generator at >= 95% CPU: a floor of the server\'s capacity');
   }
   out.push('');
   out.push('== Targets');
@@ -155,12 +160,13 @@ function markdown(run, svgName) {
         }
         const ratio = ratioOf(g, row);
         out.push(
-          `| ${g.label} | ${peer} | ${fmt(row.median)} | ${fmt(row.min)}-${fmt(row.max)} | ${ratio === undefined ? '-' : ratio.toFixed(2)} |` +
+          `| ${g.label} | ${peer} | ${fmt(row.median)}${mark(row)} | ${fmt(row.min)}-${fmt(row.max)} | ${ratio === undefined ? '-' : ratio.toFixed(2)} |` +
             extraKeys.map((k) => ` ${fmt(row.extra?.[k])} |`).join(''),
         );
       }
     }
     for (const n of c.notes ?? []) out.push('', `Note: ${n}`);
+    if (c.groups.some((g) => g.rows.some(generatorBound))) out.push('', '\\* load generator at >= 95% of its CPU: a floor of the server\'s capacity.');
   }
   out.push('');
   return out.join('\n');
@@ -172,7 +178,8 @@ function summary(run) {
   for (const c of run.cases) {
     if (c.skipped || !c.groups.length) continue;
     const peers = [...new Set(c.groups.flatMap((g) => g.rows.map((r) => r.peer)))];
-    out.push('', `**${c.title}** (${c.unit}${c.higherIsBetter === false ? ', lower is better' : ''})`, '');
+    const starred = c.groups.some((g) => g.rows.some(generatorBound)) ? '; \\* = load generator at >= 95% CPU, a floor' : '';
+    out.push('', `**${c.title}** (${c.unit}${c.higherIsBetter === false ? ', lower is better' : ''}${starred})`, '');
     out.push(`| | ${peers.map(label).join(' | ')} |`);
     out.push(`|---|${peers.map(() => '---:|').join('')}`);
     for (const g of c.groups) {
@@ -181,7 +188,7 @@ function summary(run) {
         if (!row) return '';
         if (row.skipped) return 'skipped';
         const ratio = ratioOf(g, row);
-        const text = `${fmt(row.median)} (${ratio === undefined ? '-' : ratio.toFixed(2)})`;
+        const text = `${fmt(row.median)}${mark(row) ? '\\*' : ''} (${ratio === undefined ? '-' : ratio.toFixed(2)})`;
         return peer === g.reference ? `**${text}**` : text;
       });
       out.push(`| ${g.label} | ${cells.join(' | ')} |`);

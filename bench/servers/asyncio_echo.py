@@ -24,7 +24,8 @@ async def main(ttl):
     server = await loop.create_server(Echo, "127.0.0.1", 0, backlog=1024)
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
     gone = loop.create_future()
-    if stat.S_ISFIFO(os.fstat(0).st_mode):  # stdin is a pipe from the driver: EOF = it is gone
+    mode = os.fstat(0).st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):  # a pipe from the driver: EOF = it is gone
         loop.add_reader(0, lambda: os.read(0, 4096) or gone.done() or gone.set_result(None))
     try:
         await asyncio.wait_for(gone, ttl)

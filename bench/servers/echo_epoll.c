@@ -94,9 +94,9 @@ int main(int argc, char **argv) {
   int ep = epoll_create1(EPOLL_CLOEXEC);
   struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
   epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
-  ev.data.fd = 0; /* stdin, when a pipe from the driver: EOF when the driver goes away */
+  ev.data.fd = 0; /* stdin, when a pipe or socketpair from the driver: EOF when the driver goes away */
   struct stat st;
-  int watch_stdin = fstat(0, &st) == 0 && S_ISFIFO(st.st_mode) && epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev) == 0;
+  int watch_stdin = fstat(0, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) && epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev) == 0;
   printf("PORT %d\n", ntohs(addr.sin_port));
   fflush(stdout);
   time_t deadline = time(NULL) + (time_t)ttl;

@@ -6,6 +6,7 @@
 //   node bench/servers/selectors.cjs   -> prints "PORT <n>"; stops on SIGTERM or after --ttl s
 const path = require('node:path');
 const args = require('../workers/args.cjs')();
+const stdinIsPipe = require('./stdin.cjs');
 const dist = path.join(__dirname, '..', '..', 'dist');
 const { DefaultSelector, EVENT_READ, EVENT_WRITE } = require(path.join(dist, 'selectors'));
 const { Socket, IPPROTO_TCP, TCP_NODELAY, read: readFd } = require(path.join(dist, 'socket'));
@@ -77,7 +78,7 @@ sock.bind(['127.0.0.1', 0]);
 sock.listen(1024);
 sock.setblocking(false);
 sel.register(sock, EVENT_READ, accept);
-if (require('node:fs').fstatSync(0).isFIFO()) {
+if (stdinIsPipe()) {
   // Stdin is a pipe from the driver: when it ends, the driver is gone.
   sel.register(0, EVENT_READ, () => {
     try {
