@@ -65,7 +65,8 @@ export interface WriteTransport extends BaseTransport {
   getWriteBufferSize(): number;
   /**
    * Writes `data` without blocking: tries the socket at once and buffers only what the kernel did
-   * not take. Empty data is a no-op.
+   * not take. Empty data is a no-op. What is buffered is copied, so the caller may reuse `data`
+   * (a `BufferedProtocol`'s receive buffer, say) as soon as `write` returns.
    */
   write(data: BytesLike): void;
   /** Writes every item of `list`, gathered into as few syscalls as possible (`sendmsg`). */
