@@ -169,6 +169,22 @@ function task<T>(loop: EventLoop, body: () => Promise<T>): Future<T> {
   return loop.createTask(body) as unknown as Future<T>;
 }
 
+/**
+ * Makes a transport with a creation waiter and waits until its `connectionMade` ran; closes the
+ * transport if the wait fails (cancelled, loop closed).
+ */
+async function started<T extends { close(): void }>(loop: EventLoop, make: (waiter: Future<void>) => T): Promise<T> {
+  const waiter = loop.createFuture<void>();
+  const transport = make(waiter);
+  try {
+    await waiter;
+  } catch (error) {
+    transport.close();
+    throw error;
+  }
+  return transport;
+}
+
 /** Creates the transport for `sock` and waits until `connectionMade` ran. */
 async function streamTransport<P extends BaseProtocol>(
   loop: EventLoop,
@@ -184,14 +200,7 @@ async function streamTransport<P extends BaseProtocol>(
     sock.close();
     throw error;
   }
-  const waiter = loop.createFuture<void>();
-  const transport = new SocketTransport(loop, sock, protocol, waiter, extra);
-  try {
-    await waiter;
-  } catch (error) {
-    transport.close();
-    throw error;
-  }
+  const transport = await started(loop, (waiter) => new SocketTransport(loop, sock, protocol, waiter, extra));
   return [transport, protocol];
 }
 
@@ -732,14 +741,7 @@ export const serverOps: ServerOps & ThisType<EventLoop> = {
         sock.close();
         throw error;
       }
-      const waiter = this.createFuture<void>();
-      const transport = new DatagramSocketTransport(this, sock, protocol, remote, waiter);
-      try {
-        await waiter;
-      } catch (error) {
-        transport.close();
-        throw error;
-      }
+      const transport = await started(this, (waiter) => new DatagramSocketTransport(this, sock, protocol, remote, waiter));
       return [transport, protocol] as [DatagramTransport, typeof protocol];
     }) as never;
   },
@@ -749,14 +751,7 @@ export const serverOps: ServerOps & ThisType<EventLoop> = {
       const factory = checkFactory(protocolFactory);
       const fd = preparePipe(pipe);
       const protocol = factory();
-      const waiter = this.createFuture<void>();
-      const transport = new ReadPipeTransport(this, pipe, fd, protocol, waiter);
-      try {
-        await waiter;
-      } catch (error) {
-        transport.close();
-        throw error;
-      }
+      const transport = await started(this, (waiter) => new ReadPipeTransport(this, pipe, fd, protocol, waiter));
       return [transport, protocol] as [ReadTransport, typeof protocol];
     }) as never;
   },
@@ -766,14 +761,7 @@ export const serverOps: ServerOps & ThisType<EventLoop> = {
       const factory = checkFactory(protocolFactory);
       const fd = preparePipe(pipe);
       const protocol = factory();
-      const waiter = this.createFuture<void>();
-      const transport = new WritePipeTransport(this, pipe, fd, protocol, waiter);
-      try {
-        await waiter;
-      } catch (error) {
-        transport.close();
-        throw error;
-      }
+      const transport = await started(this, (waiter) => new WritePipeTransport(this, pipe, fd, protocol, waiter));
       return [transport, protocol] as [WriteTransport, typeof protocol];
     }) as never;
   },

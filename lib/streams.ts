@@ -44,7 +44,7 @@ import {
 } from './protocols';
 import type { CreateConnectionOptions, CreateServerOptions, CreateUnixServerOptions, Server } from './servers';
 import type { Socket } from './socket';
-import { resultDiscarded, type Task } from './tasks';
+import { isGenerator, isThenable, resultDiscarded, type Task } from './tasks';
 
 /** asyncio's `_DEFAULT_LIMIT`: 64 KiB. */
 const DEFAULT_LIMIT = 2 ** 16;
@@ -528,20 +528,6 @@ export class FlowControlProtocol extends Protocol {
  */
 export type ClientConnectedCallback = (reader: StreamReader, writer: StreamWriter) => unknown;
 
-function isGeneratorObject(value: unknown): value is Generator {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as Generator).next === 'function' &&
-    typeof (value as Generator).throw === 'function' &&
-    typeof (value as Generator)[Symbol.iterator] === 'function'
-  );
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
-}
-
 const CORO_FUNCTION_TAGS = new Set(['[object AsyncFunction]', '[object GeneratorFunction]']);
 
 /**
@@ -581,7 +567,7 @@ export class StreamReaderProtocol extends FlowControlProtocol {
         task = this.loop.createTask(callback, { args: [reader, writer] });
       } else {
         const result = callback(reader, writer);
-        if (isGeneratorObject(result) || isThenable(result)) task = this.loop.createTask(result as Generator);
+        if (isGenerator(result) || isThenable(result)) task = this.loop.createTask(result as Generator);
       }
     } catch (error) {
       this.#clientFailed(error, stream);

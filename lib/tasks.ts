@@ -95,7 +95,8 @@ const pendingTasks = new FinalizationRegistry<PendingHeld>((held) => {
   held.loop.callExceptionHandler(context);
 });
 
-function isGenerator(value: unknown): value is Generator<unknown, unknown, unknown> {
+/** @internal Whether `value` is a generator object. */
+export function isGenerator(value: unknown): value is Generator<unknown, unknown, unknown> {
   return (
     typeof value === 'object' &&
     value !== null &&
@@ -105,7 +106,8 @@ function isGenerator(value: unknown): value is Generator<unknown, unknown, unkno
   );
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
+/** @internal Whether `value` has a callable `then`. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
     (typeof value === 'object' || typeof value === 'function') &&
     value !== null &&

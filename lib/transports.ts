@@ -233,6 +233,25 @@ export abstract class BaseSelectorTransport implements BaseTransport {
   }
 
   /** @internal Reports `exception` (unless it is a connection reset) and force-closes. */
+  /**
+   * @internal asyncio's start-up order, for every transport: `connectionMade`, then `addReader`
+   * (the subclass's watch), then the creation waiter, each on its own callSoon.
+   */
+  protected startUp(addReader: () => void, waiter: Future<void> | undefined): void {
+    this.loop.callSoon(callConnectionMade, this);
+    this.loop.callSoon(addReader);
+    if (waiter !== undefined) this.loop.callSoon(setResultUnlessCancelled, waiter);
+  }
+
+  /** @internal Watches the fd with `onReadable`; a refusal is a fatal error with `message`. */
+  protected watchReadable(onReadable: () => void, message: string): void {
+    try {
+      this.loop.addReader(this.fd, onReadable);
+    } catch (error) {
+      this.fatalError(error, message);
+    }
+  }
+
   protected fatalError(exception: unknown, message: string): void {
     if (!isQuietError(exception)) this.report(message, exception);
     this.forceClose(exception as Error);
@@ -334,22 +353,12 @@ export class SocketTransport extends BaseSelectorTransport implements Transport 
         // not fatal (asyncio ignores it too)
       }
     }
-    loop.callSoon(this.#connectionMade);
-    loop.callSoon(this.#addReader);
-    if (waiter !== undefined) loop.callSoon(setResultUnlessCancelled, waiter);
+    this.startUp(this.#addReader, waiter);
   }
-
-  readonly #connectionMade = (): void => {
-    this.protocol.connectionMade?.(this);
-  };
 
   readonly #addReader = (): void => {
     if (!this.isReading() || this.#readEof) return;
-    try {
-      this.loop.addReader(this.fd, this.#onReadable);
-    } catch (error) {
-      this.fatalError(error, 'Fatal error: cannot watch the socket for reading');
-    }
+    this.watchReadable(this.#onReadable, 'Fatal error: cannot watch the socket for reading');
   };
 
   override setProtocol(protocol: BaseProtocol): void {
@@ -666,22 +675,12 @@ export class DatagramSocketTransport extends BaseSelectorTransport implements Da
     this.#sock = sock;
     this.#address = address;
     this.#connected = this.extra.peername !== undefined && this.extra.peername !== null;
-    loop.callSoon(this.#connectionMade);
-    loop.callSoon(this.#addReader);
-    if (waiter !== undefined) loop.callSoon(setResultUnlessCancelled, waiter);
+    this.startUp(this.#addReader, waiter);
   }
-
-  readonly #connectionMade = (): void => {
-    this.protocol.connectionMade?.(this);
-  };
 
   readonly #addReader = (): void => {
     if (this.closing) return;
-    try {
-      this.loop.addReader(this.fd, this.#onReadable);
-    } catch (error) {
-      this.fatalError(error, 'Fatal error: cannot watch the socket for reading');
-    }
+    this.watchReadable(this.#onReadable, 'Fatal error: cannot watch the socket for reading');
   };
 
   readonly #onReadable = (): void => {
@@ -840,6 +839,10 @@ export function preparePipe(pipe: unknown): number {
   return fd;
 }
 
+function callConnectionMade(transport: BaseSelectorTransport): void {
+  transport.getProtocol().connectionMade?.(transport);
+}
+
 function closePipe(pipe: PipeLike, fd: number): void {
   if (typeof pipe === 'object' && typeof pipe.close === 'function') pipe.close();
   else binding.close(fd);
@@ -858,22 +861,12 @@ export class ReadPipeTransport extends BaseSelectorTransport implements Omit<Tra
   constructor(loop: EventLoop, pipe: PipeLike, fd: number, protocol: BaseProtocol, waiter?: Future<void>) {
     super(loop, fd, protocol, { pipe });
     this.#pipe = pipe;
-    loop.callSoon(this.#connectionMade);
-    loop.callSoon(this.#addReader);
-    if (waiter !== undefined) loop.callSoon(setResultUnlessCancelled, waiter);
+    this.startUp(this.#addReader, waiter);
   }
-
-  readonly #connectionMade = (): void => {
-    this.protocol.connectionMade?.(this);
-  };
 
   readonly #addReader = (): void => {
     if (!this.isReading()) return;
-    try {
-      this.loop.addReader(this.fd, this.#onReadable);
-    } catch (error) {
-      this.fatalError(error, 'Fatal error: cannot watch the pipe for reading');
-    }
+    this.watchReadable(this.#onReadable, 'Fatal error: cannot watch the pipe for reading');
   };
 
   readonly #onReadable = (): void => {
@@ -962,22 +955,12 @@ export class WritePipeTransport extends BaseSelectorTransport implements WriteTr
   constructor(loop: EventLoop, pipe: PipeLike, fd: number, protocol: BaseProtocol, waiter?: Future<void>) {
     super(loop, fd, protocol, { pipe });
     this.#pipe = pipe;
-    loop.callSoon(this.#connectionMade);
-    loop.callSoon(this.#addReader);
-    if (waiter !== undefined) loop.callSoon(setResultUnlessCancelled, waiter);
+    this.startUp(this.#addReader, waiter);
   }
-
-  readonly #connectionMade = (): void => {
-    this.protocol.connectionMade?.(this);
-  };
 
   readonly #addReader = (): void => {
     if (this.closing) return;
-    try {
-      this.loop.addReader(this.fd, this.#onPeerClosed);
-    } catch (error) {
-      this.fatalError(error, 'Fatal error: cannot watch the pipe');
-    }
+    this.watchReadable(this.#onPeerClosed, 'Fatal error: cannot watch the pipe');
   };
 
   readonly #onPeerClosed = (): void => {
