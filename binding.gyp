@@ -3,21 +3,21 @@
     {
       "target_name": "muxloop",
       "sources": [
-        "native/addon.cc",
-        "native/binding_util.cc",
-        "native/selector.cc",
-        "native/selector_factory.cc",
-        "native/selector_poll.cc",
-        "native/selector_select.cc",
-        "native/selector_binding.cc",
-        "native/fd.cc",
-        "native/fd_binding.cc",
-        "native/loop_host.cc",
-        "native/loop_host_binding.cc",
-        "native/socket.cc",
-        "native/socket_binding.cc"
+        "native/backends/selector.cc",
+        "native/backends/selector_factory.cc",
+        "native/backends/selector_poll.cc",
+        "native/backends/selector_select.cc",
+        "native/bindings/addon.cc",
+        "native/bindings/binding_util.cc",
+        "native/bindings/fd_binding.cc",
+        "native/bindings/loop_host_binding.cc",
+        "native/bindings/selector_binding.cc",
+        "native/bindings/socket_binding.cc",
+        "native/host/loop_host.cc",
+        "native/syscalls/fd.cc",
+        "native/syscalls/socket.cc"
       ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "include_dirs": ["native", "<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [
         "NAPI_VERSION=8",
         "NODE_ADDON_API_CPP_EXCEPTIONS",
@@ -29,10 +29,10 @@
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra"],
       "conditions": [
         ["OS=='linux'", {
-          "sources": ["native/selector_epoll.cc"]
+          "sources": ["native/backends/selector_epoll.cc"]
         }],
         ["OS=='mac' or OS=='freebsd' or OS=='openbsd' or OS=='netbsd'", {
-          "sources": ["native/selector_kqueue.cc"]
+          "sources": ["native/backends/selector_kqueue.cc"]
         }],
         ["OS=='mac'", {
           "xcode_settings": {

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 
-/** A backend as the addon exposes it (contract: `native/selector.h`). */
+/** A backend as the addon exposes it (contract: `native/backends/selector.h`). */
 export interface NativeSelector {
   /** Starts watching `fd` for `events` (1 read, 2 write, 3 both); throws OS errors. */
   add(fd: number, events: number): void;
@@ -31,7 +31,7 @@ export interface NativeSelector {
 }
 
 /**
- * Hosts a running loop on Node's libuv (native/loop_host.cc). For epoll/kqueue, one uv_poll on the
+ * Hosts a running loop on Node's libuv (native/host/loop_host.cc). For epoll/kqueue, one uv_poll on the
  * selector's fd; for poll/select, a helper thread that waits in the selector and wakes libuv. On
  * each wakeup the host collects the ready events with a zero timeout into `out` and calls
  * `onWake(count)` once, through a Node-API callback scope (ticks and promise jobs drain after it).
@@ -48,7 +48,7 @@ export interface NativeLoopHost {
   readonly mode: string;
 }
 
-/** Owning mode (native/loop_host.cc): blocks in the selector with libuv's fd in the set. */
+/** Owning mode (native/host/loop_host.cc): blocks in the selector with libuv's fd in the set. */
 export interface NativeLoopOwner {
   /**
    * Waits at most `timeoutSeconds` (< 0: no bound of ours), bounded by libuv's next timeout
@@ -95,7 +95,7 @@ export interface NativeBinding {
     SOCK_DGRAM: number;
   };
 
-  // Sockets (contract: native/socket.h). Calls that may block take `timeout` in seconds (< 0 or
+  // Sockets (contract: native/syscalls/socket.h). Calls that may block take `timeout` in seconds (< 0 or
   // undefined: forever, 0: never wait, > 0: at most that long) and return the sentinels -1 (would
   // block, only with timeout 0) and -2 (the timeout ran out) instead of throwing. OS errors throw
   // Error{code, errno, syscall}; bad arguments throw TypeError/RangeError before any syscall.

@@ -186,8 +186,8 @@ it.runIf(hasCompiler && process.platform === 'linux')(
     const dir = mkdtempSync(join(tmpdir(), 'muxloop-harness-'));
     try {
       const exe = join(dir, 'harness');
-      const sources = ['native/socket.cc', 'native/fd.cc', 'native/selector.cc', 'test/native/sigpipe_harness.cc'].map((f) => join(ROOT, f));
-      const flags = ['-std=c++17', '-O1', '-g', '-Wall', '-Wextra', '-Werror', '-fsanitize=address,undefined', '-fno-sanitize-recover=all'];
+      const sources = ['native/syscalls/socket.cc', 'native/syscalls/fd.cc', 'native/backends/selector.cc', 'test/native/sigpipe_harness.cc'].map((f) => join(ROOT, f));
+      const flags = ['-std=c++17', '-O1', '-g', '-Wall', '-Wextra', '-Werror', '-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-I', join(ROOT, 'native')];
       const build = spawnSync(compiler, [...flags, ...sources, '-o', exe], { encoding: 'utf8', timeout: 120_000 });
       expect(build.stderr).toBe('');
       expect(build.status).toBe(0);

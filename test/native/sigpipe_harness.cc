@@ -1,6 +1,6 @@
 // Standalone harness for what Node cannot test (reliability.md B6, B7): the native socket layer with
 // SIGPIPE at SIG_DFL, as in an embedder built with NODE_SHARED_MODE. Linked without V8 against
-// native/socket.cc, fd.cc and selector.cc; run by test/socket-native.test.ts. Exit 0 and "ok" on
+// native/syscalls/socket.cc, syscalls/fd.cc and backends/selector.cc; run by test/socket-native.test.ts. Exit 0 and "ok" on
 // success; a failed check prints it and exits 1; a SIGPIPE kills the process (the test sees that).
 #include <netinet/in.h>
 #include <signal.h>
@@ -12,8 +12,8 @@
 #include <cstring>
 #include <string>
 
-#include "../../native/fd.h"
-#include "../../native/socket.h"
+#include "syscalls/fd.h"
+#include "syscalls/socket.h"
 
 using namespace muxloop;
 

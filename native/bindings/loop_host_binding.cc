@@ -3,10 +3,10 @@
 // (MakeCallback with an async context) so that process.nextTick and promise jobs drain after it.
 #include <string>
 
-#include "addon.h"
-#include "binding_util.h"
-#include "loop_host.h"
-#include "selector_wrap.h"
+#include "bindings/addon.h"
+#include "bindings/binding_util.h"
+#include "host/loop_host.h"
+#include "bindings/selector_wrap.h"
 
 namespace muxloop {
 namespace {

@@ -5,9 +5,9 @@
 
 #include <cerrno>
 
-#include "addon.h"
-#include "binding_util.h"
-#include "fd.h"
+#include "bindings/addon.h"
+#include "bindings/binding_util.h"
+#include "syscalls/fd.h"
 
 namespace muxloop {
 namespace {

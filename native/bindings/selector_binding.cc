@@ -1,10 +1,10 @@
 // JS surface of a backend: argument checks and conversion only (contract: selector.h).
 #include <string>
 
-#include "addon.h"
-#include "binding_util.h"
-#include "selector.h"
-#include "selector_wrap.h"
+#include "bindings/addon.h"
+#include "bindings/binding_util.h"
+#include "backends/selector.h"
+#include "bindings/selector_wrap.h"
 
 namespace muxloop {
 

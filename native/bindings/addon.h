@@ -10,7 +10,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "selector.h"
+#include "backends/selector.h"
 
 namespace muxloop {
 

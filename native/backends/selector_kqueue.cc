@@ -11,7 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "selector.h"
+#include "backends/selector.h"
 
 namespace muxloop {
 namespace {

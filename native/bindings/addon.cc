@@ -1,7 +1,7 @@
 // Module init. Context-aware (NODE_API_MODULE): loads in worker threads, each with its own state.
-#include "addon.h"
+#include "bindings/addon.h"
 
-#include "fd.h"
+#include "syscalls/fd.h"
 
 namespace muxloop {
 

@@ -16,10 +16,10 @@
 #include <string>
 #include <vector>
 
-#include "addon.h"
-#include "binding_util.h"
-#include "fd.h"
-#include "socket.h"
+#include "bindings/addon.h"
+#include "bindings/binding_util.h"
+#include "syscalls/fd.h"
+#include "syscalls/socket.h"
 
 namespace muxloop {
 namespace {

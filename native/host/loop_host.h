@@ -40,8 +40,8 @@
 #include <thread>
 #include <vector>
 
-#include "selector.h"
-#include "selector_guard.h"
+#include "backends/selector.h"
+#include "backends/selector_guard.h"
 
 namespace muxloop {
 

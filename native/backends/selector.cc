@@ -1,5 +1,5 @@
 // Shared parts of the backend contract (selector.h): the EINTR retry and timeout arithmetic.
-#include "selector.h"
+#include "backends/selector.h"
 
 #include <cerrno>
 #include <climits>

@@ -1,12 +1,12 @@
 // Hosting the loop on Node's libuv; the design is in loop_host.h.
-#include "loop_host.h"
+#include "host/loop_host.h"
 
 #include <unistd.h>
 
 #include <cerrno>
 #include <system_error>
 
-#include "fd.h"
+#include "syscalls/fd.h"
 
 namespace muxloop {
 

@@ -8,8 +8,8 @@
 #include <memory>
 #include <vector>
 
-#include "selector.h"
-#include "selector_guard.h"
+#include "backends/selector.h"
+#include "backends/selector_guard.h"
 
 namespace muxloop {
 

@@ -1,4 +1,4 @@
-#include "fd.h"
+#include "syscalls/fd.h"
 
 #include <fcntl.h>
 #include <sys/select.h>
@@ -7,7 +7,7 @@
 
 #include <cerrno>
 
-#include "selector.h"  // MonotonicNs, kMaxTimeoutNs
+#include "backends/selector.h"  // MonotonicNs, kMaxTimeoutNs
 
 namespace muxloop {
 namespace fd {

@@ -1,7 +1,7 @@
 // The only file with platform conditions: which backends this build has, best first.
 #include <cerrno>
 
-#include "selector.h"
+#include "backends/selector.h"
 
 namespace muxloop {
 

@@ -1,4 +1,4 @@
-#include "binding_util.h"
+#include "bindings/binding_util.h"
 
 #include <uv.h>
 

@@ -1,5 +1,5 @@
 // Socket syscall wrappers. Contract: socket.h.
-#include "socket.h"
+#include "syscalls/socket.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -14,8 +14,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "fd.h"
-#include "selector.h"  // MonotonicNs, CeilTimeout
+#include "syscalls/fd.h"
+#include "backends/selector.h"  // MonotonicNs, CeilTimeout
 
 namespace muxloop {
 namespace sock {

@@ -5,7 +5,7 @@
 #include <cerrno>
 #include <vector>
 
-#include "selector.h"
+#include "backends/selector.h"
 
 namespace muxloop {
 namespace {
