@@ -5,7 +5,7 @@
 // (Run `npm run build` first; owning mode must be started like this, from CommonJS top level.)
 const path = require('node:path');
 const muxloop = require(path.join(__dirname, '..', 'dist'));
-const { binding } = require(path.join(__dirname, '..', 'dist', 'native'));
+const { binding } = require(path.join(__dirname, '..', 'dist', 'core', 'native'));
 
 const mode = process.argv[2] ?? 'hosted';
 const kind = process.argv[3] ?? muxloop.availableSelectors()[0];

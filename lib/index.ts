@@ -3,9 +3,9 @@
  * @packageDocumentation
  */
 export * from './selectors';
-export { codedError, type CodedError } from './errors';
-export { Handle, TimerHandle, type ExceptionContext, type Callback } from './events';
-export { Future, InvalidStateError, CancelledError, wrapFuture, isFuture, type DoneCallback } from './futures';
+export { codedError, type CodedError } from './core/errors';
+export { Handle, TimerHandle, type ExceptionContext, type Callback } from './core/events';
+export { Future, InvalidStateError, CancelledError, wrapFuture, isFuture, type DoneCallback } from './tasks/futures';
 export {
   EventLoop,
   type EventLoopOptions,
@@ -16,9 +16,9 @@ export {
   getEventLoop,
   setEventLoop,
   newEventLoop,
-} from './loop';
+} from './loop/base_loop';
 export * from './socket';
-export type { SockOps } from './sock_ops';
+export type { SockOps } from './net/sock_ops';
 export {
   AF_UNSPEC,
   AI_PASSIVE,
@@ -35,8 +35,8 @@ export {
   type AddrInfo,
   type GetaddrinfoOptions,
   type Resolver,
-} from './resolver';
-export { select, FD_SETSIZE } from './select';
+} from './loop/resolver';
+export { select, FD_SETSIZE } from './selectors/select';
 export {
   Task,
   type TaskConstructorOptions,
@@ -47,7 +47,7 @@ export {
   allTasks,
   ensureFuture,
   isCoroutine,
-} from './tasks';
+} from './tasks/tasks';
 export {
   sleep,
   gather,
@@ -62,12 +62,12 @@ export {
   asCompleted,
   AsCompleted,
   shield,
-} from './helpers';
-export { Timeout, TimeoutError, timeout, timeoutAt } from './timeouts';
-export { TaskGroup, ExceptionGroup } from './taskgroups';
+} from './tasks/helpers';
+export { Timeout, TimeoutError, timeout, timeoutAt } from './tasks/timeouts';
+export { TaskGroup, ExceptionGroup } from './tasks/taskgroups';
 export { run, runSync, type RunOptions, KeyboardInterrupt } from './runners';
-export { Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier, BrokenBarrierError, type Held } from './locks';
-export { Queue, PriorityQueue, LifoQueue, QueueEmpty, QueueFull, QueueShutDown } from './queues';
+export { Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier, BrokenBarrierError, type Held } from './tasks/locks';
+export { Queue, PriorityQueue, LifoQueue, QueueEmpty, QueueFull, QueueShutDown } from './tasks/queues';
 export {
   BaseProtocol,
   Protocol,
@@ -80,7 +80,7 @@ export {
   type WriteTransport,
   type Transport,
   type DatagramTransport,
-} from './protocols';
+} from './net/protocols';
 export {
   Server,
   ACCEPT_RETRY_DELAY,
@@ -89,8 +89,8 @@ export {
   type CreateUnixServerOptions,
   type CreateConnectionOptions,
   type CreateDatagramEndpointOptions,
-} from './servers';
-export { MAX_READ_SIZE, type PipeLike } from './transports';
+} from './net/servers';
+export { MAX_READ_SIZE, type PipeLike } from './net/transports/base';
 export {
   StreamReader,
   StreamWriter,

@@ -8,11 +8,11 @@
  */
 import { executionAsyncId } from 'node:async_hooks';
 import { isMainThread } from 'node:worker_threads';
-import { codedError, invalidArgType } from './errors';
-import { CancelledError, type Future } from './futures';
-import { gather } from './helpers';
-import { type EventLoop, type EventLoopOptions, getRunningLoop, newEventLoop, setEventLoop } from './loop';
-import { allTasks, type Coroutine, isCoroutine, type Task } from './tasks';
+import { codedError, invalidArgType } from './core/errors';
+import { CancelledError, type Future } from './tasks/futures';
+import { gather } from './tasks/helpers';
+import { type EventLoop, type EventLoopOptions, getRunningLoop, newEventLoop, setEventLoop } from './loop/base_loop';
+import { allTasks, type Coroutine, isCoroutine, type Task } from './tasks/tasks';
 
 /** `run()` ended because of Ctrl-C (Python's `KeyboardInterrupt`). */
 export class KeyboardInterrupt extends Error {

@@ -2,9 +2,9 @@
 // socketpairs straight from the addon.
 import { existsSync, readdirSync } from 'node:fs';
 import { afterEach, beforeEach, expect } from 'vitest';
-import type { ExceptionContext } from '../lib/events';
-import { EventLoop } from '../lib/loop';
-import { binding } from '../lib/native';
+import type { ExceptionContext } from '../lib/core/events';
+import { EventLoop } from '../lib/loop/base_loop';
+import { binding } from '../lib/core/native';
 import { selectorClass, type SelectorKind } from '../lib/selectors';
 
 // Linux lists a process's fds in /proc/self/fd; macOS and the BSDs in /dev/fd.

@@ -1,12 +1,12 @@
 // Locks and queues on a fake clock: python-anchor.md scenarios 51-54, fairness and cancellation
 // safety of waiters, both coroutine styles.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EventLoop } from '../lib/loop';
-import { CancelledError } from '../lib/futures';
-import { createTask, type Task } from '../lib/tasks';
-import { gather, sleep } from '../lib/helpers';
-import { Barrier, BoundedSemaphore, BrokenBarrierError, Condition, Event, Lock, Semaphore } from '../lib/locks';
-import { LifoQueue, PriorityQueue, Queue, QueueEmpty, QueueFull, QueueShutDown } from '../lib/queues';
+import { EventLoop } from '../lib/loop/base_loop';
+import { CancelledError } from '../lib/tasks/futures';
+import { createTask, type Task } from '../lib/tasks/tasks';
+import { gather, sleep } from '../lib/tasks/helpers';
+import { Barrier, BoundedSemaphore, BrokenBarrierError, Condition, Event, Lock, Semaphore } from '../lib/tasks/locks';
+import { LifoQueue, PriorityQueue, Queue, QueueEmpty, QueueFull, QueueShutDown } from '../lib/tasks/queues';
 import { FakeClock, FakeSelector, caught } from './fake';
 
 let clock: FakeClock;

@@ -5,10 +5,10 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EventLoop } from '../lib/loop';
+import { EventLoop } from '../lib/loop/base_loop';
 import { availableSelectors, selectorClass, type SelectorKind } from '../lib/selectors';
-import { binding } from '../lib/native';
-import type { ExceptionContext } from '../lib/events';
+import { binding } from '../lib/core/native';
+import type { ExceptionContext } from '../lib/core/events';
 import { FdScope, drain, openFdCount, openFds, poke } from './helpers';
 
 describe.each(availableSelectors())('%s backend, hosted', (kind: SelectorKind) => {

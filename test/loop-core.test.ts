@@ -1,10 +1,10 @@
 // The loop core with a fake clock and a scripted selector: the ordering contract
 // (python-anchor.md 2.1, scenarios 18-28) and reliability.md group C, deterministically.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { EventLoop, getEventLoop, getRunningLoop, setEventLoop } from '../lib/loop';
-import { CancelledError, Future, InvalidStateError, wrapFuture } from '../lib/futures';
+import { EventLoop, getEventLoop, getRunningLoop, setEventLoop } from '../lib/loop/base_loop';
+import { CancelledError, Future, InvalidStateError, wrapFuture } from '../lib/tasks/futures';
 import { EVENT_READ, EVENT_WRITE } from '../lib/selectors';
-import type { ExceptionContext } from '../lib/events';
+import type { ExceptionContext } from '../lib/core/events';
 import { FakeClock, FakeSelector } from './fake';
 
 let clock: FakeClock;

@@ -1,7 +1,7 @@
 // The addon checks every argument itself (reliability.md A1, A2, A11, B1, B2, B19): whatever JS
 // passes, a native call returns or throws TypeError/RangeError, never crashes or truncates.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { binding } from '../lib/native';
+import { binding } from '../lib/core/native';
 import { openFdCount } from './helpers';
 
 const WEIRD: unknown[] = [

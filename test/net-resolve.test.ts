@@ -3,7 +3,7 @@
 // 'localhost' and numeric addresses, nothing that would leave the machine.
 import dns from 'node:dns';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { EventLoop } from '../lib/loop';
+import { EventLoop } from '../lib/loop/base_loop';
 import {
   AF_UNSPEC,
   AI_NUMERICHOST,
@@ -11,7 +11,7 @@ import {
   NI_NUMERICHOST,
   NI_NUMERICSERV,
   NI_NAMEREQD,
-} from '../lib/resolver';
+} from '../lib/loop/resolver';
 import { availableSelectors } from '../lib/selectors';
 import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_STREAM, Socket } from '../lib/socket';
 import { useRealLoop } from './helpers';

@@ -3,8 +3,8 @@
 // (reliability.md D3-D5): the watch is gone when cancel() returns, no byte and no connection is
 // lost, nothing leaks. Every test ends with the fd count at its baseline and no loop errors.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { CancelledError } from '../lib/futures';
-import { EventLoop } from '../lib/loop';
+import { CancelledError } from '../lib/tasks/futures';
+import { EventLoop } from '../lib/loop/base_loop';
 import { availableSelectors, type SelectorKind } from '../lib/selectors';
 import {
   AF_INET,

@@ -1,7 +1,7 @@
 // select.select(): ready lists of the very objects passed in; FD_SETSIZE checked before any FD_SET;
 // timeouts in seconds that never end early.
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { FD_SETSIZE, select } from '../lib/select';
+import { FD_SETSIZE, select } from '../lib/selectors/select';
 import { MSG_OOB, Socket, createConnection, createServer, socketpair } from '../lib/socket';
 import { FdScope, openFdCount, poke } from './helpers';
 

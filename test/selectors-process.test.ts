@@ -32,14 +32,14 @@ describe('package entry points', () => {
   it('builds dist', () => {
     expect(existsSync(join(DIST, 'index.js'))).toBe(true);
     expect(existsSync(join(DIST, 'index.d.ts'))).toBe(true);
-    expect(existsSync(join(DIST, 'selectors.d.ts'))).toBe(true);
+    expect(existsSync(join(DIST, 'selectors', 'index.d.ts'))).toBe(true);
   });
 
   it('loads with require() and works from plain JS', () => {
     const r = runNode(`
       const m = require('muxloop');
       const s = require('muxloop/selectors');
-      const { binding } = require('./dist/native');
+      const { binding } = require('./dist/core/native');
       const sel = new m.DefaultSelector();
       const [a, b] = binding.socketpair(binding.constants.AF_UNIX, binding.constants.SOCK_STREAM, true);
       const key = sel.register(a, m.EVENT_READ, 'data');
@@ -83,7 +83,7 @@ describe('scale', () => {
     const r = runNode(
       `
       const { selectorClass, availableSelectors, EVENT_WRITE } = require('./dist/selectors');
-      const { binding } = require('./dist/native');
+      const { binding } = require('./dist/core/native');
       const result = {};
       for (const kind of availableSelectors().filter((k) => k !== 'select')) {
         const sel = new (selectorClass(kind))();
@@ -126,7 +126,7 @@ describe('signals (A13)', () => {
     const r = runNode(`
       const { spawn } = require('node:child_process');
       const { selectorClass, availableSelectors, EVENT_READ } = require('./dist/selectors');
-      const { binding } = require('./dist/native');
+      const { binding } = require('./dist/core/native');
       let signals = 0;
       process.on('SIGUSR2', () => { signals++; });
       const results = {};
@@ -173,7 +173,7 @@ describe('worker threads', () => {
     const code = `
       const { parentPort } = require('node:worker_threads');
       const { DefaultSelector, EVENT_READ } = require(${JSON.stringify(join(DIST, 'index.js'))});
-      const { binding } = require(${JSON.stringify(join(DIST, 'native.js'))});
+      const { binding } = require(${JSON.stringify(join(DIST, 'core', 'native.js'))});
       const sel = new DefaultSelector();
       const [r, w] = binding.pipe(true);
       const [a, b] = binding.socketpair(binding.constants.AF_UNIX, binding.constants.SOCK_STREAM, true);
@@ -204,7 +204,7 @@ describe('close-on-exec', () => {
     const r = runNode(`
       const { execFileSync } = require('node:child_process');
       const { DefaultSelector } = require('muxloop');
-      const { binding } = require('./dist/native');
+      const { binding } = require('./dist/core/native');
       const sel = new DefaultSelector();
       const mine = [sel.fileno?.() ?? -1, ...binding.pipe(false), ...binding.socketpair(binding.constants.AF_UNIX, binding.constants.SOCK_STREAM, false)]
         .filter((fd) => fd >= 0);

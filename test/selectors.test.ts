@@ -15,7 +15,7 @@ import {
   selectorClass,
   type SelectorKey,
 } from '../lib/selectors';
-import { binding } from '../lib/native';
+import { binding } from '../lib/core/native';
 import { FdScope, drain, openFdCount, poke } from './helpers';
 
 function elapsed(fn: () => unknown): number {

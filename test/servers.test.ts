@@ -6,11 +6,11 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Future } from '../lib/futures';
-import { sleep } from '../lib/helpers';
-import { EventLoop } from '../lib/loop';
-import { DatagramProtocol, Protocol, type DatagramTransport, type Transport } from '../lib/protocols';
-import type { AddrInfo } from '../lib/resolver';
+import type { Future } from '../lib/tasks/futures';
+import { sleep } from '../lib/tasks/helpers';
+import { EventLoop } from '../lib/loop/base_loop';
+import { DatagramProtocol, Protocol, type DatagramTransport, type Transport } from '../lib/net/protocols';
+import type { AddrInfo } from '../lib/loop/resolver';
 import { availableSelectors, selectorClass, type SelectorKind } from '../lib/selectors';
 import { AF_INET, AF_UNIX, IPPROTO_TCP, SOCK_DGRAM, SOCK_STREAM, Socket, pipe, socketpair, close as closeFd, read as readFd, write as writeFd, type SocketAddress } from '../lib/socket';
 import { useFdLeakCheck, useRealLoop } from './helpers';

@@ -6,7 +6,7 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { binding } from '../lib/native';
+import { binding } from '../lib/core/native';
 import { EpollSelector, EVENT_READ, PollSelector, SelectSelector, type BaseSelector } from '../lib/selectors';
 import {
   AF_INET,
@@ -28,7 +28,7 @@ import {
   socketpair,
   write,
 } from '../lib/socket';
-import { select } from '../lib/select';
+import { select } from '../lib/selectors/select';
 import { openFdCount, useFdLeakCheck } from './helpers';
 
 const DIST = join(__dirname, '..', 'dist');
@@ -433,7 +433,7 @@ describe('B13-B17: fd ownership', () => {
   const strace = spawnSync('strace', ['-V']).status === 0;
   it.runIf(strace && process.platform === 'linux')('B16: ECONNABORTED from accept is skipped (strace fault injection)', () => {
     const script = `
-      const s = require(process.env.DIST + '/socket.js');
+      const s = require(process.env.DIST + '/socket/index.js');
       const srv = s.createServer(['127.0.0.1', 0]);
       const c = s.createConnection(srv.getsockname(), 5);
       srv.settimeout(5);
@@ -454,7 +454,7 @@ describe('B13-B17: fd ownership', () => {
 
   it('B17: GC never closes a reused fd; an abandoned open socket is closed by the finalizer', () => {
     const script = `
-      const s = require(process.env.DIST + '/socket.js');
+      const s = require(process.env.DIST + '/socket/index.js');
       const fs = require('fs');
       const isOpen = (fd) => { try { fs.fstatSync(fd); return true; } catch { return false; } };
       const collect = async () => { for (let i = 0; i < 5; i++) { global.gc(); await new Promise(setImmediate); } };
@@ -485,8 +485,8 @@ describe('B13-B17: fd ownership', () => {
 
 it('signals (EINTR) neither end a timed wait early nor surface as errors (PEP 475)', () => {
   const script = `
-    const s = require(process.env.DIST + '/socket.js');
-    const { select } = require(process.env.DIST + '/select.js');
+    const s = require(process.env.DIST + '/socket/index.js');
+    const { select } = require(process.env.DIST + '/selectors/select.js');
     const { spawn } = require('child_process');
     let delivered = 0;
     process.on('SIGUSR2', () => delivered++);
@@ -519,7 +519,7 @@ it('signals (EINTR) neither end a timed wait early nor surface as errors (PEP 47
 describe('EMFILE', () => {
   it('socket() and accept() report EMFILE as a coded error when out of fds', () => {
     const script = `
-      const s = require(process.env.DIST + '/socket.js');
+      const s = require(process.env.DIST + '/socket/index.js');
       const srv = s.createServer(['127.0.0.1', 0]);
       const c = s.createConnection(srv.getsockname(), 5);
       const held = [];

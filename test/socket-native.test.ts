@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { binding } from '../lib/native';
+import { binding } from '../lib/core/native';
 import { openFdCount } from './helpers';
 
 const DIST = join(__dirname, '..', 'dist');
@@ -32,8 +32,8 @@ async function settle(check: () => boolean, ms = 10_000): Promise<boolean> {
 
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
-const s = require(workerData.dist + '/socket.js');
-const { DefaultSelector, PollSelector, EVENT_READ } = require(workerData.dist + '/selectors.js');
+const s = require(workerData.dist + '/socket/index.js');
+const { DefaultSelector, PollSelector, EVENT_READ } = require(workerData.dist + '/selectors/index.js');
 const server = s.createServer(['127.0.0.1', 0]);
 const client = s.createConnection(server.getsockname(), 5);
 const [conn] = server.accept();

@@ -10,7 +10,7 @@ import { SHUT_WR, createConnection, createServer, type Socket } from '../lib/soc
 import { openFdCount } from './helpers';
 
 const SIZE = 64 * 1024 * 1024;
-const DIST = join(__dirname, '..', 'dist', 'socket.js');
+const DIST = join(__dirname, '..', 'dist', 'socket', 'index.js');
 
 let baseline = 0;
 beforeEach(() => {

@@ -8,12 +8,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { Future } from '../lib/futures';
-import { gather, sleep } from '../lib/helpers';
-import { Event } from '../lib/locks';
-import type { EventLoop } from '../lib/loop';
+import type { Future } from '../lib/tasks/futures';
+import { gather, sleep } from '../lib/tasks/helpers';
+import { Event } from '../lib/tasks/locks';
+import type { EventLoop } from '../lib/loop/base_loop';
 import { availableSelectors, type SelectorKind } from '../lib/selectors';
-import type { Server } from '../lib/servers';
+import type { Server } from '../lib/net/servers';
 import {
   LimitOverrunError,
   type StreamReader,
@@ -23,7 +23,7 @@ import {
   startServer,
   startUnixServer,
 } from '../lib/streams';
-import { TimeoutError, timeout } from '../lib/timeouts';
+import { TimeoutError, timeout } from '../lib/tasks/timeouts';
 import { useRealLoop } from './helpers';
 
 const KINDS = availableSelectors().filter((kind) => kind === 'epoll' || kind === 'poll');

@@ -5,11 +5,11 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Future } from '../lib/futures';
-import { CancelledError } from '../lib/futures';
-import { gather, sleep } from '../lib/helpers';
-import { EventLoop } from '../lib/loop';
-import type { BaseProtocol, BytesLike, Transport } from '../lib/protocols';
+import type { Future } from '../lib/tasks/futures';
+import { CancelledError } from '../lib/tasks/futures';
+import { gather, sleep } from '../lib/tasks/helpers';
+import { EventLoop } from '../lib/loop/base_loop';
+import type { BaseProtocol, BytesLike, Transport } from '../lib/net/protocols';
 import {
   IncompleteReadError,
   LimitOverrunError,
@@ -19,7 +19,7 @@ import {
   openConnection,
   startServer,
 } from '../lib/streams';
-import { createTask, type Task } from '../lib/tasks';
+import { createTask, type Task } from '../lib/tasks/tasks';
 import { FakeClock, FakeSelector, caught } from './fake';
 
 let clock: FakeClock;

@@ -1,10 +1,10 @@
 // gather, wait, waitFor, asCompleted, shield, timeout and TaskGroup on a fake clock:
 // python-anchor.md scenarios 39-47 and reliability.md D6, D9.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EventLoop } from '../lib/loop';
-import { CancelledError } from '../lib/futures';
-import type { ExceptionContext } from '../lib/events';
-import { createTask, currentTask, type Task } from '../lib/tasks';
+import { EventLoop } from '../lib/loop/base_loop';
+import { CancelledError } from '../lib/tasks/futures';
+import type { ExceptionContext } from '../lib/core/events';
+import { createTask, currentTask, type Task } from '../lib/tasks/tasks';
 import {
   ALL_COMPLETED,
   asCompleted,
@@ -15,9 +15,9 @@ import {
   sleep,
   wait,
   waitFor,
-} from '../lib/helpers';
-import { timeout, timeoutAt, TimeoutError } from '../lib/timeouts';
-import { ExceptionGroup, TaskGroup } from '../lib/taskgroups';
+} from '../lib/tasks/helpers';
+import { timeout, timeoutAt, TimeoutError } from '../lib/tasks/timeouts';
+import { ExceptionGroup, TaskGroup } from '../lib/tasks/taskgroups';
 import { FakeClock, FakeSelector, caught } from './fake';
 
 let clock: FakeClock;

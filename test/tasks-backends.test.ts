@@ -1,14 +1,14 @@
 // Tasks on the real selectors, hosted: the classic asyncio teaching examples with real time, run()
 // end to end, and the fd leak check.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventLoop } from '../lib/loop';
-import { CancelledError } from '../lib/futures';
+import { EventLoop } from '../lib/loop/base_loop';
+import { CancelledError } from '../lib/tasks/futures';
 import { availableSelectors, selectorClass } from '../lib/selectors';
-import { allTasks, createTask } from '../lib/tasks';
-import { gather, sleep, waitFor } from '../lib/helpers';
-import { TaskGroup } from '../lib/taskgroups';
+import { allTasks, createTask } from '../lib/tasks/tasks';
+import { gather, sleep, waitFor } from '../lib/tasks/helpers';
+import { TaskGroup } from '../lib/tasks/taskgroups';
 import { run } from '../lib/runners';
-import { Queue } from '../lib/queues';
+import { Queue } from '../lib/tasks/queues';
 import { openFdCount } from './helpers';
 
 let fdsBefore: number;

@@ -1,12 +1,12 @@
 // reliability.md D3-D5 through Tasks, in both coroutine styles: cancelling a task that awaits a
 // socket coroutine removes its reader or writer at once, loses no bytes and leaks no fd.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { CancelledError, type Future } from '../lib/futures';
-import { sleep } from '../lib/helpers';
-import { EventLoop } from '../lib/loop';
+import { CancelledError, type Future } from '../lib/tasks/futures';
+import { sleep } from '../lib/tasks/helpers';
+import { EventLoop } from '../lib/loop/base_loop';
 import { availableSelectors, type SelectorKind } from '../lib/selectors';
 import { AF_INET, SOCK_STREAM, Socket, socketpair } from '../lib/socket';
-import type { Task } from '../lib/tasks';
+import type { Task } from '../lib/tasks/tasks';
 import { useRealLoop } from './helpers';
 
 describe.each(availableSelectors())('%s backend: cancelling tasks that await socket coroutines', (kind: SelectorKind) => {

@@ -1,11 +1,11 @@
 // Tasks in both coroutine styles on a fake clock and a scripted selector: python-anchor.md
 // scenarios 32-48 and reliability.md D6-D9, deterministically.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EventLoop } from '../lib/loop';
-import { CancelledError, Future, InvalidStateError } from '../lib/futures';
-import type { ExceptionContext } from '../lib/events';
-import { allTasks, createTask, currentTask, ensureFuture, Task } from '../lib/tasks';
-import { sleep } from '../lib/helpers';
+import { EventLoop } from '../lib/loop/base_loop';
+import { CancelledError, Future, InvalidStateError } from '../lib/tasks/futures';
+import type { ExceptionContext } from '../lib/core/events';
+import { allTasks, createTask, currentTask, ensureFuture, Task } from '../lib/tasks/tasks';
+import { sleep } from '../lib/tasks/helpers';
 import { FakeClock, FakeSelector, caught } from './fake';
 
 let clock: FakeClock;

@@ -2,10 +2,10 @@
 // transports-process.test.ts): call order, the read paths, write buffering and flow control,
 // half-close, close/abort, the fatal-error policy (reliability.md E1-E9) and argument errors.
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { Future } from '../lib/futures';
-import { sleep } from '../lib/helpers';
-import type { EventLoop } from '../lib/loop';
-import { BufferedProtocol, Protocol, type Transport } from '../lib/protocols';
+import type { Future } from '../lib/tasks/futures';
+import { sleep } from '../lib/tasks/helpers';
+import type { EventLoop } from '../lib/loop/base_loop';
+import { BufferedProtocol, Protocol, type Transport } from '../lib/net/protocols';
 import { availableSelectors, type SelectorKind } from '../lib/selectors';
 import { AF_INET, MSG_OOB, SOCK_STREAM, SOL_SOCKET, SO_LINGER, SO_RCVBUF, SO_SNDBUF, Socket, socketpair } from '../lib/socket';
 import { useRealLoop } from './helpers';

@@ -4,9 +4,9 @@
  * the loop (`callSoon`), never synchronously.
  * @packageDocumentation
  */
-import type { ExceptionContext } from './events';
-import type { EventLoop } from './loop';
-import { getEventLoop } from './loop';
+import type { ExceptionContext } from '../core/events';
+import type { EventLoop } from '../loop/base_loop';
+import { getEventLoop } from '../loop/base_loop';
 
 /** An operation is not allowed in the Future's current state (asyncio's `InvalidStateError`). */
 export class InvalidStateError extends Error {

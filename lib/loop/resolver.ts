@@ -15,10 +15,10 @@
  */
 import dns from 'node:dns';
 import { isIP } from 'node:net';
-import { codedError, invalidArgType, outOfRange } from './errors';
-import type { Future } from './futures';
-import type { EventLoop } from './loop';
-import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_STREAM, type SocketAddress } from './socket';
+import { codedError, invalidArgType, outOfRange } from '../core/errors';
+import type { Future } from '../tasks/futures';
+import type { EventLoop } from './base_loop';
+import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_STREAM, type SocketAddress } from '../socket';
 
 /** Any address family (getaddrinfo's "both IPv4 and IPv6"). */
 export const AF_UNSPEC = 0;

@@ -7,10 +7,10 @@
  * **Delays and timeouts are in SECONDS.**
  * @packageDocumentation
  */
-import { codedError, invalidArgType, outOfRange } from './errors';
-import type { TimerHandle } from './events';
+import { codedError, invalidArgType, outOfRange } from '../core/errors';
+import type { TimerHandle } from '../core/events';
 import { CancelledError, Future } from './futures';
-import { type EventLoop, getEventLoop, getRunningLoop } from './loop';
+import { type EventLoop, getEventLoop, getRunningLoop } from '../loop/base_loop';
 import { type Awaitable, ensureFuture, isCoroutine, resultDiscarded, spawn } from './tasks';
 import { timeout as scopedTimeout, TimeoutError } from './timeouts';
 

@@ -8,9 +8,9 @@
  */
 import { lstatSync, statSync, unlinkSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { codedError, errnoError, invalidArgType, outOfRange } from './errors';
-import type { Future } from './futures';
-import type { EventLoop } from './loop';
+import { codedError, errnoError, invalidArgType, outOfRange } from '../core/errors';
+import type { Future } from '../tasks/futures';
+import type { EventLoop } from '../loop/base_loop';
 import type {
   BaseProtocol,
   DatagramTransport,
@@ -19,7 +19,7 @@ import type {
   ReadTransport,
   WriteTransport,
 } from './protocols';
-import { AF_UNSPEC, AI_PASSIVE, type AddrInfo } from './resolver';
+import { AF_UNSPEC, AI_PASSIVE, type AddrInfo } from '../loop/resolver';
 import {
   AF_INET6,
   AF_UNIX,
@@ -33,8 +33,8 @@ import {
   SO_REUSEADDR,
   SO_REUSEPORT,
   Socket,
-} from './socket';
-import type { TimerHandle } from './events';
+} from '../socket';
+import type { TimerHandle } from '../core/events';
 import {
   type BaseSelectorTransport,
   DatagramSocketTransport,
@@ -44,7 +44,7 @@ import {
   SocketTransport,
   WritePipeTransport,
   preparePipe,
-} from './transports';
+} from './transports/base';
 
 const E = osConstants.errno;
 

@@ -26,11 +26,11 @@
  * @packageDocumentation
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { codedError, describe, invalidArgType } from './errors';
+import { codedError, describe, invalidArgType } from '../core/errors';
 import { CancelledError, Future, setAwaitHook, wrapFuture } from './futures';
-import { type EventLoop, getEventLoop, getRunningLoop, installTaskSupport, type TaskOptions } from './loop';
+import { type EventLoop, getEventLoop, getRunningLoop, installTaskSupport, type TaskOptions } from '../loop/base_loop';
 
-export type { TaskOptions } from './loop';
+export type { TaskOptions } from '../loop/base_loop';
 
 /** Something a task can drive: a generator object, a function (async or not) or a thenable. */
 export type Coroutine<T = unknown> =

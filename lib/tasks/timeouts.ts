@@ -14,10 +14,10 @@
  *   there is cancelled as usual. `t.expired()` tells what happened.
  * @packageDocumentation
  */
-import { TimeoutError, codedError, invalidArgType, outOfRange } from './errors';
+import { TimeoutError, codedError, invalidArgType, outOfRange } from '../core/errors';
 import { CancelledError } from './futures';
-import type { Handle } from './events';
-import { getRunningLoop } from './loop';
+import type { Handle } from '../core/events';
+import { getRunningLoop } from '../loop/base_loop';
 import { currentTask, type Task } from './tasks';
 
 export { TimeoutError };

@@ -18,11 +18,11 @@
  */
 import { isIP } from 'node:net';
 import { constants as osConstants } from 'node:os';
-import { codedError, errnoError, invalidArgType, outOfRange } from './errors';
-import type { Handle } from './events';
-import { Future } from './futures';
-import type { EventLoop } from './loop';
-import { AF_INET, AF_INET6, type Address, SOL_SOCKET, SO_ERROR, type Socket, type SocketAddress } from './socket';
+import { codedError, errnoError, invalidArgType, outOfRange } from '../core/errors';
+import type { Handle } from '../core/events';
+import { Future } from '../tasks/futures';
+import type { EventLoop } from '../loop/base_loop';
+import { AF_INET, AF_INET6, type Address, SOL_SOCKET, SO_ERROR, type Socket, type SocketAddress } from '../socket';
 
 const E = osConstants.errno;
 

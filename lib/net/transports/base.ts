@@ -27,10 +27,10 @@
  */
 import { fstatSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { codedError, errnoError, invalidArgType, outOfRange } from './errors';
-import type { Future } from './futures';
-import type { EventLoop } from './loop';
-import { binding } from './native';
+import { codedError, errnoError, invalidArgType, outOfRange } from '../../core/errors';
+import type { Future } from '../../tasks/futures';
+import type { EventLoop } from '../../loop/base_loop';
+import { binding } from '../../core/native';
 import type {
   BaseProtocol,
   BaseTransport,
@@ -41,8 +41,8 @@ import type {
   Protocol,
   Transport,
   WriteTransport,
-} from './protocols';
-import { fileobjToFd } from './selectors';
+} from '../protocols';
+import { fileobjToFd } from '../../selectors';
 import {
   AF_INET,
   AF_INET6,
@@ -53,7 +53,7 @@ import {
   type Socket,
   type SocketAddress,
   TCP_NODELAY,
-} from './socket';
+} from '../../socket';
 
 const E = osConstants.errno;
 

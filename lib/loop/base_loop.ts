@@ -26,13 +26,13 @@
  */
 import { AsyncResource, executionAsyncId } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
-import { codedError, describe, invalidArgType, outOfRange } from './errors';
-import { type Callback, type ExceptionContext, Handle, type HandleOwner, TimerHandle } from './events';
-import { Future, wrapFuture } from './futures';
-import { TimerHeap } from './heap';
-import { type LoopNetworking, loopNetworking } from './loop_net';
-import { binding, type NativeLoopHost } from './native';
-import type { Coroutine, Task } from './tasks';
+import { codedError, describe, invalidArgType, outOfRange } from '../core/errors';
+import { type Callback, type ExceptionContext, Handle, type HandleOwner, TimerHandle } from '../core/events';
+import { Future, wrapFuture } from '../tasks/futures';
+import { TimerHeap } from '../core/heap';
+import { type LoopNetworking, loopNetworking } from '../net/selector_loop';
+import { binding, type NativeLoopHost } from '../core/native';
+import type { Coroutine, Task } from '../tasks/tasks';
 import {
   type BaseSelector,
   DefaultSelector,
@@ -42,7 +42,7 @@ import {
   fileobjToFd,
   nativeSelectorOf,
   type SelectorKey,
-} from './selectors';
+} from '../selectors';
 
 /** asyncio's MAXIMUM_SELECT_TIMEOUT: no single wait is longer than a day. */
 const MAX_TIMEOUT = 24 * 3600;

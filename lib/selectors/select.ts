@@ -8,9 +8,9 @@
  * ```
  * @packageDocumentation
  */
-import { outOfRange, invalidArgType } from './errors';
-import { binding } from './native';
-import { fileobjToFd, type FileObject } from './selectors';
+import { outOfRange, invalidArgType } from '../core/errors';
+import { binding } from '../core/native';
+import { fileobjToFd, type FileObject } from './index';
 
 /** FD_SETSIZE of this build: select(2) cannot watch an fd at or above it. */
 export const FD_SETSIZE: number = binding.socketConstants.FD_SETSIZE;

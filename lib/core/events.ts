@@ -168,7 +168,7 @@ export class TimerHandle extends Handle {
 function firstUserFrame(stack: string | undefined): string | undefined {
   if (stack === undefined) return undefined;
   for (const line of stack.split('\n').slice(1)) {
-    if (/[/\\](lib|dist)[/\\](events|loop|futures)\.[jt]s/.test(line)) continue;
+    if (/[/\\](lib|dist)[/\\](core|loop|tasks|net|streams)[/\\]/.test(line)) continue;
     const match = /\(?([^()\s]+:\d+:\d+)\)?\s*$/.exec(line);
     if (match) return match[1];
   }

@@ -15,9 +15,9 @@
  * `Semaphore` and `Condition`); `Barrier.with(async (index) => ...)`.
  * @packageDocumentation
  */
-import { codedError, invalidArgType, outOfRange } from './errors';
+import { codedError, invalidArgType, outOfRange } from '../core/errors';
 import { CancelledError, Future } from './futures';
-import { type EventLoop, getRunningLoop } from './loop';
+import { type EventLoop, getRunningLoop } from '../loop/base_loop';
 import { resultDiscarded, spawn } from './tasks';
 
 type Handoff<T> = Future<T> & { [resultDiscarded]?: () => void };

@@ -205,4 +205,5 @@ export type NativeSocketAddress = [string, number] | [string, number, number, nu
 const load = require('node-gyp-build') as (dir: string) => unknown;
 
 /** The loaded addon. */
-export const binding = load(path.join(__dirname, '..')) as NativeBinding;
+// From lib/core/ (tests) or dist/core/ (the package), the package root is two levels up.
+export const binding = load(path.join(__dirname, '..', '..')) as NativeBinding;

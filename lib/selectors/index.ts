@@ -10,8 +10,8 @@
  * ```
  * @packageDocumentation
  */
-import { codedError, describe, invalidArgType, outOfRange } from './errors';
-import { binding, type NativeSelector } from './native';
+import { codedError, describe, invalidArgType, outOfRange } from '../core/errors';
+import { binding, type NativeSelector } from '../core/native';
 
 /** Interest in (and readiness for) reading: Python's `selectors.EVENT_READ`. */
 export const EVENT_READ = 1;

@@ -30,10 +30,10 @@
  * @packageDocumentation
  */
 import { constants as osConstants } from 'node:os';
-import { ChunkQueue } from './chunk_queue';
-import { codedError, type CodedError, describe, invalidArgType, outOfRange } from './errors';
-import type { Future } from './futures';
-import { type EventLoop, getEventLoop, getRunningLoop } from './loop';
+import { ChunkQueue } from '../core/chunk_queue';
+import { codedError, type CodedError, describe, invalidArgType, outOfRange } from '../core/errors';
+import type { Future } from '../tasks/futures';
+import { type EventLoop, getEventLoop, getRunningLoop } from '../loop/base_loop';
 import {
   type BaseProtocol,
   type BaseTransport,
@@ -41,10 +41,10 @@ import {
   Protocol,
   type ProtocolFactory,
   type Transport,
-} from './protocols';
-import type { CreateConnectionOptions, CreateServerOptions, CreateUnixServerOptions, Server } from './servers';
-import type { Socket } from './socket';
-import { isGenerator, isThenable, resultDiscarded, type Task } from './tasks';
+} from '../net/protocols';
+import type { CreateConnectionOptions, CreateServerOptions, CreateUnixServerOptions, Server } from '../net/servers';
+import type { Socket } from '../socket';
+import { isGenerator, isThenable, resultDiscarded, type Task } from '../tasks/tasks';
 
 /** asyncio's `_DEFAULT_LIMIT`: 64 KiB. */
 const DEFAULT_LIMIT = 2 ** 16;

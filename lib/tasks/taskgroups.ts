@@ -14,9 +14,9 @@
  *   (filled in as the other children finish) instead of a CancelledError.
  * @packageDocumentation
  */
-import { codedError } from './errors';
+import { codedError } from '../core/errors';
 import { CancelledError, type Future } from './futures';
-import type { EventLoop } from './loop';
+import type { EventLoop } from '../loop/base_loop';
 import { type Coroutine, currentTask, type Task, type TaskOptions } from './tasks';
 
 /**

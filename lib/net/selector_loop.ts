@@ -4,7 +4,7 @@
  * fd watching, and networking grows here without touching it.
  * @packageDocumentation
  */
-import { type Resolver, resolver } from './resolver';
+import { type Resolver, resolver } from '../loop/resolver';
 import { type ServerOps, serverOps } from './servers';
 import { type SockOps, sockOps } from './sock_ops';
 

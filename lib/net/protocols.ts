@@ -15,7 +15,7 @@
  * `pauseWriting`/`resumeWriting` alternate, starting with `pauseWriting`.
  * @packageDocumentation
  */
-import type { Address, SocketAddress } from './socket';
+import type { Address, SocketAddress } from '../socket';
 
 /** Bytes a transport accepts: a Buffer, any TypedArray or DataView, or a string (sent as UTF-8). */
 export type BytesLike = ArrayBufferView | string;

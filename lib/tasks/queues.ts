@@ -9,9 +9,9 @@
  * completes takes its item out again, so a cancelled call never loses or adds an item.
  * @packageDocumentation
  */
-import { codedError, invalidArgType } from './errors';
+import { codedError, invalidArgType } from '../core/errors';
 import { Future } from './futures';
-import { type EventLoop, getRunningLoop } from './loop';
+import { type EventLoop, getRunningLoop } from '../loop/base_loop';
 import { Event } from './locks';
 import { resultDiscarded, spawn } from './tasks';
 

@@ -35,8 +35,8 @@
  */
 import { inspect } from 'node:util';
 import { constants as osConstants } from 'node:os';
-import { TimeoutError, codedError, describe, errnoError, invalidArgType, outOfRange } from './errors';
-import { binding, type NativeAddress, type NativeSocketAddress } from './native';
+import { TimeoutError, codedError, describe, errnoError, invalidArgType, outOfRange } from '../core/errors';
+import { binding, type NativeAddress, type NativeSocketAddress } from '../core/native';
 
 const C = binding.constants;
 const S = binding.socketConstants;
@@ -131,7 +131,7 @@ export class SocketTimeoutError extends TimeoutError {
 }
 
 /** An OS error shaped like the addon's: `Error{code, errno, syscall}`. */
-export type { ErrnoException } from './errors';
+export type { ErrnoException } from '../core/errors';
 
 const TIMED_OUT = -2;
 
