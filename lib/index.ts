@@ -7,18 +7,17 @@ export { codedError, type CodedError } from './core/errors';
 export { Handle, TimerHandle, type ExceptionContext, type Callback } from './core/events';
 export { Future, InvalidStateError, CancelledError, wrapFuture, isFuture, type DoneCallback } from './tasks/futures';
 export {
-  EventLoop,
+  BaseEventLoop,
   type EventLoopOptions,
   type TaskOptions,
   type TaskFactory,
   type ExceptionHandler,
-  getRunningLoop,
-  getEventLoop,
-  setEventLoop,
-  newEventLoop,
 } from './loop/base_loop';
+export { SelectorEventLoop } from './net/selector_loop';
+export { EventLoop, getRunningLoop, getEventLoop, setEventLoop, newEventLoop } from './loops';
+export type { AbstractEventLoop } from './core/events';
+export type { FutureLoop } from './tasks/futures';
 export * from './socket';
-export type { SockOps } from './net/sock_ops';
 export {
   AF_UNSPEC,
   AI_PASSIVE,
@@ -34,7 +33,6 @@ export {
   NI_DGRAM,
   type AddrInfo,
   type GetaddrinfoOptions,
-  type Resolver,
 } from './loop/resolver';
 export { select, FD_SETSIZE } from './selectors/select';
 export {
@@ -47,6 +45,7 @@ export {
   allTasks,
   ensureFuture,
   isCoroutine,
+  type TaskLoop,
 } from './tasks/tasks';
 export {
   sleep,
@@ -84,7 +83,6 @@ export {
 export {
   Server,
   ACCEPT_RETRY_DELAY,
-  type ServerOps,
   type CreateServerOptions as LoopCreateServerOptions,
   type CreateUnixServerOptions,
   type CreateConnectionOptions,

@@ -11,7 +11,8 @@ import { isMainThread } from 'node:worker_threads';
 import { codedError, invalidArgType } from './core/errors';
 import { CancelledError, type Future } from './tasks/futures';
 import { gather } from './tasks/helpers';
-import { type EventLoop, type EventLoopOptions, getRunningLoop, newEventLoop, setEventLoop } from './loop/base_loop';
+import type { EventLoopOptions } from './loop/base_loop';
+import { type EventLoop, getRunningLoop, newEventLoop, setEventLoop } from './loops';
 import { allTasks, type Coroutine, isCoroutine, type Task } from './tasks/tasks';
 
 /** `run()` ended because of Ctrl-C (Python's `KeyboardInterrupt`). */

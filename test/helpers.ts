@@ -3,7 +3,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { afterEach, beforeEach, expect } from 'vitest';
 import type { ExceptionContext } from '../lib/core/events';
-import { EventLoop } from '../lib/loop/base_loop';
+import { EventLoop } from '../lib/loops';
 import { binding } from '../lib/core/native';
 import { selectorClass, type SelectorKind } from '../lib/selectors';
 

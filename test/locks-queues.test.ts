@@ -1,7 +1,7 @@
 // Locks and queues on a fake clock: python-anchor.md scenarios 51-54, fairness and cancellation
 // safety of waiters, both coroutine styles.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EventLoop } from '../lib/loop/base_loop';
+import { EventLoop } from '../lib/loops';
 import { CancelledError } from '../lib/tasks/futures';
 import { createTask, type Task } from '../lib/tasks/tasks';
 import { gather, sleep } from '../lib/tasks/helpers';

@@ -5,7 +5,7 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EventLoop } from '../lib/loop/base_loop';
+import { EventLoop } from '../lib/loops';
 import { availableSelectors, selectorClass, type SelectorKind } from '../lib/selectors';
 import { binding } from '../lib/core/native';
 import type { ExceptionContext } from '../lib/core/events';

@@ -1,7 +1,7 @@
 // The loop core with a fake clock and a scripted selector: the ordering contract
 // (python-anchor.md 2.1, scenarios 18-28) and reliability.md group C, deterministically.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { EventLoop, getEventLoop, getRunningLoop, setEventLoop } from '../lib/loop/base_loop';
+import { EventLoop, getEventLoop, getRunningLoop, setEventLoop } from '../lib/loops';
 import { CancelledError, Future, InvalidStateError, wrapFuture } from '../lib/tasks/futures';
 import { EVENT_READ, EVENT_WRITE } from '../lib/selectors';
 import type { ExceptionContext } from '../lib/core/events';

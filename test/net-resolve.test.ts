@@ -3,7 +3,7 @@
 // 'localhost' and numeric addresses, nothing that would leave the machine.
 import dns from 'node:dns';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { EventLoop } from '../lib/loop/base_loop';
+import { EventLoop } from '../lib/loops';
 import {
   AF_UNSPEC,
   AI_NUMERICHOST,

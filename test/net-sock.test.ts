@@ -4,7 +4,7 @@
 // lost, nothing leaks. Every test ends with the fd count at its baseline and no loop errors.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { CancelledError } from '../lib/tasks/futures';
-import { EventLoop } from '../lib/loop/base_loop';
+import { EventLoop } from '../lib/loops';
 import { availableSelectors, type SelectorKind } from '../lib/selectors';
 import {
   AF_INET,

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Future } from '../lib/tasks/futures';
 import { sleep } from '../lib/tasks/helpers';
-import { EventLoop } from '../lib/loop/base_loop';
+import { EventLoop } from '../lib/loops';
 import { DatagramProtocol, Protocol, type DatagramTransport, type Transport } from '../lib/net/protocols';
 import type { AddrInfo } from '../lib/loop/resolver';
 import { availableSelectors, selectorClass, type SelectorKind } from '../lib/selectors';

@@ -11,7 +11,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import type { Future } from '../lib/tasks/futures';
 import { gather, sleep } from '../lib/tasks/helpers';
 import { Event } from '../lib/tasks/locks';
-import type { EventLoop } from '../lib/loop/base_loop';
+import type { EventLoop } from '../lib/loops';
 import { availableSelectors, type SelectorKind } from '../lib/selectors';
 import type { Server } from '../lib/net/servers';
 import {

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Future } from '../lib/tasks/futures';
 import { CancelledError } from '../lib/tasks/futures';
 import { gather, sleep } from '../lib/tasks/helpers';
-import { EventLoop } from '../lib/loop/base_loop';
+import { EventLoop } from '../lib/loops';
 import type { BaseProtocol, BytesLike, Transport } from '../lib/net/protocols';
 import {
   IncompleteReadError,

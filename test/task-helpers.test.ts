@@ -1,7 +1,7 @@
 // gather, wait, waitFor, asCompleted, shield, timeout and TaskGroup on a fake clock:
 // python-anchor.md scenarios 39-47 and reliability.md D6, D9.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EventLoop } from '../lib/loop/base_loop';
+import { EventLoop } from '../lib/loops';
 import { CancelledError } from '../lib/tasks/futures';
 import type { ExceptionContext } from '../lib/core/events';
 import { createTask, currentTask, type Task } from '../lib/tasks/tasks';

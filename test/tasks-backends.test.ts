@@ -1,7 +1,7 @@
 // Tasks on the real selectors, hosted: the classic asyncio teaching examples with real time, run()
 // end to end, and the fd leak check.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventLoop } from '../lib/loop/base_loop';
+import { EventLoop } from '../lib/loops';
 import { CancelledError } from '../lib/tasks/futures';
 import { availableSelectors, selectorClass } from '../lib/selectors';
 import { allTasks, createTask } from '../lib/tasks/tasks';

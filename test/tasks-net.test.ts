@@ -3,7 +3,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { CancelledError, type Future } from '../lib/tasks/futures';
 import { sleep } from '../lib/tasks/helpers';
-import { EventLoop } from '../lib/loop/base_loop';
+import { EventLoop } from '../lib/loops';
 import { availableSelectors, type SelectorKind } from '../lib/selectors';
 import { AF_INET, SOCK_STREAM, Socket, socketpair } from '../lib/socket';
 import type { Task } from '../lib/tasks/tasks';

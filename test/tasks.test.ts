@@ -1,7 +1,7 @@
 // Tasks in both coroutine styles on a fake clock and a scripted selector: python-anchor.md
 // scenarios 32-48 and reliability.md D6-D9, deterministically.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EventLoop } from '../lib/loop/base_loop';
+import { EventLoop } from '../lib/loops';
 import { CancelledError, Future, InvalidStateError } from '../lib/tasks/futures';
 import type { ExceptionContext } from '../lib/core/events';
 import { allTasks, createTask, currentTask, ensureFuture, Task } from '../lib/tasks/tasks';

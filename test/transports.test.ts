@@ -4,7 +4,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Future } from '../lib/tasks/futures';
 import { sleep } from '../lib/tasks/helpers';
-import type { EventLoop } from '../lib/loop/base_loop';
+import type { EventLoop } from '../lib/loops';
 import { BufferedProtocol, Protocol, type Transport } from '../lib/net/protocols';
 import { availableSelectors, type SelectorKind } from '../lib/selectors';
 import { AF_INET, MSG_OOB, SOCK_STREAM, SOL_SOCKET, SO_LINGER, SO_RCVBUF, SO_SNDBUF, Socket, socketpair } from '../lib/socket';

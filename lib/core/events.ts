@@ -1,10 +1,12 @@
 /**
  * `Handle` and `TimerHandle`: what `callSoon`, `callLater`, `callAt`, `addReader` and `addWriter`
- * return, as in asyncio (python-anchor.md section 2.2). This module imports nothing of ours; the
- * loop is seen through the small `HandleOwner` interface.
+ * return, as in asyncio (python-anchor.md section 2.2); the abstract loop that futures and tasks
+ * see, and the registry of this thread's running and current loop (asyncio's `events.py`). It
+ * imports nothing of ours but core/errors; handles see the loop through `HandleOwner`.
  * @packageDocumentation
  */
 import { inspect } from 'node:util';
+import { codedError } from './errors';
 
 /**
  * What the exception handler receives. `message` is always there; the other keys are present
@@ -173,4 +175,88 @@ function firstUserFrame(stack: string | undefined): string | undefined {
     if (match) return match[1];
   }
   return undefined;
+}
+
+// -------------------------------------------------------------------------------------------------
+// The abstract loop, and the loop of this thread
+
+/**
+ * What futures, tasks and the synchronization primitives need of a loop: scheduling, the clock,
+ * error reporting and the run state. Every muxloop loop (`BaseEventLoop` and its subclasses)
+ * implements it; its full surface is declared on those classes. Like asyncio's
+ * `AbstractEventLoop`, this lives beside `Handle` so that the lower layers depend on it, not on
+ * the concrete loop.
+ */
+export interface AbstractEventLoop extends HandleOwner {
+  /** The loop's monotonic clock, in SECONDS. */
+  time(): number;
+  /** Schedules `callback(...args)` for the next iteration (FIFO). */
+  callSoon<A extends unknown[]>(callback: (...args: A) => unknown, ...args: A): Handle;
+  /** Schedules `callback(...args)` after `delay` SECONDS. */
+  callLater<A extends unknown[]>(delay: number, callback: (...args: A) => unknown, ...args: A): TimerHandle;
+  /** Schedules `callback(...args)` at loop time `when` (SECONDS on the `time()` clock). */
+  callAt<A extends unknown[]>(when: number, callback: (...args: A) => unknown, ...args: A): TimerHandle;
+  /** Whether debug mode is on. */
+  getDebug(): boolean;
+  /** Whether a run is in progress. */
+  isRunning(): boolean;
+  /** Whether `close()` was called. */
+  isClosed(): boolean;
+  /** Stops the loop after the current iteration. */
+  stop(): void;
+}
+
+let runningLoop: AbstractEventLoop | undefined;
+let currentLoop: AbstractEventLoop | undefined;
+let loopFactory: (() => AbstractEventLoop) | undefined;
+
+/**
+ * @internal The running loop of this thread, or `undefined`. The public `getRunningLoop()` (which
+ * throws when none runs) is exported by the package's entry point.
+ */
+export function runningLoopOrNone(): AbstractEventLoop | undefined {
+  return runningLoop;
+}
+
+/** @internal Called by the loop when a run starts (`loop`) and ends (`undefined`). */
+export function setRunningLoop(loop: AbstractEventLoop | undefined): void {
+  runningLoop = loop;
+}
+
+/** The loop running on this thread. Throws `ERR_NO_RUNNING_LOOP` when none is. */
+export function getRunningLoop(): AbstractEventLoop {
+  if (runningLoop === undefined) {
+    throw codedError('ERR_NO_RUNNING_LOOP', 'no running event loop');
+  }
+  return runningLoop;
+}
+
+/**
+ * The running loop, else the current one (`setCurrentLoop`), else a new loop from the factory
+ * that the package's entry point installs, which becomes the current one.
+ */
+export function getEventLoop(): AbstractEventLoop {
+  if (runningLoop !== undefined) return runningLoop;
+  if (currentLoop === undefined || currentLoop.isClosed()) {
+    if (loopFactory === undefined) {
+      throw codedError('ERR_NO_EVENT_LOOP_FACTORY', 'No event loop factory: import muxloop (its entry point installs newEventLoop)');
+    }
+    currentLoop = loopFactory();
+  }
+  return currentLoop;
+}
+
+/** @internal Makes `loop` the current loop of this thread (`undefined` clears it). */
+export function setCurrentLoop(loop: AbstractEventLoop | undefined): void {
+  currentLoop = loop;
+}
+
+/** @internal The current loop if it is `loop`'s own slot: cleared when that loop closes. */
+export function forgetCurrentLoop(loop: AbstractEventLoop): void {
+  if (currentLoop === loop) currentLoop = undefined;
+}
+
+/** @internal Installs what `getEventLoop()` creates when there is no current loop (once, by lib/runners.ts). */
+export function setEventLoopFactory(factory: () => AbstractEventLoop): void {
+  loopFactory = factory;
 }

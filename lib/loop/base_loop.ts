@@ -1,5 +1,10 @@
 /**
- * The event loop: asyncio's `BaseEventLoop` over a muxloop selector, hosted inside Node.
+ * `BaseEventLoop`: asyncio's `BaseEventLoop`, the part of every muxloop loop that is not about I/O:
+ * scheduling (`callSoon`, `callLater`, `callAt`), timers, futures and tasks, the exception
+ * handler, debug mode, name resolution, and the runs (hosted and owning) with `stop`/`close`. The
+ * I/O engine is a selector given at construction: subclasses (`SelectorEventLoop` in lib/net/,
+ * a completion loop later) watch fds on it and turn its ready events into callbacks
+ * (`processEvents`). This folder imports core/, selectors/, socket/ and tasks/, never net/.
  *
  * **All delays and times are in SECONDS** (`callLater(0.5, cb)` is half a second), as in asyncio,
  * not milliseconds as in `setTimeout`.
@@ -24,25 +29,26 @@
  * `stop()` lets the current iteration finish and ends the run after it.
  * @packageDocumentation
  */
-import { AsyncResource, executionAsyncId } from 'node:async_hooks';
+import { executionAsyncId } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 import { codedError, describe, invalidArgType, outOfRange } from '../core/errors';
-import { type Callback, type ExceptionContext, Handle, type HandleOwner, TimerHandle } from '../core/events';
-import { Future, wrapFuture } from '../tasks/futures';
-import { TimerHeap } from '../core/heap';
-import { type LoopNetworking, loopNetworking } from '../net/selector_loop';
-import { binding, type NativeLoopHost } from '../core/native';
-import type { Coroutine, Task } from '../tasks/tasks';
 import {
-  type BaseSelector,
-  DefaultSelector,
-  EVENT_READ,
-  EVENT_WRITE,
-  type FileObject,
-  fileobjToFd,
-  nativeSelectorOf,
-  type SelectorKey,
-} from '../selectors';
+  type Callback,
+  type ExceptionContext,
+  forgetCurrentLoop,
+  Handle,
+  runningLoopOrNone,
+  setRunningLoop,
+  TimerHandle,
+} from '../core/events';
+import { TimerHeap } from '../core/heap';
+import { binding } from '../core/native';
+import { type BaseSelector, DefaultSelector, nativeSelectorOf } from '../selectors';
+import { Future, wrapFuture } from '../tasks/futures';
+import { type Coroutine, isCoroutine, Task, type TaskLoop, type TaskOptions } from '../tasks/tasks';
+import { createHost, type LoopHost } from './hosts';
+import * as resolver from './resolver';
+import type { AddrInfo, GetaddrinfoOptions } from './resolver';
 
 /** asyncio's MAXIMUM_SELECT_TIMEOUT: no single wait is longer than a day. */
 const MAX_TIMEOUT = 24 * 3600;
@@ -52,7 +58,7 @@ const MIN_TIMERS_TO_COMPACT = 100;
 const MAX_BATCH = 1024;
 
 /** A custom exception handler: `(loop, context)`. */
-export type ExceptionHandler = (loop: EventLoop, context: ExceptionContext) => void;
+export type ExceptionHandler = (loop: BaseEventLoop, context: ExceptionContext) => void;
 
 /** Loop construction options; every one has a default. */
 export interface EventLoopOptions {
@@ -64,63 +70,18 @@ export interface EventLoopOptions {
   debug?: boolean;
 }
 
-interface FdWatch {
-  reader: Handle | undefined;
-  writer: Handle | undefined;
-}
-
-/**
- * How a hosted run waits between iterations. `arm(timeout, keepAlive, watchIo)` asks for the next
- * iteration after at most `timeout` seconds (< 0: only when I/O or a new `arm` comes), holding the
- * Node process alive only when `keepAlive`.
- */
-interface LoopHost {
-  arm(timeout: number, keepAlive: boolean, watchIo: boolean): void;
-  close(): void;
-}
-
-let runningLoop: EventLoop | undefined;
-let currentLoop: EventLoop | undefined;
-
-/** Options of `createTask`. */
-export interface TaskOptions {
-  /** The task's name (default `Task-<n>`); converted with `String`. */
-  name?: string;
-  /** Arguments the task calls a coroutine function with (a closure works as well). */
-  args?: unknown[];
-}
+export type { TaskOptions } from '../tasks/tasks';
 
 /** A task factory (`setTaskFactory`): makes the Future that runs `coro` on `loop`. */
-export type TaskFactory = (loop: EventLoop, coro: Coroutine<unknown>, options: TaskOptions) => Future<unknown>;
+export type TaskFactory = (loop: BaseEventLoop, coro: Coroutine<unknown>, options: TaskOptions) => Future<unknown>;
 
-/**
- * @internal What tasks.ts plugs in when it loads. The loop does not import tasks.ts (tasks depend
- * on the loop; the import would be circular), so it asks through this hook.
- */
-export interface TaskSupport {
-  create: TaskFactory;
-  isCoroutine(value: unknown): boolean;
-}
-
-let taskSupport: TaskSupport | undefined;
-
-/** @internal Called once by tasks.ts. */
-export function installTaskSupport(support: TaskSupport): void {
-  taskSupport = support;
-}
-
-function requireTaskSupport(): TaskSupport {
-  if (taskSupport === undefined) {
-    throw codedError('ERR_TASKS_NOT_LOADED', 'Tasks are not available: load muxloop (or its tasks module) first');
-  }
-  return taskSupport;
-}
-
-function loopClosed(): Error {
+/** @internal The error of every scheduling call on a closed loop. */
+export function loopClosed(): Error {
   return codedError('ERR_LOOP_CLOSED', 'Event loop is closed');
 }
 
-function checkCallable(callback: unknown, method: string): asserts callback is Callback {
+/** @internal Throws the TypeError asyncio raises for a non-callable callback. */
+export function checkCallable(callback: unknown, method: string): asserts callback is Callback {
   if (typeof callback !== 'function') {
     throw codedError(
       'ERR_INVALID_ARG_TYPE',
@@ -145,15 +106,14 @@ function envDebug(): boolean {
   return value !== undefined && value !== '' && value !== '0';
 }
 
-// The networking methods (sockRecv, ..., see lib/loop_net.ts) are declared by this interface and
-// installed on the prototype right after the class.
-export interface EventLoop extends LoopNetworking {}
-
 /**
- * An asyncio-style event loop on a muxloop selector. See the module documentation for the two
- * run modes and the ordering contract. **Delays are in seconds.**
+ * The I/O-independent half of every muxloop loop; see the module documentation for the two run
+ * modes and the ordering contract. **Delays are in seconds.** Subclasses implement
+ * `processEvents` (turn a batch of ready `(fd, events)` pairs into queued handles) and
+ * `hasIoWatches`; they queue handles with `queueReady`, and call `ioChanged` after changing what
+ * they watch so that a waiting hosted run re-arms.
  */
-export class EventLoop implements HandleOwner {
+export abstract class BaseEventLoop implements TaskLoop {
   readonly #selector: BaseSelector<unknown>;
   readonly #clock: () => number;
   #ready: Handle[] = [];
@@ -162,8 +122,6 @@ export class EventLoop implements HandleOwner {
   #cancelledTimers = 0;
   #sequence = 0;
   #iterations = 0;
-  readonly #watches: Array<FdWatch | undefined> = [];
-  #watchCount = 0;
   #running = false;
   #stopping = false;
   #closed = false;
@@ -188,6 +146,35 @@ export class EventLoop implements HandleOwner {
     this.#selector = options.selector ?? new DefaultSelector();
     this.#clock = options.clock ?? defaultClock;
     this.#debug = options.debug ?? envDebug();
+  }
+
+  /** The selector the loop waits on (its I/O engine). */
+  protected get selector(): BaseSelector<unknown> {
+    return this.#selector;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // What a subclass provides
+
+  /** Phase 1 of an iteration: queue the handles of `count` ready `(fd, events)` pairs in `out`. */
+  protected abstract processEvents(count: number, out: Int32Array): void;
+
+  /** Whether any fd is watched (a hosted run then waits for I/O, and holds Node alive). */
+  protected abstract hasIoWatches(): boolean;
+
+  /** Queues `handle` for the current iteration's snapshot (from `processEvents`). */
+  protected queueReady(handle: Handle): void {
+    this.#ready.push(handle);
+  }
+
+  /** What the loop watches changed: a waiting hosted run re-arms. */
+  protected ioChanged(): void {
+    if (this.#waiting) this.#rearm();
+  }
+
+  /** Handles created now record where, in debug mode. */
+  protected newHandle(callback: unknown, args: unknown[]): Handle {
+    return new Handle(callback as Callback, args, this, this.#traceback());
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -285,8 +272,9 @@ export class EventLoop implements HandleOwner {
    */
   createTask<T>(coro: Coroutine<T>, options: TaskOptions = {}): Task<T> {
     if (this.#closed) throw loopClosed();
-    const factory = this.#taskFactory ?? requireTaskSupport().create;
-    return factory(this, coro as Coroutine<unknown>, options) as Task<T>;
+    const factory = this.#taskFactory;
+    if (factory !== null) return factory(this, coro as Coroutine<unknown>, options) as Task<T>;
+    return new Task(coro, options, this);
   }
 
   /**
@@ -304,95 +292,28 @@ export class EventLoop implements HandleOwner {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Watching fds
+  // Name resolution (off the JS thread, through Node's dns)
 
   /**
-   * Calls `callback(...args)` on every iteration in which `fileobj` is readable (level-triggered),
-   * until `removeReader`. One reader per fd: adding another replaces it (the old handle is
-   * cancelled). Returns the handle.
+   * Resolves `host` and `port` off the JS thread; resolves with a list of
+   * `[family, type, proto, canonname, sockaddr]`, in the resolver's order. A null host gives the
+   * wildcard addresses with `AI_PASSIVE`, the loopback ones without.
    */
-  addReader<A extends unknown[]>(fileobj: FileObject, callback: (...args: A) => unknown, ...args: A): Handle {
-    return this.#addWatch(fileobj, EVENT_READ, callback, args, 'addReader');
+  getaddrinfo(host: string | null | undefined, port: number | string | null | undefined, options?: GetaddrinfoOptions): Future<AddrInfo[]> {
+    return resolver.getaddrinfo(this, host, port, options);
   }
 
-  /** Stops watching `fileobj` for reading. `true` if a reader was removed; `false` on a closed loop. */
-  removeReader(fileobj: FileObject): boolean {
-    return this.#removeWatch(fileobj, EVENT_READ);
-  }
-
-  /** Like `addReader`, for writability. */
-  addWriter<A extends unknown[]>(fileobj: FileObject, callback: (...args: A) => unknown, ...args: A): Handle {
-    return this.#addWatch(fileobj, EVENT_WRITE, callback, args, 'addWriter');
-  }
-
-  /** Stops watching `fileobj` for writing. `true` if a writer was removed; `false` on a closed loop. */
-  removeWriter(fileobj: FileObject): boolean {
-    return this.#removeWatch(fileobj, EVENT_WRITE);
-  }
-
-  #addWatch(fileobj: FileObject, event: number, callback: unknown, args: unknown[], method: string): Handle {
-    if (this.#closed) throw loopClosed();
-    checkCallable(callback, method);
-    const fd = fileobjToFd(fileobj);
-    const handle = new Handle(callback, args, this, this.#traceback());
-    let watch = this.#watches[fd];
-    // Kernel first, bookkeeping after: if the selector refuses, nothing here changed.
-    if (watch === undefined) {
-      this.#selector.register(fd, event);
-      watch = { reader: undefined, writer: undefined };
-      this.#watches[fd] = watch;
-      this.#watchCount++;
-    } else {
-      const events = (watch.reader ? EVENT_READ : 0) | (watch.writer ? EVENT_WRITE : 0) | event;
-      this.#selector.modify(fd, events);
-    }
-    const previous = event === EVENT_READ ? watch.reader : watch.writer;
-    if (event === EVENT_READ) watch.reader = handle;
-    else watch.writer = handle;
-    previous?.cancel();
-    if (this.#waiting) this.#rearm();
-    return handle;
-  }
-
-  #removeWatch(fileobj: FileObject, event: number): boolean {
-    if (this.#closed) return false;
-    const fd = fileobjToFd(fileobj);
-    const watch = this.#watches[fd];
-    const handle = watch === undefined ? undefined : event === EVENT_READ ? watch.reader : watch.writer;
-    if (watch === undefined || handle === undefined) return false;
-    const other = event === EVENT_READ ? watch.writer : watch.reader;
-    if (other === undefined) {
-      // No interest left: the fd leaves the kernel set too.
-      this.#selector.unregister(fd);
-      this.#watches[fd] = undefined;
-      this.#watchCount--;
-    } else {
-      this.#selector.modify(fd, event === EVENT_READ ? EVENT_WRITE : EVENT_READ);
-      if (event === EVENT_READ) watch.reader = undefined;
-      else watch.writer = undefined;
-    }
-    handle.cancel();
-    if (this.#waiting) this.#rearm();
-    return true;
+  /**
+   * Turns `sockaddr` (`[host, port]` or `[host, port, flowinfo, scopeId]`) into `[host, service]`
+   * off the JS thread (`NI_*` flags). Both numeric flags skip the lookup.
+   */
+  getnameinfo(sockaddr: readonly [string, number, ...unknown[]], flags?: number): Future<[string, string]> {
+    return resolver.getnameinfo(this, sockaddr, flags);
   }
 
   // ---------------------------------------------------------------------------------------------
-  // The iteration. Long on purpose: it is the ordering contract, phase by phase.
-
-  /** Phase 1 for one ready fd: queue its reader, then its writer. */
-  #fdReady(fd: number, events: number): void {
-    const watch = this.#watches[fd];
-    if (watch === undefined) return;
-    const { reader, writer } = watch;
-    if ((events & EVENT_READ) !== 0 && reader !== undefined) {
-      if (reader.cancelled()) this.removeReader(fd);
-      else this.#ready.push(reader);
-    }
-    if ((events & EVENT_WRITE) !== 0 && writer !== undefined) {
-      if (writer.cancelled()) this.removeWriter(fd);
-      else this.#ready.push(writer);
-    }
-  }
+  // The iteration. Long on purpose: it is the ordering contract, phase by phase (phase 1 is the
+  // subclass's processEvents).
 
   /** Phases 2 and 3: due timers, then one snapshot of the ready queue. */
   #runDue(): void {
@@ -452,7 +373,7 @@ export class EventLoop implements HandleOwner {
     return (
       this.#ready.length > 0 ||
       this.#stopping ||
-      this.#watchCount > 0 ||
+      this.hasIoWatches() ||
       this.#timers.size - this.#cancelledTimers > 0
     );
   }
@@ -471,7 +392,7 @@ export class EventLoop implements HandleOwner {
    */
   async runForever(): Promise<void> {
     this.#checkCanRun();
-    this.#host = this.#createHost();
+    this.#host = createHost(this.#selector, this.#out, (count, out) => this.#onHostWake(count, out));
     this.#beginRun();
     const done = new Promise<void>((resolve, reject) => {
       this.#finishRun = resolve;
@@ -511,34 +432,12 @@ export class EventLoop implements HandleOwner {
     return fut.result();
   }
 
-  #createHost(): LoopHost {
-    const native = nativeSelectorOf(this.#selector);
-    if (native !== undefined) {
-      const out = this.#out;
-      const host: NativeLoopHost = new binding.LoopHost(native, (count: number) => this.#onHostWake(count, out), out);
-      return host;
-    }
-    return new JsHost(this.#selector, (ready) => this.#onJsWake(ready));
-  }
-
-  /** One hosted iteration, I/O collected natively into `out` (fd, events pairs). */
+  /** One hosted iteration: `count` ready `(fd, events)` pairs in `out`. */
   #onHostWake(count: number, out: Int32Array): void {
     if (!this.#running) return;
     this.#waiting = false;
     try {
-      for (let i = 0; i < count; i++) this.#fdReady(out[2 * i], out[2 * i + 1]);
-      this.#afterPoll();
-    } catch (error) {
-      this.#endHostedRun(error);
-    }
-  }
-
-  /** One hosted iteration over a selector implemented in JS. */
-  #onJsWake(ready: Array<[SelectorKey<unknown>, number]>): void {
-    if (!this.#running) return;
-    this.#waiting = false;
-    try {
-      for (const [key, events] of ready) this.#fdReady(key.fd, events);
+      if (count > 0) this.processEvents(count, out);
       this.#afterPoll();
     } catch (error) {
       this.#endHostedRun(error);
@@ -559,12 +458,12 @@ export class EventLoop implements HandleOwner {
     const host = this.#host as LoopHost;
     const timeout = this.#pollTimeout();
     this.#armedAt = timeout === 0 ? -Infinity : timeout < 0 ? Infinity : this.time() + timeout;
-    host.arm(timeout, this.#hasWork(), this.#watchCount > 0);
+    host.arm(timeout, this.#hasWork(), this.hasIoWatches());
   }
 
   #wakeNow(): void {
     this.#armedAt = -Infinity;
-    (this.#host as LoopHost).arm(0, true, this.#watchCount > 0);
+    (this.#host as LoopHost).arm(0, true, this.hasIoWatches());
   }
 
   #endHostedRun(error?: unknown): void {
@@ -615,7 +514,7 @@ export class EventLoop implements HandleOwner {
     try {
       for (;;) {
         const timeout = this.#pollTimeout();
-        if (timeout < 0 && this.#watchCount === 0 && !owner.libuvAlive()) {
+        if (timeout < 0 && !this.hasIoWatches() && !owner.libuvAlive()) {
           throw codedError(
             'ERR_LOOP_WOULD_BLOCK_FOREVER',
             'The loop would wait forever: it has no callbacks, timers or watched fds, and Node has nothing pending',
@@ -623,7 +522,7 @@ export class EventLoop implements HandleOwner {
         }
         const count = owner.wait(timeout, out);
         tick.call(process); // ticks and promise jobs of the Node callbacks libuv just ran
-        for (let i = 0; i < count; i++) this.#fdReady(out[2 * i], out[2 * i + 1]);
+        if (count > 0) this.processEvents(count, out);
         this.#runDue();
         tick.call(process); // ticks and promise jobs our callbacks queued
         if (this.#stopping) break;
@@ -658,19 +557,19 @@ export class EventLoop implements HandleOwner {
   #checkCanRun(): void {
     if (this.#closed) throw loopClosed();
     if (this.#running) throw codedError('ERR_LOOP_RUNNING', 'This event loop is already running');
-    if (runningLoop !== undefined) {
+    if (runningLoopOrNone() !== undefined) {
       throw codedError('ERR_LOOP_RUNNING', 'Cannot run the event loop while another loop is running');
     }
   }
 
   #adopt<T>(future: Future<T> | Coroutine<T>): Future<T> {
     if (future instanceof Future) {
-      if (future.getLoop() !== this) {
+      if ((future.getLoop() as BaseEventLoop) !== this) {
         throw codedError('ERR_INVALID_ARG_VALUE', 'The future belongs to a different loop than this one', TypeError);
       }
       return future;
     }
-    if (taskSupport?.isCoroutine(future) === true) return this.createTask(future);
+    if (isCoroutine(future)) return this.createTask(future);
     if (future === null || typeof (future as { then?: unknown })?.then !== 'function') {
       throw invalidArgType('future', 'a Future, a coroutine or a thenable', future);
     }
@@ -679,13 +578,13 @@ export class EventLoop implements HandleOwner {
 
   #beginRun(): void {
     this.#running = true;
-    runningLoop = this;
+    setRunningLoop(this);
   }
 
   #endRun(): void {
     this.#stopping = false;
     this.#running = false;
-    if (runningLoop === this) runningLoop = undefined;
+    if (runningLoopOrNone() === this) setRunningLoop(undefined);
   }
 
   /**
@@ -720,10 +619,8 @@ export class EventLoop implements HandleOwner {
     for (const timer of this.#timers.values()) timer.scheduled = false;
     this.#timers.clear();
     this.#cancelledTimers = 0;
-    this.#watches.length = 0;
-    this.#watchCount = 0;
     this.#selector.close();
-    if (currentLoop === this) currentLoop = undefined;
+    forgetCurrentLoop(this);
   }
 
   /** Same as `close()`, for `using`. */
@@ -822,80 +719,8 @@ export class EventLoop implements HandleOwner {
     process.emitWarning(warning);
   }
 
-  /** `<EventLoop running=… closed=… debug=…>` */
+  /** `<SelectorEventLoop running=… closed=… debug=…>` (the class's name) */
   toString(): string {
-    return `<EventLoop running=${this.#running} closed=${this.#closed} debug=${this.#debug}>`;
+    return `<${this.constructor.name} running=${this.#running} closed=${this.#closed} debug=${this.#debug}>`;
   }
-}
-
-Object.assign(EventLoop.prototype, loopNetworking);
-
-/**
- * Hosting for selectors implemented in JavaScript (test fakes, custom `BaseSelector`s): each
- * iteration runs from a `setImmediate` and calls `selector.select(timeout)`. Such a selector's
- * `select` blocks the thread for as long as it waits, so this suits selectors that return promptly
- * (a fake selector advancing a fake clock); muxloop's native selectors use the libuv host.
- */
-class JsHost implements LoopHost {
-  readonly #selector: BaseSelector<unknown>;
-  readonly #wake: (ready: Array<[SelectorKey<unknown>, number]>) => void;
-  #pending: NodeJS.Immediate | undefined;
-  // setImmediate would carry the async context of whoever armed the host (a task's async function,
-  // for instance) into the whole iteration; every iteration runs in the context of the run instead.
-  readonly #context = new AsyncResource('MuxloopJsHost');
-
-  constructor(selector: BaseSelector<unknown>, wake: (ready: Array<[SelectorKey<unknown>, number]>) => void) {
-    this.#selector = selector;
-    this.#wake = wake;
-  }
-
-  arm(timeout: number, keepAlive: boolean, watchIo: boolean): void {
-    if (this.#pending !== undefined) clearImmediate(this.#pending);
-    this.#pending = undefined;
-    // Nothing to wait for: the next callSoon, timer or watch arms again.
-    if (timeout < 0 && !watchIo) return;
-    this.#pending = setImmediate(() => {
-      this.#pending = undefined;
-      this.#context.runInAsyncScope(() => this.#wake(this.#selector.select(timeout < 0 ? null : timeout)));
-    });
-    if (!keepAlive) this.#pending.unref();
-  }
-
-  close(): void {
-    if (this.#pending !== undefined) clearImmediate(this.#pending);
-    this.#pending = undefined;
-  }
-}
-
-// -------------------------------------------------------------------------------------------------
-// The loop of this thread
-
-/**
- * The loop running on this thread (a hosted run counts from its start until its promise
- * settles). Throws `ERR_NO_RUNNING_LOOP` when none is.
- */
-export function getRunningLoop(): EventLoop {
-  if (runningLoop === undefined) throw codedError('ERR_NO_RUNNING_LOOP', 'no running event loop');
-  return runningLoop;
-}
-
-/**
- * The running loop, else the one set with `setEventLoop`, else a new loop that becomes the
- * current one (as asyncio up to 3.13 does on the main thread).
- */
-export function getEventLoop(): EventLoop {
-  if (runningLoop !== undefined) return runningLoop;
-  if (currentLoop === undefined || currentLoop.isClosed()) currentLoop = new EventLoop();
-  return currentLoop;
-}
-
-/** Makes `loop` the current loop of this thread (`null` clears it). */
-export function setEventLoop(loop: EventLoop | null): void {
-  if (loop !== null && !(loop instanceof EventLoop)) throw invalidArgType('loop', 'an EventLoop or null', loop);
-  currentLoop = loop ?? undefined;
-}
-
-/** A new loop (`new EventLoop(options)`). */
-export function newEventLoop(options?: EventLoopOptions): EventLoop {
-  return new EventLoop(options);
 }

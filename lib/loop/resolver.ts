@@ -17,7 +17,7 @@ import dns from 'node:dns';
 import { isIP } from 'node:net';
 import { codedError, invalidArgType, outOfRange } from '../core/errors';
 import type { Future } from '../tasks/futures';
-import type { EventLoop } from './base_loop';
+import type { BaseEventLoop } from './base_loop';
 import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_STREAM, type SocketAddress } from '../socket';
 
 /** Any address family (getaddrinfo's "both IPv4 and IPv6"). */
@@ -60,20 +60,7 @@ export interface GetaddrinfoOptions {
   flags?: number;
 }
 
-/** Name resolution methods of `EventLoop`. */
-export interface Resolver {
-  /**
-   * Resolves `host` and `port` off the JS thread; resolves with a list of
-   * `[family, type, proto, canonname, sockaddr]`, in the resolver's order. A null host gives the
-   * wildcard addresses with `AI_PASSIVE`, the loopback ones without.
-   */
-  getaddrinfo(host: string | null | undefined, port: number | string | null | undefined, options?: GetaddrinfoOptions): Future<AddrInfo[]>;
-  /**
-   * Turns `sockaddr` (`[host, port]` or `[host, port, flowinfo, scopeId]`) into `[host, service]`
-   * off the JS thread (`NI_*` flags). Both numeric flags skip the lookup.
-   */
-  getnameinfo(sockaddr: readonly [string, number, ...unknown[]], flags?: number): Future<[string, string]>;
-}
+
 
 /** Settles `future` from a Node callback, unless it was cancelled or its loop closed meanwhile. */
 function settle<T>(future: Future<T>, error: unknown, value?: T): void {
@@ -114,74 +101,73 @@ function nameNotFound(host: string): Error {
   return codedError('ENOTFOUND', `getaddrinfo ENOTFOUND ${host}`);
 }
 
-/** @internal The implementations, installed on `EventLoop.prototype`. */
-export const resolver: Resolver & ThisType<EventLoop> = {
-  getaddrinfo(host, port, options = {}) {
-    const future = this.createFuture<AddrInfo[]>();
-    try {
-      const { family = AF_UNSPEC, type = 0, proto = 0, flags = 0 } = options;
-      const portNumber = checkPort(port);
-      const want = nodeFamily(family);
-      const kinds = socketKinds(type, proto);
-      if (host !== null && host !== undefined && typeof host !== 'string') throw invalidArgType('host', 'a string or null', host);
-      const build = (addresses: Array<{ address: string; family: number }>): AddrInfo[] => {
-        const infos: AddrInfo[] = [];
-        for (const { address, family: version } of addresses) {
-          const sockaddr: SocketAddress = version === 6 ? [address, portNumber, 0, 0] : [address, portNumber];
-          for (const [t, p] of kinds) infos.push([version === 6 ? AF_INET6 : AF_INET, t, p, '', sockaddr]);
-        }
-        return infos;
-      };
-      if (host === null || host === undefined) {
-        // getaddrinfo(NULL, ...): wildcard for bind with AI_PASSIVE, else loopback.
-        const passive = (flags & AI_PASSIVE) !== 0;
-        const candidates = [
-          { address: passive ? '0.0.0.0' : '127.0.0.1', family: 4 },
-          { address: passive ? '::' : '::1', family: 6 },
-        ].filter((a) => want === 0 || a.family === want);
-        future.setResult(build(candidates));
-        return future;
+/** `BaseEventLoop.getaddrinfo`. */
+export function getaddrinfo(loop: BaseEventLoop, host: string | null | undefined, port: number | string | null | undefined, options: GetaddrinfoOptions = {}): Future<AddrInfo[]> {
+  const future = loop.createFuture<AddrInfo[]>();
+  try {
+    const { family = AF_UNSPEC, type = 0, proto = 0, flags = 0 } = options;
+    const portNumber = checkPort(port);
+    const want = nodeFamily(family);
+    const kinds = socketKinds(type, proto);
+    if (host !== null && host !== undefined && typeof host !== 'string') throw invalidArgType('host', 'a string or null', host);
+    const build = (addresses: Array<{ address: string; family: number }>): AddrInfo[] => {
+      const infos: AddrInfo[] = [];
+      for (const { address, family: version } of addresses) {
+        const sockaddr: SocketAddress = version === 6 ? [address, portNumber, 0, 0] : [address, portNumber];
+        for (const [t, p] of kinds) infos.push([version === 6 ? AF_INET6 : AF_INET, t, p, '', sockaddr]);
       }
-      const numeric = isIP(host);
-      if ((flags & AI_NUMERICHOST) !== 0 && numeric === 0) throw nameNotFound(host);
-      let hints = 0;
-      if (flags & AI_ADDRCONFIG) hints |= dns.ADDRCONFIG;
-      if (flags & AI_V4MAPPED) hints |= dns.V4MAPPED;
-      if (flags & AI_ALL) hints |= dns.ALL;
-      dns.lookup(host, { family: want, all: true, hints, verbatim: true }, (error, addresses) =>
-        settle(future, error, error ? undefined : build(addresses)),
-      );
-    } catch (error) {
-      future.setException(error);
+      return infos;
+    };
+    if (host === null || host === undefined) {
+      // getaddrinfo(NULL, ...): wildcard for bind with AI_PASSIVE, else loopback.
+      const passive = (flags & AI_PASSIVE) !== 0;
+      const candidates = [
+        { address: passive ? '0.0.0.0' : '127.0.0.1', family: 4 },
+        { address: passive ? '::' : '::1', family: 6 },
+      ].filter((a) => want === 0 || a.family === want);
+      future.setResult(build(candidates));
+      return future;
     }
-    return future;
-  },
+    const numeric = isIP(host);
+    if ((flags & AI_NUMERICHOST) !== 0 && numeric === 0) throw nameNotFound(host);
+    let hints = 0;
+    if (flags & AI_ADDRCONFIG) hints |= dns.ADDRCONFIG;
+    if (flags & AI_V4MAPPED) hints |= dns.V4MAPPED;
+    if (flags & AI_ALL) hints |= dns.ALL;
+    dns.lookup(host, { family: want, all: true, hints, verbatim: true }, (error, addresses) =>
+      settle(future, error, error ? undefined : build(addresses)),
+    );
+  } catch (error) {
+    future.setException(error);
+  }
+  return future;
+}
 
-  getnameinfo(sockaddr, flags = 0) {
-    const future = this.createFuture<[string, string]>();
-    try {
-      if (!Array.isArray(sockaddr) || typeof sockaddr[0] !== 'string') {
-        throw invalidArgType('sockaddr', 'an array [host, port, ...]', sockaddr);
-      }
-      const host = sockaddr[0];
-      const port = checkPort(sockaddr[1]);
-      if (isIP(host) === 0) throw codedError('ENOTFOUND', `getnameinfo ENOTFOUND ${host} (the host must be numeric)`);
-      if (typeof flags !== 'number') throw invalidArgType('flags', 'of type number', flags);
-      const numericHost = (flags & NI_NUMERICHOST) !== 0;
-      const numericServ = (flags & NI_NUMERICSERV) !== 0;
-      if (numericHost && numericServ) {
-        future.setResult([host, String(port)]);
-        return future;
-      }
-      dns.lookupService(host, port, (error, hostname, service) => {
-        if (!error && (flags & NI_NAMEREQD) !== 0 && hostname === host) {
-          error = codedError('ENOTFOUND', `getnameinfo ENOTFOUND ${host}`) as NodeJS.ErrnoException;
-        }
-        settle<[string, string]>(future, error, error ? undefined : [numericHost ? host : hostname, numericServ ? String(port) : service]);
-      });
-    } catch (error) {
-      future.setException(error);
+/** `BaseEventLoop.getnameinfo`. */
+export function getnameinfo(loop: BaseEventLoop, sockaddr: readonly [string, number, ...unknown[]], flags: number = 0): Future<[string, string]> {
+  const future = loop.createFuture<[string, string]>();
+  try {
+    if (!Array.isArray(sockaddr) || typeof sockaddr[0] !== 'string') {
+      throw invalidArgType('sockaddr', 'an array [host, port, ...]', sockaddr);
     }
-    return future;
-  },
-};
+    const host = sockaddr[0];
+    const port = checkPort(sockaddr[1]);
+    if (isIP(host) === 0) throw codedError('ENOTFOUND', `getnameinfo ENOTFOUND ${host} (the host must be numeric)`);
+    if (typeof flags !== 'number') throw invalidArgType('flags', 'of type number', flags);
+    const numericHost = (flags & NI_NUMERICHOST) !== 0;
+    const numericServ = (flags & NI_NUMERICSERV) !== 0;
+    if (numericHost && numericServ) {
+      future.setResult([host, String(port)]);
+      return future;
+    }
+    dns.lookupService(host, port, (error, hostname, service) => {
+      if (!error && (flags & NI_NAMEREQD) !== 0 && hostname === host) {
+        error = codedError('ENOTFOUND', `getnameinfo ENOTFOUND ${host}`) as NodeJS.ErrnoException;
+      }
+      settle<[string, string]>(future, error, error ? undefined : [numericHost ? host : hostname, numericServ ? String(port) : service]);
+    });
+  } catch (error) {
+    future.setException(error);
+  }
+  return future;
+}

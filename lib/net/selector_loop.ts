@@ -1,15 +1,275 @@
 /**
- * The networking half of `EventLoop`: the methods of the modules below, installed on
- * `EventLoop.prototype` by `lib/loop.ts` in one place, so the loop core stays about scheduling and
- * fd watching, and networking grows here without touching it.
+ * `SelectorEventLoop`: asyncio's `BaseSelectorEventLoop` over a muxloop selector. On top of
+ * `BaseEventLoop` (scheduling, timers, runs) it watches fds (`addReader`, `addWriter`), and offers
+ * the `sock*` coroutines, servers, connections, datagram endpoints and pipes on the readiness
+ * engine; their implementations are the functions of `sock_ops.ts` and `servers.ts`, which the
+ * methods below call. `EventLoop` (the package's name for the default loop class) is this class.
+ *
+ * This folder (net/) imports core/, selectors/, socket/, tasks/ and loop/; streams/ builds on it.
  * @packageDocumentation
  */
-import { type Resolver, resolver } from '../loop/resolver';
-import { type ServerOps, serverOps } from './servers';
-import { type SockOps, sockOps } from './sock_ops';
+import { getEventLoop as anyEventLoop, getRunningLoop as anyRunningLoop, type Handle } from '../core/events';
+import { BaseEventLoop, checkCallable, loopClosed } from '../loop/base_loop';
+import { EVENT_READ, EVENT_WRITE, type FileObject, fileobjToFd } from '../selectors';
+import type { Address, Socket, SocketAddress } from '../socket';
+import type { Future } from '../tasks/futures';
+import type { BaseProtocol, DatagramTransport, ProtocolFactory, ReadTransport, Transport, WriteTransport } from './protocols';
+import * as serverOps from './servers';
+import type { CreateConnectionOptions, CreateDatagramEndpointOptions, CreateServerOptions, CreateUnixServerOptions, Server } from './servers';
+import * as sockOps from './sock_ops';
+import type { PipeLike } from './transports/base';
 
-/** Every networking method of `EventLoop`. */
-export interface LoopNetworking extends SockOps, Resolver, ServerOps {}
+interface FdWatch {
+  reader: Handle | undefined;
+  writer: Handle | undefined;
+}
 
-/** @internal The implementations (`this` is the loop). */
-export const loopNetworking: LoopNetworking = { ...sockOps, ...resolver, ...serverOps };
+/**
+ * An asyncio-style event loop on a muxloop selector (`newEventLoop()` makes one). See
+ * `BaseEventLoop` for the run modes and the ordering contract. **Delays are in seconds.**
+ */
+export class SelectorEventLoop extends BaseEventLoop {
+  readonly #watches: Array<FdWatch | undefined> = [];
+  #watchCount = 0;
+
+  // ---------------------------------------------------------------------------------------------
+  // Watching fds
+
+  /**
+   * Calls `callback(...args)` on every iteration in which `fileobj` is readable (level-triggered),
+   * until `removeReader`. One reader per fd: adding another replaces it (the old handle is
+   * cancelled). Returns the handle.
+   */
+  addReader<A extends unknown[]>(fileobj: FileObject, callback: (...args: A) => unknown, ...args: A): Handle {
+    return this.#addWatch(fileobj, EVENT_READ, callback, args, 'addReader');
+  }
+
+  /** Stops watching `fileobj` for reading. `true` if a reader was removed; `false` on a closed loop. */
+  removeReader(fileobj: FileObject): boolean {
+    return this.#removeWatch(fileobj, EVENT_READ);
+  }
+
+  /** Like `addReader`, for writability. */
+  addWriter<A extends unknown[]>(fileobj: FileObject, callback: (...args: A) => unknown, ...args: A): Handle {
+    return this.#addWatch(fileobj, EVENT_WRITE, callback, args, 'addWriter');
+  }
+
+  /** Stops watching `fileobj` for writing. `true` if a writer was removed; `false` on a closed loop. */
+  removeWriter(fileobj: FileObject): boolean {
+    return this.#removeWatch(fileobj, EVENT_WRITE);
+  }
+
+  #addWatch(fileobj: FileObject, event: number, callback: unknown, args: unknown[], method: string): Handle {
+    if (this.isClosed()) throw loopClosed();
+    checkCallable(callback, method);
+    const fd = fileobjToFd(fileobj);
+    const handle = this.newHandle(callback, args);
+    let watch = this.#watches[fd];
+    // Kernel first, bookkeeping after: if the selector refuses, nothing here changed.
+    if (watch === undefined) {
+      this.selector.register(fd, event);
+      watch = { reader: undefined, writer: undefined };
+      this.#watches[fd] = watch;
+      this.#watchCount++;
+    } else {
+      const events = (watch.reader ? EVENT_READ : 0) | (watch.writer ? EVENT_WRITE : 0) | event;
+      this.selector.modify(fd, events);
+    }
+    const previous = event === EVENT_READ ? watch.reader : watch.writer;
+    if (event === EVENT_READ) watch.reader = handle;
+    else watch.writer = handle;
+    previous?.cancel();
+    this.ioChanged();
+    return handle;
+  }
+
+  #removeWatch(fileobj: FileObject, event: number): boolean {
+    if (this.isClosed()) return false;
+    const fd = fileobjToFd(fileobj);
+    const watch = this.#watches[fd];
+    const handle = watch === undefined ? undefined : event === EVENT_READ ? watch.reader : watch.writer;
+    if (watch === undefined || handle === undefined) return false;
+    const other = event === EVENT_READ ? watch.writer : watch.reader;
+    if (other === undefined) {
+      // No interest left: the fd leaves the kernel set too.
+      this.selector.unregister(fd);
+      this.#watches[fd] = undefined;
+      this.#watchCount--;
+    } else {
+      this.selector.modify(fd, event === EVENT_READ ? EVENT_WRITE : EVENT_READ);
+      if (event === EVENT_READ) watch.reader = undefined;
+      else watch.writer = undefined;
+    }
+    handle.cancel();
+    this.ioChanged();
+    return true;
+  }
+
+  /** Phase 1: for each ready fd, queue its reader, then its writer. */
+  protected override processEvents(count: number, out: Int32Array): void {
+    for (let i = 0; i < count; i++) this.#fdReady(out[2 * i], out[2 * i + 1]);
+  }
+
+  protected override hasIoWatches(): boolean {
+    return this.#watchCount > 0;
+  }
+
+  #fdReady(fd: number, events: number): void {
+    const watch = this.#watches[fd];
+    if (watch === undefined) return;
+    const { reader, writer } = watch;
+    if ((events & EVENT_READ) !== 0 && reader !== undefined) {
+      if (reader.cancelled()) this.removeReader(fd);
+      else this.queueReady(reader);
+    }
+    if ((events & EVENT_WRITE) !== 0 && writer !== undefined) {
+      if (writer.cancelled()) this.removeWriter(fd);
+      else this.queueReady(writer);
+    }
+  }
+
+  /**
+   * Drops every pending callback, timer and fd watch without running them, and closes the
+   * selector (registered fds stay open). Idempotent; `ERR_LOOP_RUNNING` while running.
+   */
+  override close(): void {
+    if (!this.isRunning() && !this.isClosed()) {
+      this.#watches.length = 0;
+      this.#watchCount = 0;
+    }
+    super.close();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Socket coroutines (sock_ops.ts): try the syscall at once, watch the fd only if it would block
+
+  /**
+   * Receives at most `nbytes` bytes from the non-blocking `sock`; an empty Buffer means EOF.
+   * Cancelling the Future stops the wait at once and consumes nothing.
+   */
+  sockRecv(sock: Socket, nbytes: number): Future<Buffer> {
+    return sockOps.sockRecv(this, sock, nbytes);
+  }
+
+  /** Receives into `buffer` (all of it, or its first `nbytes` bytes); the count, 0 at EOF. */
+  sockRecvInto(sock: Socket, buffer: ArrayBufferView, nbytes?: number): Future<number> {
+    return sockOps.sockRecvInto(this, sock, buffer, nbytes);
+  }
+
+  /** Receives one datagram of at most `bufsize` bytes: `[data, senderAddress]`. */
+  sockRecvfrom(sock: Socket, bufsize: number): Future<[Buffer, SocketAddress]> {
+    return sockOps.sockRecvfrom(this, sock, bufsize);
+  }
+
+  /** Receives one datagram into `buffer` (at most `nbytes` bytes; 0: all of it): `[count, sender]`. */
+  sockRecvfromInto(sock: Socket, buffer: ArrayBufferView, nbytes?: number): Future<[number, SocketAddress]> {
+    return sockOps.sockRecvfromInto(this, sock, buffer, nbytes);
+  }
+
+  /**
+   * Sends all of `data`, waiting for writability as often as needed; resolves with `undefined`.
+   * On an error or cancellation, how much was sent is unknowable (as in asyncio).
+   */
+  sockSendall(sock: Socket, data: ArrayBufferView): Future<void> {
+    return sockOps.sockSendall(this, sock, data);
+  }
+
+  /** Sends one datagram to `address`; resolves with the bytes sent. */
+  sockSendto(sock: Socket, data: ArrayBufferView, address: Address): Future<number> {
+    return sockOps.sockSendto(this, sock, data, address);
+  }
+
+  /**
+   * Connects `sock` to `address`. A host name (not a numeric address) is resolved first with
+   * `loop.getaddrinfo` for the socket's family and type, off the JS thread. A refused or failed connection rejects with the OS error
+   * (`code` 'ECONNREFUSED', ...). Cancelling removes the writer and leaves the socket to its
+   * owner, open and unconnected-or-connecting (close it yourself).
+   */
+  sockConnect(sock: Socket, address: Address): Future<void> {
+    return sockOps.sockConnect(this, sock, address);
+  }
+
+  /**
+   * Accepts a connection on the listening `sock`: `[conn, address]`, `conn` non-blocking.
+   * Cancelling stops the wait at once; no connection is accepted for a cancelled Future.
+   */
+  sockAccept(sock: Socket): Future<[Socket, SocketAddress]> {
+    return sockOps.sockAccept(this, sock);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Servers, connections, datagram endpoints and pipes (servers.ts)
+
+  /**
+   * A TCP server: binds every address `getaddrinfo(host, port)` returns (`host` may be a list;
+   * null, undefined or '' means all interfaces), with SO_REUSEADDR and, for IPv6, IPV6_V6ONLY, as
+   * asyncio does. Port 0 picks an ephemeral port (see `server.sockets[0].getsockname()`). Resolves
+   * with a `Server` that listens unless `startServing` is false.
+   */
+  createServer(protocolFactory: ProtocolFactory, host?: string | readonly string[] | null, port?: number | string | null, options?: CreateServerOptions): Future<Server> {
+    return serverOps.createServer(this, protocolFactory, host, port, options);
+  }
+
+  /**
+   * Connects to `host`:`port`, trying every address getaddrinfo returns in order (or uses
+   * `options.sock`), sets TCP_NODELAY, and resolves with `[transport, protocol]` once
+   * `connectionMade` ran. If every attempt fails: the error when they are all alike, else an
+   * `AggregateError` (code `ERR_MULTIPLE_EXCEPTIONS`, "Multiple exceptions: ...").
+   */
+  createConnection<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, host?: string | null, port?: number | string | null, options?: CreateConnectionOptions): Future<[Transport, P]> {
+    return serverOps.createConnection(this, protocolFactory, host, port, options);
+  }
+
+  /**
+   * A Unix stream server on `path` (a stale socket file there is removed first; the file is
+   * unlinked on close unless `cleanupSocket` is false), or on `options.sock`.
+   */
+  createUnixServer(protocolFactory: ProtocolFactory, path?: string | Uint8Array | null, options?: CreateUnixServerOptions): Future<Server> {
+    return serverOps.createUnixServer(this, protocolFactory, path, options);
+  }
+
+  /** Connects to the Unix stream socket at `path` (or uses `options.sock`): `[transport, protocol]`. */
+  createUnixConnection<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, path?: string | Uint8Array | null, options?: { sock?: Socket }): Future<[Transport, P]> {
+    return serverOps.createUnixConnection(this, protocolFactory, path, options);
+  }
+
+  /** Wraps an already accepted (connected) stream socket: `[transport, protocol]`. */
+  connectAcceptedSocket<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, sock: Socket): Future<[Transport, P]> {
+    return serverOps.connectAcceptedSocket(this, protocolFactory, sock);
+  }
+
+  /**
+   * A datagram endpoint (UDP over IPv4/IPv6, or AF_UNIX datagram with paths): bound to
+   * `localAddr`, connected to `remoteAddr`, or on `sock`. Resolves with `[transport, protocol]`.
+   */
+  createDatagramEndpoint<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, options?: CreateDatagramEndpointOptions): Future<[DatagramTransport, P]> {
+    return serverOps.createDatagramEndpoint(this, protocolFactory, options);
+  }
+
+  /**
+   * Reads a pipe (an fd, or an object with `fileno()`) with a protocol: `dataReceived` per read,
+   * then `eofReceived` and `connectionLost` at EOF. The fd is made non-blocking and is closed with
+   * the transport (an object's own `close()` is called if it has one).
+   */
+  connectReadPipe<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, pipe: PipeLike): Future<[ReadTransport, P]> {
+    return serverOps.connectReadPipe(this, protocolFactory, pipe);
+  }
+
+  /**
+   * Writes to a pipe (an fd, or an object with `fileno()`). When the read end is closed, the
+   * transport ends with `connectionLost(Error code 'EPIPE')`.
+   */
+  connectWritePipe<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, pipe: PipeLike): Future<[WriteTransport, P]> {
+    return serverOps.connectWritePipe(this, protocolFactory, pipe);
+  }
+}
+
+/** @internal The running loop, with the networking surface (every loop muxloop makes has it). */
+export function getRunningLoop(): SelectorEventLoop {
+  return anyRunningLoop() as SelectorEventLoop;
+}
+
+/** @internal The running loop, else the current one, else a new one, with the networking surface. */
+export function getEventLoop(): SelectorEventLoop {
+  return anyEventLoop() as SelectorEventLoop;
+}

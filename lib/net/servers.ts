@@ -10,7 +10,7 @@ import { lstatSync, statSync, unlinkSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { codedError, errnoError, invalidArgType, outOfRange } from '../core/errors';
 import type { Future } from '../tasks/futures';
-import type { EventLoop } from '../loop/base_loop';
+import type { SelectorEventLoop } from './selector_loop';
 import type {
   BaseProtocol,
   DatagramTransport,
@@ -165,7 +165,7 @@ function removeStaleSocket(path: unknown): void {
 }
 
 /** Runs `body` in a Task of `loop`, so errors and cancellation go through the returned Future. */
-function task<T>(loop: EventLoop, body: () => Promise<T>): Future<T> {
+function task<T>(loop: SelectorEventLoop, body: () => Promise<T>): Future<T> {
   return loop.createTask(body) as unknown as Future<T>;
 }
 
@@ -173,7 +173,7 @@ function task<T>(loop: EventLoop, body: () => Promise<T>): Future<T> {
  * Makes a transport with a creation waiter and waits until its `connectionMade` ran; closes the
  * transport if the wait fails (cancelled, loop closed).
  */
-async function started<T extends { close(): void }>(loop: EventLoop, make: (waiter: Future<void>) => T): Promise<T> {
+async function started<T extends { close(): void }>(loop: SelectorEventLoop, make: (waiter: Future<void>) => T): Promise<T> {
   const waiter = loop.createFuture<void>();
   const transport = make(waiter);
   try {
@@ -187,7 +187,7 @@ async function started<T extends { close(): void }>(loop: EventLoop, make: (wait
 
 /** Creates the transport for `sock` and waits until `connectionMade` ran. */
 async function streamTransport<P extends BaseProtocol>(
-  loop: EventLoop,
+  loop: SelectorEventLoop,
   sock: Socket,
   factory: ProtocolFactory<P>,
   extra: Record<string, unknown> = {},
@@ -216,7 +216,7 @@ interface BoundPath {
  * is closed and every connection is gone.
  */
 export class Server implements ServerHooks, AsyncDisposable {
-  readonly #loop: EventLoop;
+  readonly #loop: SelectorEventLoop;
   #sockets: Socket[] | null;
   readonly #factory: ProtocolFactory;
   readonly #backlog: number;
@@ -229,7 +229,7 @@ export class Server implements ServerHooks, AsyncDisposable {
   readonly #paths: Map<Socket, BoundPath>;
 
   /** @internal Use `loop.createServer`. */
-  constructor(loop: EventLoop, sockets: Socket[], factory: ProtocolFactory, backlog: number, paths = new Map<Socket, BoundPath>()) {
+  constructor(loop: SelectorEventLoop, sockets: Socket[], factory: ProtocolFactory, backlog: number, paths = new Map<Socket, BoundPath>()) {
     this.#loop = loop;
     this.#sockets = sockets;
     this.#factory = factory;
@@ -243,7 +243,7 @@ export class Server implements ServerHooks, AsyncDisposable {
   }
 
   /** The loop the server runs on. */
-  getLoop(): EventLoop {
+  getLoop(): SelectorEventLoop {
     return this.#loop;
   }
 
@@ -415,67 +415,9 @@ export class Server implements ServerHooks, AsyncDisposable {
   }
 }
 
-/** The high-level networking methods of `EventLoop`. */
-export interface ServerOps {
-  /**
-   * A TCP server: binds every address `getaddrinfo(host, port)` returns (`host` may be a list;
-   * null, undefined or '' means all interfaces), with SO_REUSEADDR and, for IPv6, IPV6_V6ONLY, as
-   * asyncio does. Port 0 picks an ephemeral port (see `server.sockets[0].getsockname()`). Resolves
-   * with a `Server` that listens unless `startServing` is false.
-   */
-  createServer(
-    protocolFactory: ProtocolFactory,
-    host?: string | readonly string[] | null,
-    port?: number | string | null,
-    options?: CreateServerOptions,
-  ): Future<Server>;
-  /**
-   * Connects to `host`:`port`, trying every address getaddrinfo returns in order (or uses
-   * `options.sock`), sets TCP_NODELAY, and resolves with `[transport, protocol]` once
-   * `connectionMade` ran. If every attempt fails: the error when they are all alike, else an
-   * `AggregateError` (code `ERR_MULTIPLE_EXCEPTIONS`, "Multiple exceptions: ...").
-   */
-  createConnection<P extends BaseProtocol>(
-    protocolFactory: ProtocolFactory<P>,
-    host?: string | null,
-    port?: number | string | null,
-    options?: CreateConnectionOptions,
-  ): Future<[Transport, P]>;
-  /**
-   * A Unix stream server on `path` (a stale socket file there is removed first; the file is
-   * unlinked on close unless `cleanupSocket` is false), or on `options.sock`.
-   */
-  createUnixServer(protocolFactory: ProtocolFactory, path?: string | Uint8Array | null, options?: CreateUnixServerOptions): Future<Server>;
-  /** Connects to the Unix stream socket at `path` (or uses `options.sock`): `[transport, protocol]`. */
-  createUnixConnection<P extends BaseProtocol>(
-    protocolFactory: ProtocolFactory<P>,
-    path?: string | Uint8Array | null,
-    options?: { sock?: Socket },
-  ): Future<[Transport, P]>;
-  /** Wraps an already accepted (connected) stream socket: `[transport, protocol]`. */
-  connectAcceptedSocket<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, sock: Socket): Future<[Transport, P]>;
-  /**
-   * A datagram endpoint (UDP over IPv4/IPv6, or AF_UNIX datagram with paths): bound to
-   * `localAddr`, connected to `remoteAddr`, or on `sock`. Resolves with `[transport, protocol]`.
-   */
-  createDatagramEndpoint<P extends BaseProtocol>(
-    protocolFactory: ProtocolFactory<P>,
-    options?: CreateDatagramEndpointOptions,
-  ): Future<[DatagramTransport, P]>;
-  /**
-   * Reads a pipe (an fd, or an object with `fileno()`) with a protocol: `dataReceived` per read,
-   * then `eofReceived` and `connectionLost` at EOF. The fd is made non-blocking and is closed with
-   * the transport (an object's own `close()` is called if it has one).
-   */
-  connectReadPipe<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, pipe: PipeLike): Future<[ReadTransport, P]>;
-  /**
-   * Writes to a pipe (an fd, or an object with `fileno()`). When the read end is closed, the
-   * transport ends with `connectionLost(Error code 'EPIPE')`.
-   */
-  connectWritePipe<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, pipe: PipeLike): Future<[WriteTransport, P]>;
-}
 
-async function resolveAll(loop: EventLoop, hosts: Array<string | null>, port: unknown, family: number, flags: number): Promise<AddrInfo[]> {
+
+async function resolveAll(loop: SelectorEventLoop, hosts: Array<string | null>, port: unknown, family: number, flags: number): Promise<AddrInfo[]> {
   const lists = await Promise.all(
     hosts.map(async (host) => loop.getaddrinfo(host, port as number, { family, type: SOCK_STREAM, flags })),
   );
@@ -510,262 +452,267 @@ function connectFailure(errors: unknown[]): unknown {
   return error;
 }
 
-/** @internal The implementations, installed on `EventLoop.prototype`. */
-export const serverOps: ServerOps & ThisType<EventLoop> = {
-  createServer(protocolFactory, host, port, options) {
-    return task(this, async () => {
-      const factory = checkFactory(protocolFactory);
-      const opts = checkOptions(options);
-      const backlog = checkBacklog(opts.backlog);
-      const { family = AF_UNSPEC, flags = AI_PASSIVE, reuseAddress = true, reusePort = false, startServing = true } = opts;
-      if (reusePort && SO_REUSEPORT === undefined) throw codedError('ERR_NOT_SUPPORTED', 'SO_REUSEPORT is not supported on this platform');
-      const sockets: Socket[] = [];
-      if (opts.sock !== undefined && opts.sock !== null) {
-        if ((host !== undefined && host !== null) || (port !== undefined && port !== null)) {
-          throw argValue('host/port and sock can not be specified at the same time');
-        }
-        sockets.push(checkSocket(opts.sock, SOCK_STREAM, 'SOCK_STREAM'));
-      } else {
-        let hosts: Array<string | null>;
-        if (host === undefined || host === null || host === '') hosts = [null];
-        else if (typeof host === 'string') hosts = [host];
-        else if (Array.isArray(host) && host.every((h) => typeof h === 'string')) hosts = host.map((h) => (h === '' ? null : h));
-        else throw invalidArgType('host', 'a string, an array of strings or null', host);
-        const infos = await resolveAll(this, hosts, port, family, flags);
-        if (infos.length === 0) throw codedError('ENOTFOUND', 'getaddrinfo() returned empty list');
-        try {
-          for (const [af, type, proto, , sockaddr] of infos) {
-            const sock = new Socket(af, type, proto);
-            sockets.push(sock);
-            if (reuseAddress) sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
-            if (reusePort) sock.setsockopt(SOL_SOCKET, SO_REUSEPORT as number, 1);
-            // Without V6ONLY the '::' socket would also take IPv4 and collide with the 0.0.0.0 one.
-            if (af === AF_INET6) sock.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, 1);
-            try {
-              sock.bind(sockaddr as Address);
-            } catch (error) {
-              throw bindError(error, sockaddr);
-            }
-          }
-        } catch (error) {
-          for (const sock of sockets) sock.close();
-          throw error;
-        }
+/** `SelectorEventLoop.createServer`. */
+export function createServer(loop: SelectorEventLoop, protocolFactory: ProtocolFactory, host?: string | readonly string[] | null, port?: number | string | null, options?: CreateServerOptions): Future<Server> {
+  return task(loop, async () => {
+    const factory = checkFactory(protocolFactory);
+    const opts = checkOptions(options);
+    const backlog = checkBacklog(opts.backlog);
+    const { family = AF_UNSPEC, flags = AI_PASSIVE, reuseAddress = true, reusePort = false, startServing = true } = opts;
+    if (reusePort && SO_REUSEPORT === undefined) throw codedError('ERR_NOT_SUPPORTED', 'SO_REUSEPORT is not supported on loop platform');
+    const sockets: Socket[] = [];
+    if (opts.sock !== undefined && opts.sock !== null) {
+      if ((host !== undefined && host !== null) || (port !== undefined && port !== null)) {
+        throw argValue('host/port and sock can not be specified at the same time');
       }
-      for (const sock of sockets) sock.setblocking(false);
-      const server = new Server(this, sockets, factory, backlog);
-      if (startServing) {
-        try {
-          server.startServingNow();
-        } catch (error) {
-          server.close();
-          throw error;
-        }
-      }
-      return server;
-    });
-  },
-
-  createConnection(protocolFactory, host, port, options) {
-    return task(this, async () => {
-      const factory = checkFactory(protocolFactory);
-      const opts = checkOptions(options);
-      const hasHostPort = (host !== undefined && host !== null) || (port !== undefined && port !== null);
-      let sock: Socket;
-      if (opts.sock !== undefined && opts.sock !== null) {
-        if (hasHostPort) throw argValue('host/port and sock can not be specified at the same time');
-        sock = checkSocket(opts.sock, SOCK_STREAM, 'SOCK_STREAM');
-      } else {
-        if (!hasHostPort) throw argValue('host and port was not specified and no sock specified');
-        const { family = AF_UNSPEC, proto = 0, flags = 0, localAddr } = opts;
-        if (localAddr !== undefined && localAddr !== null && !Array.isArray(localAddr)) {
-          throw invalidArgType('localAddr', 'an array [host, port]', localAddr);
-        }
-        const infos = await this.getaddrinfo(host, port, { family, type: SOCK_STREAM, proto, flags });
-        if (infos.length === 0) throw codedError('ENOTFOUND', 'getaddrinfo() returned empty list');
-        const localInfos =
-          localAddr === undefined || localAddr === null
-            ? undefined
-            : await this.getaddrinfo(localAddr[0], localAddr[1], { family, type: SOCK_STREAM, proto, flags });
-        if (localInfos !== undefined && localInfos.length === 0) throw codedError('ENOTFOUND', 'getaddrinfo() returned empty list');
-        const errors: unknown[] = [];
-        let connected: Socket | undefined;
-        for (const [af, type, pr, , address] of infos) {
-          const candidate = new Socket(af, type, pr);
-          try {
-            candidate.setblocking(false);
-            if (localInfos !== undefined) {
-              const bindErrors: unknown[] = [];
-              let bound = false;
-              for (const local of localInfos) {
-                if (local[0] !== af) continue;
-                try {
-                  candidate.bind(local[4] as Address);
-                  bound = true;
-                  break;
-                } catch (error) {
-                  bindErrors.push(bindError(error, local[4]));
-                }
-              }
-              if (!bound) {
-                throw bindErrors.pop() ?? codedError('EADDRNOTAVAIL', `no matching local address with family=${af} found`);
-              }
-            }
-            await this.sockConnect(candidate, address as Address);
-            connected = candidate;
-            break;
-          } catch (error) {
-            candidate.close();
-            // Argument errors and cancellation end the attempts at once (asyncio re-raises them).
-            if (!isOsLike(error)) throw error;
-            errors.push(error);
-          }
-        }
-        if (connected === undefined) throw connectFailure(errors);
-        sock = connected;
-      }
-      return streamTransport(this, sock, factory);
-    });
-  },
-
-  createUnixServer(protocolFactory, path, options) {
-    return task(this, async () => {
-      const factory = checkFactory(protocolFactory);
-      const opts = checkOptions(options);
-      const backlog = checkBacklog(opts.backlog);
-      const { startServing = true, cleanupSocket = true } = opts;
-      let sock: Socket;
-      if (path !== undefined && path !== null) {
-        if (opts.sock !== undefined && opts.sock !== null) throw argValue('path and sock can not be specified at the same time');
-        if (typeof path !== 'string' && !(path instanceof Uint8Array)) throw invalidArgType('path', 'a string or bytes', path);
-        removeStaleSocket(path);
-        sock = new Socket(AF_UNIX, SOCK_STREAM);
-        try {
-          sock.bind(path);
-        } catch (error) {
-          sock.close();
-          if ((error as { code?: string }).code === 'EADDRINUSE') {
-            throw errnoError(E.EADDRINUSE, 'bind', `Address ${JSON.stringify(path)} is already in use`);
-          }
-          throw error;
-        }
-      } else {
-        if (opts.sock === undefined || opts.sock === null) throw argValue('path was not specified, and no sock specified');
-        sock = checkSocket(opts.sock, SOCK_STREAM, 'SOCK_STREAM');
-        if (sock.family !== AF_UNIX) throw argValue(`A UNIX Domain Stream Socket was expected, got ${sock}`);
-      }
-      const paths = new Map<Socket, BoundPath>();
-      if (cleanupSocket) {
-        const name = sock.getsockname();
-        if (isSocketPath(name)) {
-          try {
-            paths.set(sock, { path: name, ino: statSync(name).ino });
-          } catch {
-            // not a file we can track
-          }
-        }
-      }
-      sock.setblocking(false);
-      const server = new Server(this, [sock], factory, backlog, paths);
-      if (startServing) {
-        try {
-          server.startServingNow();
-        } catch (error) {
-          server.close();
-          throw error;
-        }
-      }
-      return server;
-    });
-  },
-
-  createUnixConnection(protocolFactory, path, options) {
-    return task(this, async () => {
-      const factory = checkFactory(protocolFactory);
-      const opts = checkOptions(options);
-      let sock: Socket;
-      if (opts.sock !== undefined && opts.sock !== null) {
-        if (path !== undefined && path !== null) throw argValue('path and sock can not be specified at the same time');
-        sock = checkSocket(opts.sock, SOCK_STREAM, 'SOCK_STREAM');
-        if (sock.family !== AF_UNIX) throw argValue(`A UNIX Domain Stream Socket was expected, got ${sock}`);
-      } else {
-        if (path === undefined || path === null) throw argValue('no path and sock were specified');
-        if (typeof path !== 'string' && !(path instanceof Uint8Array)) throw invalidArgType('path', 'a string or bytes', path);
-        sock = new Socket(AF_UNIX, SOCK_STREAM);
-        try {
-          sock.setblocking(false);
-          await this.sockConnect(sock, path);
-        } catch (error) {
-          sock.close();
-          throw error;
-        }
-      }
-      return streamTransport(this, sock, factory);
-    });
-  },
-
-  connectAcceptedSocket(protocolFactory, sock) {
-    return task(this, async () => {
-      const factory = checkFactory(protocolFactory);
-      return streamTransport(this, checkSocket(sock, SOCK_STREAM, 'SOCK_STREAM'), factory);
-    });
-  },
-
-  createDatagramEndpoint(protocolFactory, options) {
-    return task(this, async () => {
-      const factory = checkFactory(protocolFactory);
-      const opts = checkOptions(options);
-      let sock: Socket;
-      let remote: Address | undefined;
-      if (opts.sock !== undefined && opts.sock !== null) {
-        sock = checkSocket(opts.sock, SOCK_DGRAM, 'SOCK_DGRAM');
-        const modifiers = (['localAddr', 'remoteAddr', 'family', 'proto', 'flags', 'reusePort', 'allowBroadcast'] as const).filter(
-          (key) => opts[key] !== undefined && opts[key] !== null && opts[key] !== 0 && opts[key] !== false,
-        );
-        if (modifiers.length > 0) {
-          throw argValue(`socket modifier options can not be used when sock is specified (${modifiers.join(', ')})`);
-        }
-        sock.setblocking(false);
-        try {
-          remote = sock.getpeername() as Address;
-        } catch {
-          remote = undefined;
-        }
-      } else {
-        [sock, remote] = await datagramSocket(this, opts);
-      }
-      let protocol: BaseProtocol;
+      sockets.push(checkSocket(opts.sock, SOCK_STREAM, 'SOCK_STREAM'));
+    } else {
+      let hosts: Array<string | null>;
+      if (host === undefined || host === null || host === '') hosts = [null];
+      else if (typeof host === 'string') hosts = [host];
+      else if (Array.isArray(host) && host.every((h) => typeof h === 'string')) hosts = host.map((h) => (h === '' ? null : h));
+      else throw invalidArgType('host', 'a string, an array of strings or null', host);
+      const infos = await resolveAll(loop, hosts, port, family, flags);
+      if (infos.length === 0) throw codedError('ENOTFOUND', 'getaddrinfo() returned empty list');
       try {
-        protocol = factory();
+        for (const [af, type, proto, , sockaddr] of infos) {
+          const sock = new Socket(af, type, proto);
+          sockets.push(sock);
+          if (reuseAddress) sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+          if (reusePort) sock.setsockopt(SOL_SOCKET, SO_REUSEPORT as number, 1);
+          // Without V6ONLY the '::' socket would also take IPv4 and collide with the 0.0.0.0 one.
+          if (af === AF_INET6) sock.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, 1);
+          try {
+            sock.bind(sockaddr as Address);
+          } catch (error) {
+            throw bindError(error, sockaddr);
+          }
+        }
+      } catch (error) {
+        for (const sock of sockets) sock.close();
+        throw error;
+      }
+    }
+    for (const sock of sockets) sock.setblocking(false);
+    const server = new Server(loop, sockets, factory, backlog);
+    if (startServing) {
+      try {
+        server.startServingNow();
+      } catch (error) {
+        server.close();
+        throw error;
+      }
+    }
+    return server;
+  });
+}
+
+/** `SelectorEventLoop.createConnection`. */
+export function createConnection<P extends BaseProtocol>(loop: SelectorEventLoop, protocolFactory: ProtocolFactory<P>, host?: string | null, port?: number | string | null, options?: CreateConnectionOptions): Future<[Transport, P]> {
+  return task(loop, async () => {
+    const factory = checkFactory(protocolFactory);
+    const opts = checkOptions(options);
+    const hasHostPort = (host !== undefined && host !== null) || (port !== undefined && port !== null);
+    let sock: Socket;
+    if (opts.sock !== undefined && opts.sock !== null) {
+      if (hasHostPort) throw argValue('host/port and sock can not be specified at the same time');
+      sock = checkSocket(opts.sock, SOCK_STREAM, 'SOCK_STREAM');
+    } else {
+      if (!hasHostPort) throw argValue('host and port was not specified and no sock specified');
+      const { family = AF_UNSPEC, proto = 0, flags = 0, localAddr } = opts;
+      if (localAddr !== undefined && localAddr !== null && !Array.isArray(localAddr)) {
+        throw invalidArgType('localAddr', 'an array [host, port]', localAddr);
+      }
+      const infos = await loop.getaddrinfo(host, port, { family, type: SOCK_STREAM, proto, flags });
+      if (infos.length === 0) throw codedError('ENOTFOUND', 'getaddrinfo() returned empty list');
+      const localInfos =
+        localAddr === undefined || localAddr === null
+          ? undefined
+          : await loop.getaddrinfo(localAddr[0], localAddr[1], { family, type: SOCK_STREAM, proto, flags });
+      if (localInfos !== undefined && localInfos.length === 0) throw codedError('ENOTFOUND', 'getaddrinfo() returned empty list');
+      const errors: unknown[] = [];
+      let connected: Socket | undefined;
+      for (const [af, type, pr, , address] of infos) {
+        const candidate = new Socket(af, type, pr);
+        try {
+          candidate.setblocking(false);
+          if (localInfos !== undefined) {
+            const bindErrors: unknown[] = [];
+            let bound = false;
+            for (const local of localInfos) {
+              if (local[0] !== af) continue;
+              try {
+                candidate.bind(local[4] as Address);
+                bound = true;
+                break;
+              } catch (error) {
+                bindErrors.push(bindError(error, local[4]));
+              }
+            }
+            if (!bound) {
+              throw bindErrors.pop() ?? codedError('EADDRNOTAVAIL', `no matching local address with family=${af} found`);
+            }
+          }
+          await loop.sockConnect(candidate, address as Address);
+          connected = candidate;
+          break;
+        } catch (error) {
+          candidate.close();
+          // Argument errors and cancellation end the attempts at once (asyncio re-raises them).
+          if (!isOsLike(error)) throw error;
+          errors.push(error);
+        }
+      }
+      if (connected === undefined) throw connectFailure(errors);
+      sock = connected;
+    }
+    return streamTransport(loop, sock, factory);
+  });
+}
+
+/** `SelectorEventLoop.createUnixServer`. */
+export function createUnixServer(loop: SelectorEventLoop, protocolFactory: ProtocolFactory, path?: string | Uint8Array | null, options?: CreateUnixServerOptions): Future<Server> {
+  return task(loop, async () => {
+    const factory = checkFactory(protocolFactory);
+    const opts = checkOptions(options);
+    const backlog = checkBacklog(opts.backlog);
+    const { startServing = true, cleanupSocket = true } = opts;
+    let sock: Socket;
+    if (path !== undefined && path !== null) {
+      if (opts.sock !== undefined && opts.sock !== null) throw argValue('path and sock can not be specified at the same time');
+      if (typeof path !== 'string' && !(path instanceof Uint8Array)) throw invalidArgType('path', 'a string or bytes', path);
+      removeStaleSocket(path);
+      sock = new Socket(AF_UNIX, SOCK_STREAM);
+      try {
+        sock.bind(path);
+      } catch (error) {
+        sock.close();
+        if ((error as { code?: string }).code === 'EADDRINUSE') {
+          throw errnoError(E.EADDRINUSE, 'bind', `Address ${JSON.stringify(path)} is already in use`);
+        }
+        throw error;
+      }
+    } else {
+      if (opts.sock === undefined || opts.sock === null) throw argValue('path was not specified, and no sock specified');
+      sock = checkSocket(opts.sock, SOCK_STREAM, 'SOCK_STREAM');
+      if (sock.family !== AF_UNIX) throw argValue(`A UNIX Domain Stream Socket was expected, got ${sock}`);
+    }
+    const paths = new Map<Socket, BoundPath>();
+    if (cleanupSocket) {
+      const name = sock.getsockname();
+      if (isSocketPath(name)) {
+        try {
+          paths.set(sock, { path: name, ino: statSync(name).ino });
+        } catch {
+          // not a file we can track
+        }
+      }
+    }
+    sock.setblocking(false);
+    const server = new Server(loop, [sock], factory, backlog, paths);
+    if (startServing) {
+      try {
+        server.startServingNow();
+      } catch (error) {
+        server.close();
+        throw error;
+      }
+    }
+    return server;
+  });
+}
+
+/** `SelectorEventLoop.createUnixConnection`. */
+export function createUnixConnection<P extends BaseProtocol>(loop: SelectorEventLoop, protocolFactory: ProtocolFactory<P>, path?: string | Uint8Array | null, options?: { sock?: Socket }): Future<[Transport, P]> {
+  return task(loop, async () => {
+    const factory = checkFactory(protocolFactory);
+    const opts = checkOptions(options);
+    let sock: Socket;
+    if (opts.sock !== undefined && opts.sock !== null) {
+      if (path !== undefined && path !== null) throw argValue('path and sock can not be specified at the same time');
+      sock = checkSocket(opts.sock, SOCK_STREAM, 'SOCK_STREAM');
+      if (sock.family !== AF_UNIX) throw argValue(`A UNIX Domain Stream Socket was expected, got ${sock}`);
+    } else {
+      if (path === undefined || path === null) throw argValue('no path and sock were specified');
+      if (typeof path !== 'string' && !(path instanceof Uint8Array)) throw invalidArgType('path', 'a string or bytes', path);
+      sock = new Socket(AF_UNIX, SOCK_STREAM);
+      try {
+        sock.setblocking(false);
+        await loop.sockConnect(sock, path);
       } catch (error) {
         sock.close();
         throw error;
       }
-      const transport = await started(this, (waiter) => new DatagramSocketTransport(this, sock, protocol, remote, waiter));
-      return [transport, protocol] as [DatagramTransport, typeof protocol];
-    }) as never;
-  },
+    }
+    return streamTransport(loop, sock, factory);
+  });
+}
 
-  connectReadPipe(protocolFactory, pipe) {
-    return task(this, async () => {
-      const factory = checkFactory(protocolFactory);
-      const fd = preparePipe(pipe);
-      const protocol = factory();
-      const transport = await started(this, (waiter) => new ReadPipeTransport(this, pipe, fd, protocol, waiter));
-      return [transport, protocol] as [ReadTransport, typeof protocol];
-    }) as never;
-  },
+/** `SelectorEventLoop.connectAcceptedSocket`. */
+export function connectAcceptedSocket<P extends BaseProtocol>(loop: SelectorEventLoop, protocolFactory: ProtocolFactory<P>, sock: Socket): Future<[Transport, P]> {
+  return task(loop, async () => {
+    const factory = checkFactory(protocolFactory);
+    return streamTransport(loop, checkSocket(sock, SOCK_STREAM, 'SOCK_STREAM'), factory);
+  });
+}
 
-  connectWritePipe(protocolFactory, pipe) {
-    return task(this, async () => {
-      const factory = checkFactory(protocolFactory);
-      const fd = preparePipe(pipe);
-      const protocol = factory();
-      const transport = await started(this, (waiter) => new WritePipeTransport(this, pipe, fd, protocol, waiter));
-      return [transport, protocol] as [WriteTransport, typeof protocol];
-    }) as never;
-  },
-};
+/** `SelectorEventLoop.createDatagramEndpoint`. */
+export function createDatagramEndpoint<P extends BaseProtocol>(loop: SelectorEventLoop, protocolFactory: ProtocolFactory<P>, options?: CreateDatagramEndpointOptions): Future<[DatagramTransport, P]> {
+  return task(loop, async () => {
+    const factory = checkFactory(protocolFactory);
+    const opts = checkOptions(options);
+    let sock: Socket;
+    let remote: Address | undefined;
+    if (opts.sock !== undefined && opts.sock !== null) {
+      sock = checkSocket(opts.sock, SOCK_DGRAM, 'SOCK_DGRAM');
+      const modifiers = (['localAddr', 'remoteAddr', 'family', 'proto', 'flags', 'reusePort', 'allowBroadcast'] as const).filter(
+        (key) => opts[key] !== undefined && opts[key] !== null && opts[key] !== 0 && opts[key] !== false,
+      );
+      if (modifiers.length > 0) {
+        throw argValue(`socket modifier options can not be used when sock is specified (${modifiers.join(', ')})`);
+      }
+      sock.setblocking(false);
+      try {
+        remote = sock.getpeername() as Address;
+      } catch {
+        remote = undefined;
+      }
+    } else {
+      [sock, remote] = await datagramSocket(loop, opts);
+    }
+    let protocol: BaseProtocol;
+    try {
+      protocol = factory();
+    } catch (error) {
+      sock.close();
+      throw error;
+    }
+    const transport = await started(loop, (waiter) => new DatagramSocketTransport(loop, sock, protocol, remote, waiter));
+    return [transport, protocol] as [DatagramTransport, typeof protocol];
+  }) as never;
+}
+
+/** `SelectorEventLoop.connectReadPipe`. */
+export function connectReadPipe<P extends BaseProtocol>(loop: SelectorEventLoop, protocolFactory: ProtocolFactory<P>, pipe: PipeLike): Future<[ReadTransport, P]> {
+  return task(loop, async () => {
+    const factory = checkFactory(protocolFactory);
+    const fd = preparePipe(pipe);
+    const protocol = factory();
+    const transport = await started(loop, (waiter) => new ReadPipeTransport(loop, pipe, fd, protocol, waiter));
+    return [transport, protocol] as [ReadTransport, typeof protocol];
+  }) as never;
+}
+
+/** `SelectorEventLoop.connectWritePipe`. */
+export function connectWritePipe<P extends BaseProtocol>(loop: SelectorEventLoop, protocolFactory: ProtocolFactory<P>, pipe: PipeLike): Future<[WriteTransport, P]> {
+  return task(loop, async () => {
+    const factory = checkFactory(protocolFactory);
+    const fd = preparePipe(pipe);
+    const protocol = factory();
+    const transport = await started(loop, (waiter) => new WritePipeTransport(loop, pipe, fd, protocol, waiter));
+    return [transport, protocol] as [WriteTransport, typeof protocol];
+  }) as never;
+}
 
 function isOsLike(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
@@ -773,7 +720,7 @@ function isOsLike(error: unknown): boolean {
 }
 
 /** asyncio's create_datagram_endpoint address handling: one socket, bound and/or connected. */
-async function datagramSocket(loop: EventLoop, opts: CreateDatagramEndpointOptions): Promise<[Socket, Address | undefined]> {
+async function datagramSocket(loop: SelectorEventLoop, opts: CreateDatagramEndpointOptions): Promise<[Socket, Address | undefined]> {
   const { localAddr, remoteAddr, proto = 0, flags = 0, reusePort = false, allowBroadcast = false } = opts;
   let family = opts.family ?? AF_UNSPEC;
   const isPath = (a: unknown): boolean => typeof a === 'string' || a instanceof Uint8Array;

@@ -21,7 +21,7 @@ import { constants as osConstants } from 'node:os';
 import { codedError, errnoError, invalidArgType, outOfRange } from '../core/errors';
 import type { Handle } from '../core/events';
 import { Future } from '../tasks/futures';
-import type { EventLoop } from '../loop/base_loop';
+import type { SelectorEventLoop } from './selector_loop';
 import { AF_INET, AF_INET6, type Address, SOL_SOCKET, SO_ERROR, type Socket, type SocketAddress } from '../socket';
 
 const E = osConstants.errno;
@@ -38,11 +38,11 @@ interface SockFuture<T> extends Future<T> {
   release(): void;
 }
 
-let SockFutureClass: (new <T>(loop: EventLoop) => SockFuture<T>) | undefined;
+let SockFutureClass: (new <T>(loop: SelectorEventLoop) => SockFuture<T>) | undefined;
 
 // Made on first use, not at module load: futures.ts and loop.ts import each other, and this module
 // is loaded while loop.ts is, possibly before `Future` exists.
-function newSockFuture<T>(loop: EventLoop): SockFuture<T> {
+function newSockFuture<T>(loop: SelectorEventLoop): SockFuture<T> {
   SockFutureClass ??= class SockFuture<U> extends Future<U> {
     #release: (() => void) | undefined;
 
@@ -72,7 +72,7 @@ function newSockFuture<T>(loop: EventLoop): SockFuture<T> {
  * until it completes, fails or the Future is cancelled.
  */
 function runSockOp<T>(
-  loop: EventLoop,
+  loop: SelectorEventLoop,
   sock: Socket,
   direction: 'read' | 'write',
   first: Attempt<T>,
@@ -159,7 +159,7 @@ function needsResolution(sock: Socket, address: Address): boolean {
 }
 
 /** The connect itself: connect(2) now, then wait for writability and read SO_ERROR. */
-function connectNow(loop: EventLoop, sock: Socket, address: Address): Future<void> {
+function connectNow(loop: SelectorEventLoop, sock: Socket, address: Address): Future<void> {
   const fail = (errno: number): never => {
     throw errnoError(errno, 'connect', `Connect call failed ${describeAddress(address)}`);
   };
@@ -184,145 +184,118 @@ function describeAddress(address: unknown): string {
   return Array.isArray(address) ? `(${address.map((part) => JSON.stringify(part)).join(', ')})` : String(address);
 }
 
-/** The socket coroutines, as methods of `EventLoop` (installed by `lib/loop.ts`). */
-export interface SockOps {
-  /**
-   * Receives at most `nbytes` bytes from the non-blocking `sock`; an empty Buffer means EOF.
-   * Cancelling the Future stops the wait at once and consumes nothing.
-   */
-  sockRecv(sock: Socket, nbytes: number): Future<Buffer>;
-  /** Receives into `buffer` (all of it, or its first `nbytes` bytes); the count, 0 at EOF. */
-  sockRecvInto(sock: Socket, buffer: ArrayBufferView, nbytes?: number): Future<number>;
-  /** Receives one datagram of at most `bufsize` bytes: `[data, senderAddress]`. */
-  sockRecvfrom(sock: Socket, bufsize: number): Future<[Buffer, SocketAddress]>;
-  /** Receives one datagram into `buffer` (at most `nbytes` bytes; 0: all of it): `[count, sender]`. */
-  sockRecvfromInto(sock: Socket, buffer: ArrayBufferView, nbytes?: number): Future<[number, SocketAddress]>;
-  /**
-   * Sends all of `data`, waiting for writability as often as needed; resolves with `undefined`.
-   * On an error or cancellation, how much was sent is unknowable (as in asyncio).
-   */
-  sockSendall(sock: Socket, data: ArrayBufferView): Future<void>;
-  /** Sends one datagram to `address`; resolves with the bytes sent. */
-  sockSendto(sock: Socket, data: ArrayBufferView, address: Address): Future<number>;
-  /**
-   * Connects `sock` to `address`. A host name (not a numeric address) is resolved first with
-   * `loop.getaddrinfo` for the socket's family and type, off the JS thread. A refused or failed connection rejects with the OS error
-   * (`code` 'ECONNREFUSED', ...). Cancelling removes the writer and leaves the socket to its
-   * owner, open and unconnected-or-connecting (close it yourself).
-   */
-  sockConnect(sock: Socket, address: Address): Future<void>;
-  /**
-   * Accepts a connection on the listening `sock`: `[conn, address]`, `conn` non-blocking.
-   * Cancelling stops the wait at once; no connection is accepted for a cancelled Future.
-   */
-  sockAccept(sock: Socket): Future<[Socket, SocketAddress]>;
+
+
+/** `SelectorEventLoop.sockRecv`. */
+export function sockRecv(loop: SelectorEventLoop, sock: Socket, nbytes: number): Future<Buffer> {
+  let buffer: Buffer | undefined;
+  const attempt = (): Buffer | typeof WOULD_BLOCK => {
+    buffer ??= Buffer.allocUnsafe(checkBufsize(nbytes, 'nbytes'));
+    const n = sock.recvIntoRaw(buffer, 0, buffer.length);
+    return n < 0 ? WOULD_BLOCK : n === buffer.length ? buffer : buffer.subarray(0, n);
+  };
+  return runSockOp(loop, sock, 'read', attempt);
 }
 
-/** @internal The implementations, installed on `EventLoop.prototype`. */
-export const sockOps: SockOps & ThisType<EventLoop> = {
-  sockRecv(sock, nbytes) {
-    let buffer: Buffer | undefined;
-    const attempt = (): Buffer | typeof WOULD_BLOCK => {
-      buffer ??= Buffer.allocUnsafe(checkBufsize(nbytes, 'nbytes'));
-      const n = sock.recvIntoRaw(buffer, 0, buffer.length);
-      return n < 0 ? WOULD_BLOCK : n === buffer.length ? buffer : buffer.subarray(0, n);
-    };
-    return runSockOp(this, sock, 'read', attempt);
-  },
+/** `SelectorEventLoop.sockRecvInto`. */
+export function sockRecvInto(loop: SelectorEventLoop, sock: Socket, buffer: ArrayBufferView, nbytes?: number): Future<number> {
+  const attempt = (): number | typeof WOULD_BLOCK => {
+    const view = checkView(buffer, 'buffer');
+    const length = nbytes === undefined || nbytes === 0 ? view.byteLength : checkBufsize(nbytes, 'nbytes');
+    if (length > view.byteLength) throw outOfRange('nbytes', `<= the buffer's byteLength (${view.byteLength})`, nbytes);
+    const n = sock.recvIntoRaw(view, 0, length);
+    return n < 0 ? WOULD_BLOCK : n;
+  };
+  return runSockOp(loop, sock, 'read', attempt);
+}
 
-  sockRecvInto(sock, buffer, nbytes) {
-    const attempt = (): number | typeof WOULD_BLOCK => {
-      const view = checkView(buffer, 'buffer');
-      const length = nbytes === undefined || nbytes === 0 ? view.byteLength : checkBufsize(nbytes, 'nbytes');
-      if (length > view.byteLength) throw outOfRange('nbytes', `<= the buffer's byteLength (${view.byteLength})`, nbytes);
-      const n = sock.recvIntoRaw(view, 0, length);
-      return n < 0 ? WOULD_BLOCK : n;
-    };
-    return runSockOp(this, sock, 'read', attempt);
-  },
+/** `SelectorEventLoop.sockRecvfrom`. */
+export function sockRecvfrom(loop: SelectorEventLoop, sock: Socket, bufsize: number): Future<[Buffer, SocketAddress]> {
+  let buffer: Buffer | undefined;
+  const attempt = (): [Buffer, SocketAddress] | typeof WOULD_BLOCK => {
+    buffer ??= Buffer.allocUnsafe(checkBufsize(bufsize, 'bufsize'));
+    const r = sock.recvfromIntoRaw(buffer, 0, buffer.length);
+    return r === null ? WOULD_BLOCK : [buffer.subarray(0, r[0]), r[1]];
+  };
+  return runSockOp(loop, sock, 'read', attempt);
+}
 
-  sockRecvfrom(sock, bufsize) {
-    let buffer: Buffer | undefined;
-    const attempt = (): [Buffer, SocketAddress] | typeof WOULD_BLOCK => {
-      buffer ??= Buffer.allocUnsafe(checkBufsize(bufsize, 'bufsize'));
-      const r = sock.recvfromIntoRaw(buffer, 0, buffer.length);
-      return r === null ? WOULD_BLOCK : [buffer.subarray(0, r[0]), r[1]];
-    };
-    return runSockOp(this, sock, 'read', attempt);
-  },
+/** `SelectorEventLoop.sockRecvfromInto`. */
+export function sockRecvfromInto(loop: SelectorEventLoop, sock: Socket, buffer: ArrayBufferView, nbytes?: number): Future<[number, SocketAddress]> {
+  const attempt = (): [number, SocketAddress] | typeof WOULD_BLOCK => {
+    const view = checkView(buffer, 'buffer');
+    const length = nbytes === undefined || nbytes === 0 ? view.byteLength : checkBufsize(nbytes, 'nbytes');
+    if (length > view.byteLength) throw outOfRange('nbytes', `<= the buffer's byteLength (${view.byteLength})`, nbytes);
+    return sock.recvfromIntoRaw(view, 0, length) ?? WOULD_BLOCK;
+  };
+  return runSockOp(loop, sock, 'read', attempt);
+}
 
-  sockRecvfromInto(sock, buffer, nbytes) {
-    const attempt = (): [number, SocketAddress] | typeof WOULD_BLOCK => {
-      const view = checkView(buffer, 'buffer');
-      const length = nbytes === undefined || nbytes === 0 ? view.byteLength : checkBufsize(nbytes, 'nbytes');
-      if (length > view.byteLength) throw outOfRange('nbytes', `<= the buffer's byteLength (${view.byteLength})`, nbytes);
-      return sock.recvfromIntoRaw(view, 0, length) ?? WOULD_BLOCK;
-    };
-    return runSockOp(this, sock, 'read', attempt);
-  },
+/** `SelectorEventLoop.sockSendall`. */
+export function sockSendall(loop: SelectorEventLoop, sock: Socket, data: ArrayBufferView): Future<void> {
+  let sent = 0;
+  const attempt = (): void | typeof WOULD_BLOCK => {
+    const view = checkView(data, 'data');
+    while (sent < view.byteLength) {
+      const n = sock.sendRaw(view, sent, view.byteLength - sent);
+      if (n < 0) return WOULD_BLOCK;
+      sent += n;
+    }
+    return undefined;
+  };
+  return runSockOp(loop, sock, 'write', attempt);
+}
 
-  sockSendall(sock, data) {
-    let sent = 0;
-    const attempt = (): void | typeof WOULD_BLOCK => {
-      const view = checkView(data, 'data');
-      while (sent < view.byteLength) {
-        const n = sock.sendRaw(view, sent, view.byteLength - sent);
-        if (n < 0) return WOULD_BLOCK;
-        sent += n;
-      }
-      return undefined;
-    };
-    return runSockOp(this, sock, 'write', attempt);
-  },
+/** `SelectorEventLoop.sockSendto`. */
+export function sockSendto(loop: SelectorEventLoop, sock: Socket, data: ArrayBufferView, address: Address): Future<number> {
+  const attempt = (): number | typeof WOULD_BLOCK => {
+    try {
+      return sock.sendto(checkView(data, 'data'), address);
+    } catch (error) {
+      // Socket.sendto has no raw variant; EAGAIN on a datagram socket is rare (a full send buffer).
+      if (isWouldBlock(error)) return WOULD_BLOCK;
+      throw error;
+    }
+  };
+  return runSockOp(loop, sock, 'write', attempt);
+}
 
-  sockSendto(sock, data, address) {
-    const attempt = (): number | typeof WOULD_BLOCK => {
-      try {
-        return sock.sendto(checkView(data, 'data'), address);
-      } catch (error) {
-        // Socket.sendto has no raw variant; EAGAIN on a datagram socket is rare (a full send buffer).
-        if (isWouldBlock(error)) return WOULD_BLOCK;
-        throw error;
-      }
-    };
-    return runSockOp(this, sock, 'write', attempt);
-  },
-
-  sockConnect(sock, address) {
-    if (!needsResolution(sock, address)) return connectNow(this, sock, address);
-    // asyncio's _ensure_resolved: a host name goes through loop.getaddrinfo first (off the JS
-    // thread), with the socket's family and type, and the first address is used.
-    const [host, port, ...rest] = address as readonly [string, number, ...number[]];
-    const future = newSockFuture<void>(this);
-    let step: { cancel(): boolean } | undefined;
-    future.onRelease(() => step?.cancel());
-    const resolving = this.getaddrinfo(host, port, { family: sock.family, type: sock.type, proto: sock.proto });
-    step = resolving;
-    resolving.addDoneCallback(() => {
+/** `SelectorEventLoop.sockConnect`. */
+export function sockConnect(loop: SelectorEventLoop, sock: Socket, address: Address): Future<void> {
+  if (!needsResolution(sock, address)) return connectNow(loop, sock, address);
+  // asyncio's _ensure_resolved: a host name goes through loop.getaddrinfo first (off the JS
+  // thread), with the socket's family and type, and the first address is used.
+  const [host, port, ...rest] = address as readonly [string, number, ...number[]];
+  const future = newSockFuture<void>(loop);
+  let step: { cancel(): boolean } | undefined;
+  future.onRelease(() => step?.cancel());
+  const resolving = loop.getaddrinfo(host, port, { family: sock.family, type: sock.type, proto: sock.proto });
+  step = resolving;
+  resolving.addDoneCallback(() => {
+    if (future.done()) return;
+    let target: Address;
+    try {
+      const infos = resolving.result();
+      if (infos.length === 0) throw codedError('ENOTFOUND', `getaddrinfo ENOTFOUND ${host}`);
+      const [resolvedHost, resolvedPort, ...scope] = infos[0][4] as [string, number, ...number[]];
+      target = (rest.length > 0 ? [resolvedHost, resolvedPort, ...rest] : [resolvedHost, resolvedPort, ...scope]) as unknown as Address;
+    } catch (error) {
+      future.setException(error);
+      return;
+    }
+    const connecting = connectNow(loop, sock, target);
+    step = connecting;
+    connecting.addDoneCallback(() => {
       if (future.done()) return;
-      let target: Address;
-      try {
-        const infos = resolving.result();
-        if (infos.length === 0) throw codedError('ENOTFOUND', `getaddrinfo ENOTFOUND ${host}`);
-        const [resolvedHost, resolvedPort, ...scope] = infos[0][4] as [string, number, ...number[]];
-        target = (rest.length > 0 ? [resolvedHost, resolvedPort, ...rest] : [resolvedHost, resolvedPort, ...scope]) as unknown as Address;
-      } catch (error) {
-        future.setException(error);
-        return;
-      }
-      const connecting = connectNow(this, sock, target);
-      step = connecting;
-      connecting.addDoneCallback(() => {
-        if (future.done()) return;
-        const error = connecting.exception();
-        if (error !== undefined) future.setException(error);
-        else future.setResult(undefined);
-      });
+      const error = connecting.exception();
+      if (error !== undefined) future.setException(error);
+      else future.setResult(undefined);
     });
-    return future;
-  },
+  });
+  return future;
+}
 
-  sockAccept(sock) {
-    return runSockOp(this, sock, 'read', () => sock.acceptRaw() ?? WOULD_BLOCK);
-  },
-};
+/** `SelectorEventLoop.sockAccept`. */
+export function sockAccept(loop: SelectorEventLoop, sock: Socket): Future<[Socket, SocketAddress]> {
+  return runSockOp(loop, sock, 'read', () => sock.acceptRaw() ?? WOULD_BLOCK);
+}

@@ -33,7 +33,7 @@ import { constants as osConstants } from 'node:os';
 import { ChunkQueue } from '../core/chunk_queue';
 import { codedError, type CodedError, describe, invalidArgType, outOfRange } from '../core/errors';
 import type { Future } from '../tasks/futures';
-import { type EventLoop, getEventLoop, getRunningLoop } from '../loop/base_loop';
+import { getEventLoop, getRunningLoop, type SelectorEventLoop } from '../net/selector_loop';
 import {
   type BaseProtocol,
   type BaseTransport,
@@ -147,7 +147,7 @@ function checkSize(n: unknown, name: string): number {
  */
 export class StreamReader {
   readonly #limit: number;
-  readonly #loop: EventLoop;
+  readonly #loop: SelectorEventLoop;
   readonly #buffer = new ChunkQueue();
   #eof = false;
   #exception: unknown = undefined;
@@ -159,7 +159,7 @@ export class StreamReader {
    * A reader with a buffer limit of `limit` bytes (default 64 KiB; `<= 0` is a `RangeError`),
    * bound to `loop` (default: the running loop, else `getEventLoop()`).
    */
-  constructor(limit: number = DEFAULT_LIMIT, loop?: EventLoop) {
+  constructor(limit: number = DEFAULT_LIMIT, loop?: SelectorEventLoop) {
     if (typeof limit !== 'number' || Number.isNaN(limit)) throw invalidArgType('limit', 'a number', limit);
     if (limit <= 0) throw outOfRange('limit', '> 0 (Limit cannot be <= 0)', limit);
     this.#limit = limit;
@@ -461,13 +461,13 @@ export class StreamReader {
  */
 export class FlowControlProtocol extends Protocol {
   /** The loop the drain Futures belong to. */
-  protected readonly loop: EventLoop;
+  protected readonly loop: SelectorEventLoop;
   #paused = false;
   #connectionLost = false;
   #drainWaiters: Array<Future<void>> = [];
 
   /** Bound to `loop` (default: the running loop, else `getEventLoop()`). */
-  constructor(loop?: EventLoop) {
+  constructor(loop?: SelectorEventLoop) {
     super();
     this.loop = loop ?? getEventLoop();
   }
@@ -542,7 +542,7 @@ export class StreamReaderProtocol extends FlowControlProtocol {
   readonly #closed: Future<void>;
 
   /** Feeds `reader`; with `clientConnected`, calls it with the reader and a new writer once connected. */
-  constructor(reader: StreamReader | undefined, clientConnected?: ClientConnectedCallback, loop?: EventLoop) {
+  constructor(reader: StreamReader | undefined, clientConnected?: ClientConnectedCallback, loop?: SelectorEventLoop) {
     super(loop);
     if (clientConnected !== undefined && typeof clientConnected !== 'function') {
       throw invalidArgType('clientConnected', 'a function', clientConnected);
@@ -639,10 +639,10 @@ export class StreamWriter {
   readonly #transport: Transport;
   readonly #protocol: StreamReaderProtocol;
   readonly #reader: StreamReader | undefined;
-  readonly #loop: EventLoop;
+  readonly #loop: SelectorEventLoop;
 
   /** Normally made by `openConnection`/`startServer`. */
-  constructor(transport: Transport, protocol: StreamReaderProtocol, reader: StreamReader | undefined, loop: EventLoop) {
+  constructor(transport: Transport, protocol: StreamReaderProtocol, reader: StreamReader | undefined, loop: SelectorEventLoop) {
     this.#transport = transport;
     this.#protocol = protocol;
     this.#reader = reader;
@@ -741,7 +741,7 @@ export interface StreamOptions {
   /** The `StreamReader` buffer limit (default 64 KiB). */
   limit?: number;
   /** The loop (default: the running loop; without one the call throws `ERR_NO_RUNNING_LOOP`). */
-  loop?: EventLoop;
+  loop?: SelectorEventLoop;
 }
 
 /** Options of `openConnection`: `limit`, `loop`, and `loop.createConnection`'s options. */
@@ -762,7 +762,7 @@ function splitOptions<O extends StreamOptions>(options: O | undefined): { limit:
 }
 
 /** Settles `outer` from `inner` through `map`; cancelling `outer` cancels `inner`. */
-function chain<A, B>(loop: EventLoop, inner: Future<A>, map: (value: A) => B): Future<B> {
+function chain<A, B>(loop: SelectorEventLoop, inner: Future<A>, map: (value: A) => B): Future<B> {
   const outer = loop.createFuture<B>();
   inner.addDoneCallback(() => {
     if (outer.done()) return;
@@ -782,7 +782,7 @@ function chain<A, B>(loop: EventLoop, inner: Future<A>, map: (value: A) => B): F
   return outer;
 }
 
-function failedFuture<T>(loop: EventLoop, error: unknown): Future<T> {
+function failedFuture<T>(loop: SelectorEventLoop, error: unknown): Future<T> {
   const future = loop.createFuture<T>();
   future.setException(error);
   return future;
@@ -790,7 +790,7 @@ function failedFuture<T>(loop: EventLoop, error: unknown): Future<T> {
 
 function connect<O extends StreamOptions>(
   options: O | undefined,
-  call: (loop: EventLoop, factory: ProtocolFactory<StreamReaderProtocol>, rest: Omit<O, 'limit' | 'loop'>) => Future<[Transport, BaseProtocol]>,
+  call: (loop: SelectorEventLoop, factory: ProtocolFactory<StreamReaderProtocol>, rest: Omit<O, 'limit' | 'loop'>) => Future<[Transport, BaseProtocol]>,
 ): Future<[StreamReader, StreamWriter]> {
   const loop = options?.loop ?? getRunningLoop(); // no loop: nothing could settle a Future
   let parsed;
@@ -814,7 +814,7 @@ function connect<O extends StreamOptions>(
 function serve<O extends StreamOptions>(
   clientConnected: ClientConnectedCallback,
   options: O | undefined,
-  call: (loop: EventLoop, factory: ProtocolFactory<StreamReaderProtocol>, rest: Omit<O, 'limit' | 'loop'>) => Future<Server>,
+  call: (loop: SelectorEventLoop, factory: ProtocolFactory<StreamReaderProtocol>, rest: Omit<O, 'limit' | 'loop'>) => Future<Server>,
 ): Future<Server> {
   const loop = options?.loop ?? getRunningLoop(); // no loop: nothing could settle a Future
   try {

@@ -4,9 +4,11 @@
  * the loop (`callSoon`), never synchronously.
  * @packageDocumentation
  */
-import type { ExceptionContext } from '../core/events';
-import type { EventLoop } from '../loop/base_loop';
-import { getEventLoop } from '../loop/base_loop';
+import { type AbstractEventLoop, type ExceptionContext, getEventLoop } from '../core/events';
+// Type only (erased at run time): getLoop() gives users the loop's whole surface, not the
+// abstract one this module works with.
+import type { EventLoop } from '../loops';
+import type { TaskLoop } from './tasks';
 
 /** An operation is not allowed in the Future's current state (asyncio's `InvalidStateError`). */
 export class InvalidStateError extends Error {
@@ -28,8 +30,11 @@ export class CancelledError extends Error {
   }
 }
 
-/** What a Future needs from its loop. */
-type FutureLoop = Pick<EventLoop, 'callSoon' | 'callExceptionHandler' | 'getDebug' | 'isClosed'>;
+/** A loop that makes Futures: what tasks and the synchronization primitives are given. */
+export interface FutureLoop extends AbstractEventLoop {
+  /** A new pending Future bound to this loop. */
+  createFuture<T = unknown>(): Future<T>;
+}
 
 const PENDING = 0;
 const FINISHED = 1;
@@ -84,7 +89,7 @@ export type DoneCallback<T> = { bivariant(future: Future<T>): unknown }['bivaria
  * ```
  */
 export class Future<T = unknown> implements PromiseLike<T> {
-  #loop: FutureLoop;
+  #loop: TaskLoop;
   #state = PENDING;
   #result: T | undefined;
   #exception: unknown;
@@ -95,8 +100,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
   readonly sourceTraceback: string | undefined;
 
   /** A pending Future bound to `loop` (default: `getEventLoop()`). Prefer `loop.createFuture()`. */
-  constructor(loop?: EventLoop) {
-    this.#loop = loop ?? getEventLoop();
+  constructor(loop?: AbstractEventLoop) {
+    this.#loop = (loop ?? getEventLoop()) as TaskLoop;
     this.sourceTraceback = this.#loop.getDebug() ? new Error().stack : undefined;
   }
 
@@ -274,7 +279,7 @@ export function isFuture(value: unknown): value is Future<unknown> {
  * is returned as it is. Cancelling the returned Future does not cancel the Promise (a Promise
  * cannot be cancelled); its outcome is then ignored.
  */
-export function wrapFuture<T>(promise: PromiseLike<T> | Future<T>, loop?: EventLoop): Future<T> {
+export function wrapFuture<T>(promise: PromiseLike<T> | Future<T>, loop?: AbstractEventLoop): Future<T> {
   if (promise instanceof Future) return promise;
   if (promise === null || typeof (promise as { then?: unknown })?.then !== 'function') {
     throw new TypeError('An asyncio.Future, a coroutine or an awaitable is required');

@@ -10,8 +10,7 @@
 import { codedError, invalidArgType, outOfRange } from '../core/errors';
 import type { TimerHandle } from '../core/events';
 import { CancelledError, Future } from './futures';
-import { type EventLoop, getEventLoop, getRunningLoop } from '../loop/base_loop';
-import { type Awaitable, ensureFuture, isCoroutine, resultDiscarded, spawn } from './tasks';
+import { type Awaitable, ensureFuture, getEventLoop, getRunningLoop, isCoroutine, resultDiscarded, spawn, type TaskLoop } from './tasks';
 import { timeout as scopedTimeout, TimeoutError } from './timeouts';
 
 // Future<T> is invariant in T; collections of Futures of any type use this.
@@ -76,7 +75,7 @@ class GatheringFuture<T> extends Future<T> {
   /** @internal Set once cancel() reached a child: the gather ends with CancelledError. */
   cancelRequested = false;
 
-  constructor(loop: EventLoop, children: AnyFuture[]) {
+  constructor(loop: TaskLoop, children: AnyFuture[]) {
     super(loop);
     this.#children = children;
   }
@@ -123,7 +122,7 @@ export function gather<T extends unknown[] = unknown[]>(...args: Array<Awaitable
     empty.setResult([] as unknown as T);
     return empty;
   }
-  let loop: EventLoop | undefined;
+  let loop: TaskLoop | undefined;
   for (const aw of awaitables) if (aw instanceof Future) loop ??= aw.getLoop();
   loop ??= getEventLoop();
   // The same awaitable twice runs once: a Future is its own child; other awaitables are mapped.
@@ -229,7 +228,7 @@ export function wait<T = unknown>(
 }
 
 function* waitCoroutine<T>(
-  loop: EventLoop,
+  loop: TaskLoop,
   futures: Set<Future<T>>,
   timeout: number | null,
   returnWhen: ReturnWhen,
@@ -315,7 +314,7 @@ const TIMED_OUT = Symbol('timed out');
  * with `for await` to get the input Futures themselves as they complete.
  */
 export class AsCompleted<T> implements Iterable<Future<T>>, AsyncIterable<Future<T>> {
-  readonly #loop: EventLoop;
+  readonly #loop: TaskLoop;
   readonly #todo: Set<Future<T>>;
   readonly #done: Array<Future<T> | typeof TIMED_OUT> = [];
   // Getters receive boxes: a Promise would flatten a Future (a thenable) handed over bare.
@@ -324,7 +323,7 @@ export class AsCompleted<T> implements Iterable<Future<T>>, AsyncIterable<Future
   #timer: TimerHandle | undefined;
 
   /** @internal Made by `asCompleted`. */
-  constructor(loop: EventLoop, futures: Set<Future<T>>, timeout: number | null) {
+  constructor(loop: TaskLoop, futures: Set<Future<T>>, timeout: number | null) {
     this.#loop = loop;
     this.#todo = futures;
     this.#remaining = futures.size;
@@ -429,7 +428,7 @@ export function asCompleted<T>(
   }
   const timeout = checkTimeout(options.timeout);
   const list = [...new Set(aws)];
-  let loop: EventLoop | undefined;
+  let loop: TaskLoop | undefined;
   for (const aw of list) if (aw instanceof Future) loop ??= aw.getLoop();
   loop ??= getEventLoop();
   const futures = new Set(list.map((aw) => ensureFuture(aw, loop)));

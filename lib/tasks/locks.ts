@@ -17,16 +17,15 @@
  */
 import { codedError, invalidArgType, outOfRange } from '../core/errors';
 import { CancelledError, Future } from './futures';
-import { type EventLoop, getRunningLoop } from '../loop/base_loop';
-import { resultDiscarded, spawn } from './tasks';
+import { getRunningLoop, resultDiscarded, spawn, type TaskLoop } from './tasks';
 
 type Handoff<T> = Future<T> & { [resultDiscarded]?: () => void };
 
 /** The loop a primitive is bound to: the running loop at its first wait, then always that one. */
 class LoopBound {
-  #loop: EventLoop | undefined;
+  #loop: TaskLoop | undefined;
 
-  protected boundLoop(): EventLoop {
+  protected boundLoop(): TaskLoop {
     const loop = getRunningLoop();
     if (this.#loop === undefined) this.#loop = loop;
     else if (this.#loop !== loop) {

@@ -11,9 +11,8 @@
  */
 import { codedError, invalidArgType } from '../core/errors';
 import { Future } from './futures';
-import { type EventLoop, getRunningLoop } from '../loop/base_loop';
 import { Event } from './locks';
-import { resultDiscarded, spawn } from './tasks';
+import { getRunningLoop, resultDiscarded, spawn, type TaskLoop } from './tasks';
 
 /** `getNowait()` on an empty queue. */
 export class QueueEmpty extends Error {
@@ -58,7 +57,7 @@ export class Queue<T = unknown> {
   #unfinished = 0;
   readonly #finished = new Event();
   #shutdown = false;
-  #loop: EventLoop | undefined;
+  #loop: TaskLoop | undefined;
   /** @internal The items, in the subclass's storage order. */
   protected items: T[] = [];
 
@@ -174,7 +173,7 @@ export class Queue<T = unknown> {
   }
 
   *#put(item: T): Generator<unknown, void, unknown> {
-    const loop = this.#loop as EventLoop;
+    const loop = this.#loop as TaskLoop;
     while (this.full()) {
       if (this.#shutdown) throw new QueueShutDown();
       const putter = loop.createFuture<void>();
@@ -192,7 +191,7 @@ export class Queue<T = unknown> {
   }
 
   *#get(): Generator<unknown, T, unknown> {
-    const loop = this.#loop as EventLoop;
+    const loop = this.#loop as TaskLoop;
     while (this.empty()) {
       if (this.#shutdown) throw new QueueShutDown();
       const getter = loop.createFuture<void>();
@@ -223,7 +222,7 @@ export class Queue<T = unknown> {
     wakeupNext(this.#putters);
   }
 
-  #bind(): EventLoop {
+  #bind(): TaskLoop {
     const loop = getRunningLoop();
     if (this.#loop === undefined) this.#loop = loop;
     else if (this.#loop !== loop) {

@@ -16,8 +16,7 @@
  */
 import { codedError } from '../core/errors';
 import { CancelledError, type Future } from './futures';
-import type { EventLoop } from '../loop/base_loop';
-import { type Coroutine, currentTask, type Task, type TaskOptions } from './tasks';
+import { type Coroutine, currentTask, type Task, type TaskLoop, type TaskOptions } from './tasks';
 
 /**
  * Several errors at once (Python's `ExceptionGroup`): `exceptions` lists them. It is an
@@ -66,7 +65,7 @@ async function driveInline<R>(generator: Generator<unknown, R, unknown>): Promis
  * must happen inside a task). See the module documentation for its three forms.
  */
 export class TaskGroup {
-  readonly #loop: EventLoop;
+  readonly #loop: TaskLoop;
   readonly #parent: Task;
   #exiting = false;
   #aborting = false;

@@ -27,10 +27,35 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { codedError, describe, invalidArgType } from '../core/errors';
-import { CancelledError, Future, setAwaitHook, wrapFuture } from './futures';
-import { type EventLoop, getEventLoop, getRunningLoop, installTaskSupport, type TaskOptions } from '../loop/base_loop';
+import { getEventLoop as anyEventLoop, getRunningLoop as anyRunningLoop } from '../core/events';
+import { CancelledError, Future, type FutureLoop, setAwaitHook, wrapFuture } from './futures';
 
-export type { TaskOptions } from '../loop/base_loop';
+/** Options of `createTask`. */
+export interface TaskOptions {
+  /** The task's name (default `Task-<n>`); converted with `String`. */
+  name?: string;
+  /** Arguments the task calls a coroutine function with (a closure works as well). */
+  args?: unknown[];
+}
+
+/**
+ * A loop that runs tasks: what the helpers, locks and queues are given. Every muxloop loop
+ * (`BaseEventLoop` and its subclasses) is one.
+ */
+export interface TaskLoop extends FutureLoop {
+  /** Wraps `coro` in a Task (or what the loop's task factory makes), started on the next iteration. */
+  createTask<T>(coro: Coroutine<T>, options?: TaskOptions): Task<T>;
+}
+
+/** @internal The running loop, as a TaskLoop (every loop muxloop makes is one). */
+export function getRunningLoop(): TaskLoop {
+  return anyRunningLoop() as TaskLoop;
+}
+
+/** @internal The running loop, else the current one, else a new one, as a TaskLoop. */
+export function getEventLoop(): TaskLoop {
+  return anyEventLoop() as TaskLoop;
+}
 
 /** Something a task can drive: a generator object, a function (async or not) or a thenable. */
 export type Coroutine<T = unknown> =
@@ -78,7 +103,7 @@ const liveTasks = new Map<number, WeakRef<Task<unknown>>>();
 
 interface PendingHeld {
   id: number;
-  loop: EventLoop;
+  loop: TaskLoop;
   description: string;
   sourceTraceback: string | undefined;
 }
@@ -127,7 +152,7 @@ function differentLoop(): Error {
 /** Options of the Task constructor. */
 export interface TaskConstructorOptions extends TaskOptions {
   /** The loop (default: the running loop, else `getEventLoop()`). */
-  loop?: EventLoop;
+  loop?: TaskLoop;
 }
 
 /**
@@ -142,7 +167,7 @@ export interface TaskConstructorOptions extends TaskOptions {
  */
 export class Task<T = unknown> extends Future<T> {
   readonly #id = nextTaskId++;
-  readonly #loop: EventLoop;
+  readonly #loop: TaskLoop;
   readonly #coro: Coroutine<T>;
   readonly #args: unknown[];
   #kind: number;
@@ -168,7 +193,7 @@ export class Task<T = unknown> extends Future<T> {
    * A task running `coro` on `options.loop`. The first step is scheduled with `callSoon` (or,
    * for library-internal helpers, run at once). Prefer `createTask`.
    */
-  constructor(coro: Coroutine<T>, options: TaskConstructorOptions = {}, /** @internal */ loopOverride?: EventLoop) {
+  constructor(coro: Coroutine<T>, options: TaskConstructorOptions = {}, /** @internal */ loopOverride?: TaskLoop) {
     const loop = loopOverride ?? options.loop ?? getEventLoop();
     super(loop);
     this.#loop = loop;
@@ -596,7 +621,7 @@ interface InternalOptions extends TaskConstructorOptions {
  * a task whose first step runs at once. Awaiting tasks wait for it like for any Future; cancelling
  * them cancels it and throws `CancelledError` in at its `yield`. It is not listed by `allTasks()`.
  */
-export function spawn<T>(loop: EventLoop, generator: Generator<unknown, T, unknown>, onDiscard?: (value: T) => void): Task<T> {
+export function spawn<T>(loop: TaskLoop, generator: Generator<unknown, T, unknown>, onDiscard?: (value: T) => void): Task<T> {
   const task = new Task<T>(generator, { loop, [internalTask]: true } as InternalOptions);
   if (onDiscard !== undefined) {
     task[resultDiscarded] = () => onDiscard(task.result());
@@ -618,7 +643,7 @@ export function createTask<T>(coro: Coroutine<T>, options?: TaskOptions): Task<T
  * or async function is executing. `undefined` in plain callbacks. Throws `ERR_NO_RUNNING_LOOP`
  * when no loop is given and none is running.
  */
-export function currentTask(loop?: EventLoop): Task | undefined {
+export function currentTask(loop?: TaskLoop): Task | undefined {
   const target = loop ?? getRunningLoop();
   if (stepping !== undefined) {
     if (stepping.getLoop() !== target) return undefined;
@@ -631,7 +656,7 @@ export function currentTask(loop?: EventLoop): Task | undefined {
 }
 
 /** The tasks of `loop` (default: the running loop) that are not done yet. */
-export function allTasks(loop?: EventLoop): Set<Task> {
+export function allTasks(loop?: TaskLoop): Set<Task> {
   const target = loop ?? getRunningLoop();
   const tasks = new Set<Task>();
   for (const task of startingTasks) if (!task.done() && task.getLoop() === target) tasks.add(task);
@@ -648,7 +673,7 @@ export function allTasks(loop?: EventLoop): Set<Task> {
  * and differs); a generator object or a function becomes a Task; a Promise or thenable is wrapped
  * with `wrapFuture`. Anything else is a `TypeError`. The loop defaults to `getEventLoop()`.
  */
-export function ensureFuture<T>(x: Awaitable<T>, loop?: EventLoop): Future<T> {
+export function ensureFuture<T>(x: Awaitable<T>, loop?: TaskLoop): Future<T> {
   if (x instanceof Future) {
     if (loop !== undefined && x.getLoop() !== loop) {
       throw codedError('ERR_FUTURE_DIFFERENT_LOOP', 'The future belongs to a different loop than the one specified');
@@ -660,8 +685,3 @@ export function ensureFuture<T>(x: Awaitable<T>, loop?: EventLoop): Future<T> {
   if (isThenable(x)) return wrapFuture(x as PromiseLike<T>, target);
   throw invalidArgType('x', 'a Future, a coroutine or an awaitable', x);
 }
-
-installTaskSupport({
-  create: (loop, coro, options) => new Task(coro as Coroutine<unknown>, options, loop),
-  isCoroutine,
-});

@@ -17,8 +17,7 @@
 import { TimeoutError, codedError, invalidArgType, outOfRange } from '../core/errors';
 import { CancelledError } from './futures';
 import type { Handle } from '../core/events';
-import { getRunningLoop } from '../loop/base_loop';
-import { currentTask, type Task } from './tasks';
+import { currentTask, getRunningLoop, type Task } from './tasks';
 
 export { TimeoutError };
 

@@ -29,7 +29,7 @@ import { fstatSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { codedError, errnoError, invalidArgType, outOfRange } from '../../core/errors';
 import type { Future } from '../../tasks/futures';
-import type { EventLoop } from '../../loop/base_loop';
+import type { SelectorEventLoop } from '../selector_loop';
 import { binding } from '../../core/native';
 import type {
   BaseProtocol,
@@ -117,7 +117,7 @@ type Extra = Record<string, unknown>;
  * @internal
  */
 export abstract class BaseSelectorTransport implements BaseTransport {
-  /** @internal */ protected readonly loop: EventLoop;
+  /** @internal */ protected readonly loop: SelectorEventLoop;
   /** @internal */ protected readonly fd: number;
   /** @internal */ protected protocol: BaseProtocol;
   /** @internal */ protected readonly extra: Extra;
@@ -132,7 +132,7 @@ export abstract class BaseSelectorTransport implements BaseTransport {
   #server: ServerHooks | undefined;
 
   /** @internal */
-  constructor(loop: EventLoop, fd: number, protocol: BaseProtocol, extra: Extra, server?: ServerHooks) {
+  constructor(loop: SelectorEventLoop, fd: number, protocol: BaseProtocol, extra: Extra, server?: ServerHooks) {
     this.loop = loop;
     this.fd = fd;
     this.protocol = protocol;
@@ -341,7 +341,7 @@ export class SocketTransport extends BaseSelectorTransport implements Transport 
   #buffered: boolean;
 
   /** @internal */
-  constructor(loop: EventLoop, sock: Socket, protocol: BaseProtocol, waiter?: Future<void>, extra: Extra = {}, server?: ServerHooks) {
+  constructor(loop: SelectorEventLoop, sock: Socket, protocol: BaseProtocol, waiter?: Future<void>, extra: Extra = {}, server?: ServerHooks) {
     super(loop, sock.fileno(), protocol, socketExtra(sock, extra), server);
     this.#sock = sock;
     this.#buffered = typeof (protocol as Partial<BufferedProtocol>).getBuffer === 'function';
@@ -670,7 +670,7 @@ export class DatagramSocketTransport extends BaseSelectorTransport implements Da
   #buffer: Array<[Uint8Array, Address | undefined]> = [];
 
   /** @internal */
-  constructor(loop: EventLoop, sock: Socket, protocol: BaseProtocol, address?: Address, waiter?: Future<void>, extra: Extra = {}) {
+  constructor(loop: SelectorEventLoop, sock: Socket, protocol: BaseProtocol, address?: Address, waiter?: Future<void>, extra: Extra = {}) {
     super(loop, sock.fileno(), protocol, socketExtra(sock, extra));
     this.#sock = sock;
     this.#address = address;
@@ -858,7 +858,7 @@ export class ReadPipeTransport extends BaseSelectorTransport implements Omit<Tra
   #paused = false;
 
   /** @internal */
-  constructor(loop: EventLoop, pipe: PipeLike, fd: number, protocol: BaseProtocol, waiter?: Future<void>) {
+  constructor(loop: SelectorEventLoop, pipe: PipeLike, fd: number, protocol: BaseProtocol, waiter?: Future<void>) {
     super(loop, fd, protocol, { pipe });
     this.#pipe = pipe;
     this.startUp(this.#addReader, waiter);
@@ -952,7 +952,7 @@ export class WritePipeTransport extends BaseSelectorTransport implements WriteTr
   #eof = false;
 
   /** @internal */
-  constructor(loop: EventLoop, pipe: PipeLike, fd: number, protocol: BaseProtocol, waiter?: Future<void>) {
+  constructor(loop: SelectorEventLoop, pipe: PipeLike, fd: number, protocol: BaseProtocol, waiter?: Future<void>) {
     super(loop, fd, protocol, { pipe });
     this.#pipe = pipe;
     this.startUp(this.#addReader, waiter);
