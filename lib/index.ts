@@ -80,15 +80,15 @@ export {
   type Transport,
   type DatagramTransport,
 } from './net/protocols';
+export { Server, ACCEPT_RETRY_DELAY } from './net/server';
 export {
-  Server,
-  ACCEPT_RETRY_DELAY,
   type CreateServerOptions as LoopCreateServerOptions,
   type CreateUnixServerOptions,
   type CreateConnectionOptions,
   type CreateDatagramEndpointOptions,
 } from './net/servers';
-export { MAX_READ_SIZE, type PipeLike } from './net/transports/base';
+export { MAX_READ_SIZE } from './net/transports/base';
+export type { PipeLike } from './net/transports/pipes';
 export {
   StreamReader,
   StreamWriter,

@@ -13,7 +13,7 @@ import { gather, sleep } from '../lib/tasks/helpers';
 import { Event } from '../lib/tasks/locks';
 import type { EventLoop } from '../lib/loops';
 import { availableSelectors, type SelectorKind } from '../lib/selectors';
-import type { Server } from '../lib/net/servers';
+import type { Server } from '../lib/net/server';
 import {
   LimitOverrunError,
   type StreamReader,

@@ -2,6 +2,9 @@
  * Error helpers. OS errors come from the addon already shaped as `Error{code, errno, syscall}`;
  * argument errors are `TypeError`/`RangeError` with Node's codes; library state errors are plain
  * `Error`s with a stable `code`.
+ *
+ * Folder core/ (errors, the typed addon surface, the timer heap, the chunk queue, handles and the
+ * abstract loop in events.ts): the bottom layer; imports nothing of ours outside core/.
  * @packageDocumentation
  */
 import { constants as osConstants } from 'node:os';

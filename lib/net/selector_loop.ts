@@ -15,9 +15,10 @@ import type { Address, Socket, SocketAddress } from '../socket';
 import type { Future } from '../tasks/futures';
 import type { BaseProtocol, DatagramTransport, ProtocolFactory, ReadTransport, Transport, WriteTransport } from './protocols';
 import * as serverOps from './servers';
-import type { CreateConnectionOptions, CreateDatagramEndpointOptions, CreateServerOptions, CreateUnixServerOptions, Server } from './servers';
+import type { Server } from './server';
+import type { CreateConnectionOptions, CreateDatagramEndpointOptions, CreateServerOptions, CreateUnixServerOptions } from './servers';
 import * as sockOps from './sock_ops';
-import type { PipeLike } from './transports/base';
+import type { PipeLike } from './transports/pipes';
 
 interface FdWatch {
   reader: Handle | undefined;

@@ -8,6 +8,8 @@
  * sel.register(fd, EVENT_READ, onReadable);
  * for (const [key, mask] of sel.select(1.0)) key.data(key.fileobj, mask);
  * ```
+ *
+ * Folder selectors/ (the `muxloop/selectors` and `muxloop/select` entry points): imports core/ only.
  * @packageDocumentation
  */
 import { codedError, describe, invalidArgType, outOfRange } from '../core/errors';

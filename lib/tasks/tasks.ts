@@ -23,6 +23,9 @@
  * delivered at the next `await` of a loop Future, and `task.signal` aborts at once. One caveat:
  * an async function started inside a task without being awaited (`void helper()`) inherits the
  * task's context, so its awaits count as the task's too.
+ *
+ * Folder tasks/ (futures, tasks, gather/wait/sleep, timeouts, task groups, locks, queues): imports
+ * core/ only and sees the loop through `AbstractEventLoop` (core/events.ts) and `TaskLoop` (here).
  * @packageDocumentation
  */
 import { AsyncLocalStorage } from 'node:async_hooks';

@@ -1,5 +1,6 @@
 /**
- * The selector transports, CPython's `selector_events._SelectorSocketTransport`,
+ * The selector transports' shared base (`BaseSelectorTransport`) and helpers; one transport per
+ * file beside it: `socket.ts`, `datagram.ts`, `pipes.ts`. The transports are CPython's `selector_events._SelectorSocketTransport`,
  * `_SelectorDatagramTransport` and `unix_events._UnixReadPipeTransport` /
  * `_UnixWritePipeTransport` (python-anchor.md section 5.2). The loop methods in `servers.ts`
  * make them; users only see the interfaces of `protocols.ts`.
@@ -25,60 +26,42 @@
  * directly, with no copy.
  * @packageDocumentation
  */
-import { fstatSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { codedError, errnoError, invalidArgType, outOfRange } from '../../core/errors';
+import { codedError, invalidArgType, outOfRange } from '../../core/errors';
 import type { Future } from '../../tasks/futures';
 import type { SelectorEventLoop } from '../selector_loop';
-import { binding } from '../../core/native';
-import type {
-  BaseProtocol,
-  BaseTransport,
-  BufferedProtocol,
-  BytesLike,
-  DatagramProtocol,
-  DatagramTransport,
-  Protocol,
-  Transport,
-  WriteTransport,
-} from '../protocols';
-import { fileobjToFd } from '../../selectors';
-import {
-  AF_INET,
-  AF_INET6,
-  type Address,
-  IPPROTO_TCP,
-  SHUT_WR,
-  SOCK_STREAM,
-  type Socket,
-  type SocketAddress,
-  TCP_NODELAY,
-} from '../../socket';
+import type { BaseProtocol, BaseTransport } from '../protocols';
+import type { Socket } from '../../socket';
 
-const E = osConstants.errno;
+/** @internal */
+export const E = osConstants.errno;
 
 /**
  * Bytes per read. asyncio's figure; with the copy-out design it costs 256 KiB once per thread, and
  * bulk transfers make 4x fewer syscalls than with 64 KiB.
  */
 export const MAX_READ_SIZE = 256 * 1024;
-/** Dropped writes after which one warning is emitted (asyncio's LOG_THRESHOLD_FOR_CONNLOST_WRITES). */
-const LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5;
-const DEFAULT_HIGH = 64 * 1024;
+/** @internal Dropped writes after which one warning is emitted (asyncio's LOG_THRESHOLD_FOR_CONNLOST_WRITES). */
+export const LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5;
+/** @internal */
+export const DEFAULT_HIGH = 64 * 1024;
 
 let scratchBuffer: Buffer | undefined;
-function scratch(): Buffer {
+/** @internal */
+export function scratch(): Buffer {
   return (scratchBuffer ??= Buffer.allocUnsafe(MAX_READ_SIZE));
 }
 
-/** Errors that end a connection normally enough not to be reported (asyncio's _FATAL_ERROR_IGNORE). */
-const QUIET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ESHUTDOWN']);
+/** @internal Errors that end a connection normally enough not to be reported (asyncio's _FATAL_ERROR_IGNORE). */
+export const QUIET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ESHUTDOWN']);
 
-function isQuietError(error: unknown): boolean {
+/** @internal */
+export function isQuietError(error: unknown): boolean {
   return QUIET_CODES.has((error as { code?: string } | null)?.code as string);
 }
 
-function isOsError(error: unknown): boolean {
+/** @internal */
+export function isOsError(error: unknown): boolean {
   return error instanceof Error && typeof (error as { errno?: unknown }).errno === 'number' && typeof (error as { syscall?: unknown }).syscall === 'string';
 }
 
@@ -90,7 +73,8 @@ export function toBytes(data: unknown, name = 'data'): Uint8Array {
   throw invalidArgType(name, 'a Buffer, TypedArray, DataView or string', data);
 }
 
-function checkLimit(value: unknown, name: string): number {
+/** @internal */
+export function checkLimit(value: unknown, name: string): number {
   if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
   if (!Number.isSafeInteger(value) || value < 0) throw outOfRange(name, 'an integer >= 0', value);
   return value;
@@ -108,8 +92,8 @@ export function writeBufferLimits(high: unknown, low: unknown): [high: number, l
   return [h, l];
 }
 
-/** Extra info every transport knows. */
-type Extra = Record<string, unknown>;
+/** @internal Extra info every transport knows. */
+export type Extra = Record<string, unknown>;
 
 /**
  * What the three kinds of transports share: protocol, closing state, connectionLost scheduling,
@@ -303,12 +287,18 @@ export interface ServerHooks {
   detach(transport: BaseSelectorTransport): void;
 }
 
-function setResultUnlessCancelled(waiter: Future<void>): void {
+/** @internal */
+export function setResultUnlessCancelled(waiter: Future<void>): void {
   if (!waiter.done()) waiter.setResult(undefined);
 }
 
+/** @internal */
+export function callConnectionMade(transport: BaseSelectorTransport): void {
+  transport.getProtocol().connectionMade?.(transport);
+}
+
 /** Fills in sockname/peername for a socket transport. */
-function socketExtra(sock: Socket, extra: Extra): Extra {
+export function socketExtra(sock: Socket, extra: Extra): Extra {
   extra.socket = sock;
   if (!('sockname' in extra)) {
     try {
@@ -327,746 +317,7 @@ function socketExtra(sock: Socket, extra: Extra): Extra {
   return extra;
 }
 
-/**
- * A stream transport over a connected, non-blocking stream socket (TCP or Unix).
- * @internal Made by `createConnection`, `createServer`, ...; typed as `Transport` publicly.
- */
-export class SocketTransport extends BaseSelectorTransport implements Transport {
-  readonly #sock: Socket;
-  #buffer: Uint8Array[] = [];
-  #eof = false;
-  #paused = false;
-  /** The peer's EOF was received and the connection kept half-open: no more reading. */
-  #readEof = false;
-  #buffered: boolean;
-
-  /** @internal */
-  constructor(loop: SelectorEventLoop, sock: Socket, protocol: BaseProtocol, waiter?: Future<void>, extra: Extra = {}, server?: ServerHooks) {
-    super(loop, sock.fileno(), protocol, socketExtra(sock, extra), server);
-    this.#sock = sock;
-    this.#buffered = typeof (protocol as Partial<BufferedProtocol>).getBuffer === 'function';
-    // asyncio's _set_nodelay: small writes must not wait for Nagle.
-    if ((sock.family === AF_INET || sock.family === AF_INET6) && sock.type === SOCK_STREAM) {
-      try {
-        sock.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
-      } catch {
-        // not fatal (asyncio ignores it too)
-      }
-    }
-    this.startUp(this.#addReader, waiter);
-  }
-
-  readonly #addReader = (): void => {
-    if (!this.isReading() || this.#readEof) return;
-    this.watchReadable(this.#onReadable, 'Fatal error: cannot watch the socket for reading');
-  };
-
-  override setProtocol(protocol: BaseProtocol): void {
-    super.setProtocol(protocol);
-    this.#buffered = typeof (protocol as Partial<BufferedProtocol>).getBuffer === 'function';
-  }
-
-  /** True unless reading is paused or the transport is closing. */
-  isReading(): boolean {
-    return !this.#paused && !this.closing;
-  }
-
-  /** Stops reading until `resumeReading`. Idempotent. */
-  pauseReading(): void {
-    if (this.closing || this.#paused) return;
-    this.#paused = true;
-    this.loop.removeReader(this.fd);
-  }
-
-  /** Resumes reading. Idempotent. */
-  resumeReading(): void {
-    if (this.closing || !this.#paused) return;
-    this.#paused = false;
-    this.#addReader();
-  }
-
-  // ------------------------------------------------------------------------------------------
-  // Reading. One recv per readiness, as asyncio; the loop is level-triggered.
-
-  readonly #onReadable = (): void => {
-    if (this.connLost) return;
-    if (this.#buffered) this.#readBuffered();
-    else this.#readStream();
-  };
-
-  #readStream(): void {
-    const buf = scratch();
-    let n: number;
-    try {
-      n = this.#sock.recvIntoRaw(buf, 0, MAX_READ_SIZE);
-    } catch (error) {
-      this.fatalError(error, 'Fatal read error on socket transport');
-      return;
-    }
-    if (n < 0) return;
-    if (n === 0) {
-      this.#onEof();
-      return;
-    }
-    const data = Buffer.allocUnsafe(n);
-    buf.copy(data, 0, 0, n);
-    try {
-      (this.protocol as Protocol).dataReceived(data);
-    } catch (error) {
-      this.fatalError(error, 'Fatal error: protocol.dataReceived() call failed.');
-    }
-  }
-
-  #readBuffered(): void {
-    const protocol = this.protocol as BufferedProtocol;
-    let view: ArrayBufferView;
-    try {
-      view = protocol.getBuffer(-1);
-      if (!ArrayBuffer.isView(view) || view.byteLength === 0) {
-        throw codedError('ERR_INVALID_RETURN_VALUE', 'getBuffer() returned an empty buffer or not a buffer');
-      }
-    } catch (error) {
-      this.fatalError(error, 'Fatal error: protocol.getBuffer() call failed.');
-      return;
-    }
-    let n: number;
-    try {
-      n = this.#sock.recvIntoRaw(view, 0, view.byteLength);
-    } catch (error) {
-      this.fatalError(error, 'Fatal read error on socket transport');
-      return;
-    }
-    if (n < 0) return;
-    if (n === 0) {
-      this.#onEof();
-      return;
-    }
-    try {
-      protocol.bufferUpdated(n);
-    } catch (error) {
-      this.fatalError(error, 'Fatal error: protocol.bufferUpdated() call failed.');
-    }
-  }
-
-  #onEof(): void {
-    let keepOpen: unknown;
-    try {
-      keepOpen = (this.protocol as Protocol).eofReceived?.();
-    } catch (error) {
-      this.fatalError(error, 'Fatal error: protocol.eofReceived() call failed.');
-      return;
-    }
-    if (keepOpen === true) {
-      this.#readEof = true;
-      this.loop.removeReader(this.fd);
-    } else {
-      this.close();
-    }
-  }
-
-  // ------------------------------------------------------------------------------------------
-  // Writing
-
-  /**
-   * Writes `data` (bytes, or a string as UTF-8) without blocking: sends at once when nothing is
-   * buffered and copies only what the kernel did not take.
-   */
-  write(data: BytesLike): void {
-    const bytes = toBytes(data);
-    if (this.#eof) throw writeAfterEof();
-    const length = bytes.byteLength;
-    if (length === 0) return;
-    if (this.connLost) {
-      this.dropWrite();
-      return;
-    }
-    if (this.bufferSize === 0) {
-      // The fast path: no Future, no buffer, no copy.
-      let n: number;
-      try {
-        n = this.#sock.sendRaw(bytes, 0, length);
-      } catch (error) {
-        this.fatalError(error, 'Fatal write error on socket transport');
-        return;
-      }
-      if (n === length) return;
-      if (n < 0) n = 0;
-      if (!this.#startWriting()) return;
-      this.#buffer.push(Buffer.from(n === 0 ? bytes : bytes.subarray(n)));
-      this.bufferSize = length - n;
-    } else {
-      this.#buffer.push(Buffer.from(bytes));
-      this.bufferSize += length;
-    }
-    this.maybePauseProtocol();
-  }
-
-  /** Writes every item of `list`, gathered into one sendmsg when nothing is buffered. */
-  writelines(list: Iterable<BytesLike>): void {
-    if (list === null || typeof (list as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== 'function' || typeof list === 'string') {
-      throw invalidArgType('list', 'an iterable of Buffers, TypedArrays, DataViews or strings', list);
-    }
-    const views: Uint8Array[] = [];
-    let total = 0;
-    for (const item of list) {
-      const bytes = toBytes(item, 'list item');
-      if (bytes.byteLength === 0) continue;
-      views.push(bytes);
-      total += bytes.byteLength;
-    }
-    if (this.#eof) throw writeAfterEof();
-    if (total === 0) return;
-    if (this.connLost) {
-      this.dropWrite();
-      return;
-    }
-    let sent = 0;
-    if (this.bufferSize === 0) {
-      try {
-        sent = views.length === 1 ? this.#sock.sendRaw(views[0], 0, total) : this.#sock.sendmsgRaw(views);
-      } catch (error) {
-        this.fatalError(error, 'Fatal write error on socket transport');
-        return;
-      }
-      if (sent === total) return;
-      if (sent < 0) sent = 0;
-      if (!this.#startWriting()) return;
-    }
-    // Copy what is left, skipping what was sent.
-    for (const view of views) {
-      if (sent >= view.byteLength) {
-        sent -= view.byteLength;
-        continue;
-      }
-      this.#buffer.push(Buffer.from(sent === 0 ? view : view.subarray(sent)));
-      this.bufferSize += view.byteLength - sent;
-      sent = 0;
-    }
-    // CVE-2024-12254: writelines must apply flow control as write does.
-    this.maybePauseProtocol();
-  }
-
-  /** Watches for writability; false (after a fatal error) if the loop refused. */
-  #startWriting(): boolean {
-    try {
-      this.loop.addWriter(this.fd, this.#onWritable);
-      return true;
-    } catch (error) {
-      this.fatalError(error, 'Fatal error: cannot watch the socket for writing');
-      return false;
-    }
-  }
-
-  readonly #onWritable = (): void => {
-    if (this.connLost) return;
-    const buffer = this.#buffer;
-    let n: number;
-    try {
-      n = buffer.length === 1 ? this.#sock.sendRaw(buffer[0], 0, buffer[0].byteLength) : this.#sock.sendmsgRaw(buffer);
-    } catch (error) {
-      this.fatalError(error, 'Fatal write error on socket transport');
-      return;
-    }
-    if (n < 0) return;
-    this.#consume(n);
-    this.maybeResumeProtocol();
-    if (this.bufferSize > 0) return;
-    this.loop.removeWriter(this.fd);
-    if (this.closing) {
-      this.scheduleConnectionLost(undefined);
-    } else if (this.#eof) {
-      this.#shutdownWrite();
-    }
-  };
-
-  #consume(n: number): void {
-    this.bufferSize -= n;
-    const buffer = this.#buffer;
-    let i = 0;
-    while (i < buffer.length && n >= buffer[i].byteLength) n -= buffer[i++].byteLength;
-    if (i > 0) buffer.splice(0, i);
-    if (n > 0) buffer[0] = buffer[0].subarray(n);
-  }
-
-  #shutdownWrite(): void {
-    try {
-      this.#sock.shutdown(SHUT_WR);
-    } catch (error) {
-      this.fatalError(error, 'Fatal error on socket shutdown');
-    }
-  }
-
-  /** Shuts down the write side once the buffer is flushed; `write` after it throws. */
-  writeEof(): void {
-    if (this.closing || this.#eof) return;
-    this.#eof = true;
-    if (this.bufferSize === 0) this.#shutdownWrite();
-  }
-
-  /** True: sockets support `writeEof`. */
-  canWriteEof(): boolean {
-    return true;
-  }
-
-  /** Stops reading now, flushes the buffer, then `connectionLost(undefined)`. Idempotent. */
-  close(): void {
-    if (this.closing) return;
-    this.closing = true;
-    this.loop.removeReader(this.fd);
-    if (this.bufferSize === 0) this.scheduleConnectionLost(undefined);
-  }
-
-  /** @internal */ protected hasBuffered(): boolean {
-    return this.#buffer.length > 0;
-  }
-
-  /** @internal */ protected clearBuffer(): void {
-    this.#buffer = [];
-    this.bufferSize = 0;
-  }
-
-  /** @internal */ protected closeResource(): void {
-    this.#sock.close();
-  }
-}
-
-function writeAfterEof(): Error {
+/** @internal */
+export function writeAfterEof(): Error {
   return codedError('ERR_TRANSPORT_WRITE_AFTER_EOF', 'Cannot call write() after write_eof()');
-}
-
-// ----------------------------------------------------------------------------------------------
-// Datagrams
-
-function sameAddress(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (Array.isArray(a) && Array.isArray(b)) {
-    // ['::1', 5000] equals ['::1', 5000, 0, 0]: flowinfo and scope only count when both have them.
-    const n = Math.min(a.length, b.length);
-    if (n < 2) return false;
-    for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
-    return true;
-  }
-  if (typeof a === 'string' && b instanceof Uint8Array) return Buffer.from(a).equals(b);
-  if (a instanceof Uint8Array && typeof b === 'string') return Buffer.from(b).equals(a);
-  if (a instanceof Uint8Array && b instanceof Uint8Array) return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
-  return false;
-}
-
-function isWouldBlock(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === 'EAGAIN' || code === 'EWOULDBLOCK' || code === 'EINTR';
-}
-
-/**
- * A datagram transport over a non-blocking datagram socket (UDP, Unix datagram).
- * @internal Made by `createDatagramEndpoint`; typed as `DatagramTransport` publicly.
- */
-export class DatagramSocketTransport extends BaseSelectorTransport implements DatagramTransport {
-  readonly #sock: Socket;
-  /** The remote address of a connected endpoint (undefined otherwise). */
-  readonly #address: Address | undefined;
-  /** Connected with connect(2) (sends need no address); false for a broadcast endpoint. */
-  readonly #connected: boolean;
-  #buffer: Array<[Uint8Array, Address | undefined]> = [];
-
-  /** @internal */
-  constructor(loop: SelectorEventLoop, sock: Socket, protocol: BaseProtocol, address?: Address, waiter?: Future<void>, extra: Extra = {}) {
-    super(loop, sock.fileno(), protocol, socketExtra(sock, extra));
-    this.#sock = sock;
-    this.#address = address;
-    this.#connected = this.extra.peername !== undefined && this.extra.peername !== null;
-    this.startUp(this.#addReader, waiter);
-  }
-
-  readonly #addReader = (): void => {
-    if (this.closing) return;
-    this.watchReadable(this.#onReadable, 'Fatal error: cannot watch the socket for reading');
-  };
-
-  readonly #onReadable = (): void => {
-    if (this.connLost) return;
-    const buf = scratch();
-    let r: [number, SocketAddress] | null;
-    try {
-      r = this.#sock.recvfromIntoRaw(buf, 0, MAX_READ_SIZE);
-    } catch (error) {
-      if (isOsError(error)) this.#errorReceived(error as Error);
-      else this.fatalError(error, 'Fatal read error on datagram transport');
-      return;
-    }
-    if (r === null) return;
-    const data = Buffer.allocUnsafe(r[0]);
-    buf.copy(data, 0, 0, r[0]);
-    try {
-      (this.protocol as DatagramProtocol).datagramReceived(data, r[1]);
-    } catch (error) {
-      // asyncio lets this reach the loop's handler and keeps the endpoint open.
-      this.report('Exception in protocol.datagramReceived()', error);
-    }
-  };
-
-  #errorReceived(error: Error): void {
-    try {
-      (this.protocol as DatagramProtocol).errorReceived?.(error);
-    } catch (exception) {
-      this.report('Exception in protocol.errorReceived()', exception);
-    }
-  }
-
-  /**
-   * Sends one datagram (an empty one is allowed). On a connected endpoint `addr` must be omitted
-   * or equal the remote address (else a TypeError, code `ERR_INVALID_ARG_VALUE`). EAGAIN queues
-   * it; other OS errors go to `protocol.errorReceived` and the transport stays open.
-   */
-  sendto(data: BytesLike, addr?: Address): void {
-    const bytes = toBytes(data);
-    if (addr === null) addr = undefined;
-    if (this.#address !== undefined) {
-      if (addr !== undefined && !sameAddress(addr, this.#address)) {
-        throw codedError(
-          'ERR_INVALID_ARG_VALUE',
-          `Invalid address: must be undefined or ${JSON.stringify(this.#address)} (the endpoint is connected)`,
-          TypeError,
-        );
-      }
-      addr = this.#connected ? undefined : this.#address;
-    } else if (addr === undefined) {
-      throw codedError('ERR_INVALID_ARG_VALUE', 'sendto() needs an address: the endpoint is not connected', TypeError);
-    }
-    if (this.connLost) {
-      this.dropWrite();
-      return;
-    }
-    if (this.#buffer.length === 0) {
-      try {
-        if (this.#send(bytes, addr)) return;
-      } catch (error) {
-        if (isOsError(error)) this.#errorReceived(error as Error);
-        else throw error; // an argument error (a bad address): nothing changed
-        return;
-      }
-      if (!this.#startWriting()) return;
-    }
-    this.#buffer.push([Buffer.from(bytes), addr]);
-    this.bufferSize += bytes.byteLength + 8;
-    this.maybePauseProtocol();
-  }
-
-  /** One send; false if it would block. */
-  #send(bytes: Uint8Array, addr: Address | undefined): boolean {
-    if (addr === undefined) return this.#sock.sendRaw(bytes, 0, bytes.byteLength) >= 0;
-    try {
-      this.#sock.sendto(bytes, addr);
-      return true;
-    } catch (error) {
-      if (isWouldBlock(error)) return false;
-      throw error;
-    }
-  }
-
-  #startWriting(): boolean {
-    try {
-      this.loop.addWriter(this.fd, this.#onWritable);
-      return true;
-    } catch (error) {
-      this.fatalError(error, 'Fatal error: cannot watch the socket for writing');
-      return false;
-    }
-  }
-
-  readonly #onWritable = (): void => {
-    if (this.connLost) return;
-    const buffer = this.#buffer;
-    while (buffer.length > 0) {
-      const [bytes, addr] = buffer[0];
-      try {
-        if (!this.#send(bytes, addr)) break;
-      } catch (error) {
-        buffer.shift();
-        this.bufferSize -= bytes.byteLength + 8;
-        if (isOsError(error)) {
-          this.#errorReceived(error as Error);
-          continue;
-        }
-        this.fatalError(error, 'Fatal write error on datagram transport');
-        return;
-      }
-      buffer.shift();
-      this.bufferSize -= bytes.byteLength + 8;
-    }
-    this.maybeResumeProtocol();
-    if (buffer.length > 0) return;
-    this.loop.removeWriter(this.fd);
-    if (this.closing) this.scheduleConnectionLost(undefined);
-  };
-
-  /** Stops receiving now, sends what is queued, then `connectionLost(undefined)`. Idempotent. */
-  close(): void {
-    if (this.closing) return;
-    this.closing = true;
-    this.loop.removeReader(this.fd);
-    if (this.#buffer.length === 0) this.scheduleConnectionLost(undefined);
-  }
-
-  /** @internal */ protected hasBuffered(): boolean {
-    return this.#buffer.length > 0;
-  }
-
-  /** @internal */ protected clearBuffer(): void {
-    this.#buffer = [];
-    this.bufferSize = 0;
-  }
-
-  /** @internal */ protected closeResource(): void {
-    this.#sock.close();
-  }
-}
-
-// ----------------------------------------------------------------------------------------------
-// Pipes
-
-/** A pipe given to connectReadPipe/connectWritePipe: an fd, or an object with `fileno()`. */
-export type PipeLike = number | { fileno(): number; close?(): void };
-
-/** Checks that `pipe` is a pipe, socket or character device and makes it non-blocking. */
-export function preparePipe(pipe: unknown): number {
-  const fd = fileobjToFd(pipe);
-  const stats = fstatSync(fd);
-  if (!stats.isFIFO() && !stats.isSocket() && !stats.isCharacterDevice()) {
-    throw codedError('ERR_INVALID_ARG_VALUE', 'Pipe transport is only for pipes, sockets and character devices', TypeError);
-  }
-  binding.setNonBlocking(fd, true);
-  return fd;
-}
-
-function callConnectionMade(transport: BaseSelectorTransport): void {
-  transport.getProtocol().connectionMade?.(transport);
-}
-
-function closePipe(pipe: PipeLike, fd: number): void {
-  if (typeof pipe === 'object' && typeof pipe.close === 'function') pipe.close();
-  else binding.close(fd);
-}
-
-/**
- * The read end of a pipe (asyncio's `_UnixReadPipeTransport`): `dataReceived` per read; EOF gives
- * `eofReceived` and then closes.
- * @internal Made by `connectReadPipe`.
- */
-export class ReadPipeTransport extends BaseSelectorTransport implements Omit<Transport, keyof WriteTransport | 'close' | 'abort'> {
-  readonly #pipe: PipeLike;
-  #paused = false;
-
-  /** @internal */
-  constructor(loop: SelectorEventLoop, pipe: PipeLike, fd: number, protocol: BaseProtocol, waiter?: Future<void>) {
-    super(loop, fd, protocol, { pipe });
-    this.#pipe = pipe;
-    this.startUp(this.#addReader, waiter);
-  }
-
-  readonly #addReader = (): void => {
-    if (!this.isReading()) return;
-    this.watchReadable(this.#onReadable, 'Fatal error: cannot watch the pipe for reading');
-  };
-
-  readonly #onReadable = (): void => {
-    if (this.connLost) return;
-    const buf = scratch();
-    let n: number;
-    try {
-      n = binding.read(this.fd, buf, 0, MAX_READ_SIZE);
-    } catch (error) {
-      this.fatalError(error, 'Fatal read error on pipe transport');
-      return;
-    }
-    if (n < 0) return;
-    if (n === 0) {
-      // EOF (EPOLLHUP with or without EPOLLIN): the reader goes at once, so it is delivered once.
-      this.closing = true;
-      this.loop.removeReader(this.fd);
-      this.loop.callSoon(this.#eofReceived);
-      this.scheduleConnectionLost(undefined);
-      return;
-    }
-    const data = Buffer.allocUnsafe(n);
-    buf.copy(data, 0, 0, n);
-    try {
-      (this.protocol as Protocol).dataReceived(data);
-    } catch (error) {
-      this.fatalError(error, 'Fatal error: protocol.dataReceived() call failed.');
-    }
-  };
-
-  readonly #eofReceived = (): void => {
-    try {
-      (this.protocol as Protocol).eofReceived?.();
-    } catch (error) {
-      this.report('Fatal error: protocol.eofReceived() call failed.', error);
-    }
-  };
-
-  /** True unless reading is paused or the transport is closing. */
-  isReading(): boolean {
-    return !this.#paused && !this.closing;
-  }
-
-  /** Stops reading until `resumeReading`. Idempotent. */
-  pauseReading(): void {
-    if (this.closing || this.#paused) return;
-    this.#paused = true;
-    this.loop.removeReader(this.fd);
-  }
-
-  /** Resumes reading. Idempotent. */
-  resumeReading(): void {
-    if (this.closing || !this.#paused) return;
-    this.#paused = false;
-    this.#addReader();
-  }
-
-  /** Stops reading and closes the pipe; `connectionLost(undefined)` follows. Idempotent. */
-  close(): void {
-    if (!this.closing) this.forceClose(undefined);
-  }
-
-  /** @internal */ protected hasBuffered(): boolean {
-    return false;
-  }
-
-  /** @internal */ protected clearBuffer(): void {}
-
-  /** @internal */ protected closeResource(): void {
-    closePipe(this.#pipe, this.fd);
-  }
-}
-
-/**
- * The write end of a pipe (asyncio's `_UnixWritePipeTransport`). A reader is kept on the write
- * end: it becomes ready only when the read end is closed (EPOLLERR/POLLERR), which ends the
- * transport with `connectionLost(Error code 'EPIPE')` (reliability.md E15).
- * @internal Made by `connectWritePipe`.
- */
-export class WritePipeTransport extends BaseSelectorTransport implements WriteTransport {
-  readonly #pipe: PipeLike;
-  #buffer: Uint8Array[] = [];
-  #eof = false;
-
-  /** @internal */
-  constructor(loop: SelectorEventLoop, pipe: PipeLike, fd: number, protocol: BaseProtocol, waiter?: Future<void>) {
-    super(loop, fd, protocol, { pipe });
-    this.#pipe = pipe;
-    this.startUp(this.#addReader, waiter);
-  }
-
-  readonly #addReader = (): void => {
-    if (this.closing) return;
-    this.watchReadable(this.#onPeerClosed, 'Fatal error: cannot watch the pipe');
-  };
-
-  readonly #onPeerClosed = (): void => {
-    if (this.connLost) return;
-    this.forceClose(errnoError(E.EPIPE, 'write', 'the read end of the pipe was closed'));
-  };
-
-  /** Writes `data` without blocking; what the pipe does not take is copied and buffered. */
-  write(data: BytesLike): void {
-    const bytes = toBytes(data);
-    if (this.#eof) throw writeAfterEof();
-    const length = bytes.byteLength;
-    if (length === 0) return;
-    if (this.connLost || this.closing) {
-      this.dropWrite();
-      return;
-    }
-    let n = 0;
-    if (this.#buffer.length === 0) {
-      try {
-        n = binding.write(this.fd, bytes, 0, length);
-      } catch (error) {
-        this.fatalError(error, 'Fatal write error on pipe transport');
-        return;
-      }
-      if (n === length) return;
-      if (n < 0) n = 0;
-      try {
-        this.loop.addWriter(this.fd, this.#onWritable);
-      } catch (error) {
-        this.fatalError(error, 'Fatal error: cannot watch the pipe for writing');
-        return;
-      }
-    }
-    this.#buffer.push(Buffer.from(n === 0 ? bytes : bytes.subarray(n)));
-    this.bufferSize += length - n;
-    this.maybePauseProtocol();
-  }
-
-  /** Writes every item of `list` in order. */
-  writelines(list: Iterable<BytesLike>): void {
-    const views = Array.from(list as Iterable<unknown>, (item) => toBytes(item, 'list item'));
-    if (this.#eof) throw writeAfterEof();
-    const total = views.reduce((sum, v) => sum + v.byteLength, 0);
-    if (total === 0) return;
-    this.write(views.length === 1 ? views[0] : Buffer.concat(views));
-  }
-
-  readonly #onWritable = (): void => {
-    if (this.connLost) return;
-    const buffer = this.#buffer;
-    const data = buffer.length === 1 ? buffer[0] : Buffer.concat(buffer);
-    let n: number;
-    try {
-      n = binding.write(this.fd, data, 0, data.byteLength);
-    } catch (error) {
-      this.fatalError(error, 'Fatal write error on pipe transport');
-      return;
-    }
-    if (n < 0) return;
-    this.bufferSize -= n;
-    this.#buffer = n === data.byteLength ? [] : [data.subarray(n)];
-    this.maybeResumeProtocol();
-    if (this.bufferSize > 0) return;
-    this.loop.removeWriter(this.fd);
-    if (this.closing || this.#eof) {
-      this.closing = true;
-      this.loop.removeReader(this.fd);
-      this.scheduleConnectionLost(undefined);
-    }
-  };
-
-  /** No more writes: closes the pipe after the buffer is flushed (the reader sees EOF). */
-  writeEof(): void {
-    if (this.#eof) return;
-    this.#eof = true;
-    if (this.connLost) return;
-    if (this.bufferSize === 0) {
-      this.closing = true;
-      this.loop.removeReader(this.fd);
-      this.scheduleConnectionLost(undefined);
-    }
-  }
-
-  /** True. */
-  canWriteEof(): boolean {
-    return true;
-  }
-
-  /** Flushes, then closes the pipe; `connectionLost(undefined)` follows. Idempotent. */
-  close(): void {
-    if (this.closing || this.#eof) return;
-    this.writeEof();
-    this.closing = true;
-  }
-
-  /** @internal */ protected hasBuffered(): boolean {
-    return this.#buffer.length > 0;
-  }
-
-  /** @internal */ protected clearBuffer(): void {
-    this.#buffer = [];
-    this.bufferSize = 0;
-  }
-
-  /** @internal */ protected closeResource(): void {
-    closePipe(this.#pipe, this.fd);
-  }
 }
