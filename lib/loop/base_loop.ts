@@ -27,6 +27,10 @@
  *    callbacks schedule (callSoon, done callbacks, timers already due) runs in the next
  *    iteration, after another poll for I/O.
  * `stop()` lets the current iteration finish and ends the run after it.
+ *
+ * Longer than the project's ~600 lines on purpose: one class whose private run state (`#ready`,
+ * `#timers`, `#waiting`, `#armedAt`) is shared by scheduling, the iteration and both run modes;
+ * splitting it would turn that state into a protected surface.
  * @packageDocumentation
  */
 import { executionAsyncId } from 'node:async_hooks';

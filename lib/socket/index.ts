@@ -33,6 +33,8 @@
  *   names are not resolved (use `dns.lookup` first).
  *
  * Folder socket/ (the `muxloop/socket` entry point): imports core/ only.
+ *
+ * A little over 600 lines: `Socket` is Python's whole socket object surface (one method each).
  * @packageDocumentation
  */
 import { inspect } from 'node:util';

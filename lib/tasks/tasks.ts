@@ -26,6 +26,9 @@
  *
  * Folder tasks/ (futures, tasks, gather/wait/sleep, timeouts, task groups, locks, queues): imports
  * core/ only and sees the loop through `AbstractEventLoop` (core/events.ts) and `TaskLoop` (here).
+ *
+ * Longer than ~600 lines on purpose: `Task` steps generators and async functions with one
+ * cancellation state machine, which reads best in one place.
  * @packageDocumentation
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
