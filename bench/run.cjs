@@ -4,7 +4,7 @@
 //   node bench/run.cjs [--quick] [--only=callbacks,timers,tasks,echo,selectors,connections]
 // Every case runs each peer in its own child process, peers alternating, several rounds; the
 // figures are medians with their spread. Writes bench/results/latest.{json,md,svg} (quick mode:
-// quick.{json,md,svg}) and prints the table and the target PASS/MISS lines. A missed target does
+// bench/results/local/quick.{json,md,svg}, ignored by git) and prints the table and the target PASS/MISS lines. A missed target does
 // not fail the run; a broken harness does.
 const path = require('node:path');
 const fs = require('node:fs');
@@ -45,7 +45,10 @@ async function main() {
     durationSeconds: (Date.now() - started) / 1000,
     cases,
   };
-  const dir = path.join(__dirname, 'results');
+  // Only the full run's results are committed; quick and partial runs go to an ignored folder.
+  const full = !quick && !only;
+  const dir = full ? path.join(__dirname, 'results') : path.join(__dirname, 'results', 'local');
+  fs.mkdirSync(dir, { recursive: true });
   const base = quick ? 'quick' : only ? 'partial' : 'latest';
   process.stdout.write(writeAll(run, dir, base));
   progress(`results: ${['json', 'md', 'svg'].map((e) => path.relative(process.cwd(), path.join(dir, `${base}.${e}`))).join(', ')}`);
