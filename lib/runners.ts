@@ -13,7 +13,7 @@ import { CancelledError, type Future } from './tasks/futures';
 import { gather } from './tasks/helpers';
 import type { EventLoopOptions } from './loop/base_loop';
 import { type EventLoop, getRunningLoop, newEventLoop, setEventLoop } from './loops';
-import { allTasks, type Coroutine, isCoroutine, type Task } from './tasks/tasks';
+import { allTasks, checkSignal, type Coroutine, isCoroutine, type Task } from './tasks/tasks';
 
 /** `run()` ended because of Ctrl-C (Python's `KeyboardInterrupt`). */
 export class KeyboardInterrupt extends Error {
@@ -31,6 +31,11 @@ export interface RunOptions {
   debug?: boolean;
   /** Makes the loop (default: `newEventLoop({debug})`). */
   loopFactory?: (options: EventLoopOptions) => EventLoop;
+  /**
+   * Cancels `main` when it aborts (the signal's reason as the cancel message): the run then
+   * rejects (or throws) `CancelledError` after the usual shutdown.
+   */
+  signal?: AbortSignal;
 }
 
 type RunUntil = <T>(loop: EventLoop, future: Future<T>) => T | Promise<T>;
@@ -54,8 +59,8 @@ class Runner {
     throw codedError('ERR_LOOP_RUNNING', 'run() cannot be called from a running event loop');
   }
 
-  start<T>(main: Coroutine<T>): Task<T> {
-    const task = this.loop.createTask(main);
+  start<T>(main: Coroutine<T>, signal: AbortSignal | undefined): Task<T> {
+    const task = this.loop.createTask(main, signal === undefined ? {} : { signal });
     this.#main = task as Task<unknown>;
     // Like asyncio: only take over SIGINT where nobody else handles it, and in the main thread.
     if (isMainThread && process.listenerCount('SIGINT') === 0) {
@@ -136,11 +141,12 @@ function checkMain(main: unknown): void {
  */
 export async function run<T>(main: Coroutine<T>, options: RunOptions = {}): Promise<T> {
   checkMain(main);
+  const signal = checkSignal(options.signal);
   const runner = new Runner(options);
   const runUntil: RunUntil = (loop, future) => loop.runUntilComplete(future);
   let result: T;
   try {
-    result = await runUntil(runner.loop, runner.start(main));
+    result = await runUntil(runner.loop, runner.start(main, signal));
   } catch (error) {
     await finish(runner, runUntil);
     throw runner.failure(error);
@@ -167,10 +173,11 @@ export function runSync<T>(main: Coroutine<T>, options: RunOptions = {}): T {
       'Cannot run the loop in owning mode: runSync() is not called from the top level of a CommonJS module (use run() here)',
     );
   }
+  const signal = checkSignal(options.signal);
   const runner = new Runner(options);
   let result: T;
   try {
-    result = runner.loop.runUntilCompleteSync(runner.start(main));
+    result = runner.loop.runUntilCompleteSync(runner.start(main, signal));
   } catch (error) {
     for (const future of runner.shutdown()) runner.loop.runUntilCompleteSync(future);
     throw runner.failure(error);

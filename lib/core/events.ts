@@ -226,7 +226,11 @@ export function setRunningLoop(loop: AbstractEventLoop | undefined): void {
 /** The loop running on this thread. Throws `ERR_NO_RUNNING_LOOP` when none is. */
 export function getRunningLoop(): AbstractEventLoop {
   if (runningLoop === undefined) {
-    throw codedError('ERR_NO_RUNNING_LOOP', 'no running event loop');
+    throw codedError(
+      'ERR_NO_RUNNING_LOOP',
+      'no running event loop: call this from a task or callback of a running loop; to start one, pass the ' +
+        'coroutine function, not its call (loop.runUntilComplete(main) or run(main), not main())',
+    );
   }
   return runningLoop;
 }

@@ -58,6 +58,8 @@ import type { AddrInfo, GetaddrinfoOptions } from './resolver';
 const MAX_TIMEOUT = 24 * 3600;
 /** asyncio's _MIN_SCHEDULED_TIMER_HANDLES: below this many timers the heap is never compacted. */
 const MIN_TIMERS_TO_COMPACT = 100;
+/** callLater delays above this many seconds (a day) warn once in debug mode. */
+const LONG_DELAY = 24 * 3600;
 /** Events handed over per wakeup; the kernel keeps the rest for the next one. */
 const MAX_BATCH = 1024;
 
@@ -132,6 +134,7 @@ export abstract class BaseEventLoop implements TaskLoop {
   #debug: boolean;
   #exceptionHandler: ExceptionHandler | null = null;
   #taskFactory: TaskFactory | null = null;
+  #warnedLongDelay = false;
   /** Callbacks slower than this many seconds are reported in debug mode (asyncio: 0.1). */
   slowCallbackDuration = 0.1;
 
@@ -219,6 +222,14 @@ export abstract class BaseEventLoop implements TaskLoop {
    */
   callLater<A extends unknown[]>(delay: number, callback: (...args: A) => unknown, ...args: A): TimerHandle {
     checkSeconds(delay, 'delay');
+    if (delay > LONG_DELAY && this.#debug && !this.#warnedLongDelay) {
+      // Node's setTimeout takes milliseconds; callLater(5000, cb) is most likely meant as 5 s.
+      this.#warnedLongDelay = true;
+      process.emitWarning(
+        `callLater(${delay}, ...) waits more than a day: delays are in SECONDS, not milliseconds`,
+        { type: 'MuxloopWarning', code: 'MUXLOOP_LONG_DELAY' },
+      );
+    }
     return this.#schedule(this.time() + delay, callback, args, 'callLater');
   }
 
@@ -569,7 +580,12 @@ export abstract class BaseEventLoop implements TaskLoop {
   #adopt<T>(future: Future<T> | Coroutine<T>): Future<T> {
     if (future instanceof Future) {
       if ((future.getLoop() as BaseEventLoop) !== this) {
-        throw codedError('ERR_INVALID_ARG_VALUE', 'The future belongs to a different loop than this one', TypeError);
+        throw codedError(
+          'ERR_INVALID_ARG_VALUE',
+          'The future belongs to a different loop than this one (it was made on getEventLoop()): make this loop ' +
+            'the current one with setEventLoop(loop), or pass the coroutine function, not its call',
+          TypeError,
+        );
       }
       return future;
     }

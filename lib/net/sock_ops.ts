@@ -11,8 +11,9 @@
  * a cancelled accept (reliability.md D3 and D5, cpython#74250).
  *
  * Rules (asyncio's): the socket must be non-blocking (`setblocking(false)`), else the Future
- * fails with `ERR_SOCKET_BLOCKING`; one pending receive/accept and one pending send/connect per
- * socket at a time (a second one replaces the first one's watch, as `addReader` does). Errors,
+ * fails with `ERR_SOCKET_BLOCKING`; one pending receive/accept per socket at a time: a second
+ * one while the first waits fails with `ERR_SOCKET_BUSY` (as a transport refuses a second reader),
+ * rather than replacing the first one's watch and leaving it pending forever. Errors,
  * argument errors included, are delivered through the Future, never thrown.
  * @packageDocumentation
  */
@@ -71,6 +72,9 @@ function newSockFuture<T>(loop: SelectorEventLoop): SockFuture<T> {
  * Runs `first` now; if it would block, retries with `retry` each time `sock` is ready for `event`,
  * until it completes, fails or the Future is cancelled.
  */
+/** The receive or accept waiting on each socket (one at a time; see ERR_SOCKET_BUSY). */
+const pendingReads = new WeakMap<Socket, Future<unknown>>();
+
 function runSockOp<T>(
   loop: SelectorEventLoop,
   sock: Socket,
@@ -82,6 +86,10 @@ function runSockOp<T>(
   let outcome: T | typeof WOULD_BLOCK;
   try {
     checkNonBlocking(sock);
+    const busy = direction === 'read' ? pendingReads.get(sock) : undefined;
+    if (busy !== undefined && !busy.done() && !busy.getLoop().isClosed()) {
+      throw codedError('ERR_SOCKET_BUSY', `${String(sock)} already has a receive or accept waiting; await it (or cancel it) first`);
+    }
     outcome = first();
   } catch (error) {
     future.setException(error);
@@ -115,7 +123,9 @@ function runSockOp<T>(
     future.setException(error);
     return future;
   }
+  if (direction === 'read') pendingReads.set(sock, future);
   future.onRelease(() => {
+    if (direction === 'read' && pendingReads.get(sock) === future) pendingReads.delete(sock);
     // A cancelled handle was replaced by a later watch on the same fd: that one is not ours.
     if (handle.cancelled()) return;
     if (direction === 'read') loop.removeReader(fd);

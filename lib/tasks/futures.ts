@@ -207,16 +207,30 @@ export class Future<T = unknown> implements PromiseLike<T> {
   }
 
   /**
-   * Makes the Future a thenable: `await future` gives its result or throws its exception. The
-   * continuation runs through the loop like any done callback, so it resumes in the iteration
-   * after the one that completed the Future. Awaiting a Future of a closed loop rejects with
-   * `ERR_LOOP_CLOSED`. Inside a task's async function, the task records the Future as the one it
-   * awaits, so that cancelling the task cancels it (tasks.ts).
+   * Makes the Future a thenable: `await future` gives its result or throws its exception.
+   *
+   * While its loop runs, the continuation runs through the loop like any done callback, so it
+   * resumes in the iteration after the one that completed the Future; inside a task's async
+   * function, the task records the Future as the one it awaits, so that cancelling the task
+   * cancels it (tasks.ts). When its loop is not running (stopped, or closed), a done Future
+   * settles on Node's microtask queue like a settled Promise: `await task` after
+   * `runUntilComplete` returned gives the result at once. A pending Future of a loop that is not
+   * running settles when that loop next runs and completes it; of a closed loop, it rejects with
+   * `ERR_LOOP_CLOSED` (nothing could complete it any more).
    */
   then<R1 = T, R2 = never>(
     onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
+    if (this.#state !== PENDING && !this.#loop.isRunning()) {
+      let settled: Promise<T>;
+      try {
+        settled = Promise.resolve(this.result());
+      } catch (error) {
+        settled = Promise.reject(error);
+      }
+      return settled.then(onFulfilled, onRejected);
+    }
     if (this.#loop.isClosed()) {
       const error = new Error('Event loop is closed') as Error & { code: string };
       error.code = 'ERR_LOOP_CLOSED';

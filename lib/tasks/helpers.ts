@@ -10,8 +10,8 @@
 import { codedError, invalidArgType, outOfRange } from '../core/errors';
 import type { TimerHandle } from '../core/events';
 import { CancelledError, Future } from './futures';
-import { type Awaitable, ensureFuture, getEventLoop, getRunningLoop, isCoroutine, resultDiscarded, spawn, type TaskLoop } from './tasks';
-import { timeout as scopedTimeout, TimeoutError } from './timeouts';
+import { abortMessage, type Awaitable, checkSignal, ensureFuture, getEventLoop, isCoroutine, resultDiscarded, spawn, type TaskLoop } from './tasks';
+import { timeoutAt, TimeoutError } from './timeouts';
 
 // Future<T> is invariant in T; collections of Futures of any type use this.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -51,18 +51,35 @@ function setUnlessDone<T>(future: Future<T>, value: T): void {
   if (!future.done()) future.setResult(value);
 }
 
+/** Options of `sleep`. */
+export interface SleepOptions {
+  /** Cancels the sleep when it aborts, with the signal's reason as the cancel message. */
+  signal?: AbortSignal;
+}
+
 /**
- * A Future of the running loop that resolves with `result` after `delay` SECONDS. A delay <= 0
- * gives up exactly one loop iteration (no timer). `NaN` is a `RangeError`. Cancelling it (or the
- * task awaiting it) cancels the timer.
+ * A Future that resolves with `result` after `delay` SECONDS, on the running loop, else on the
+ * current one (`getEventLoop()`, so `loop.runUntilComplete(sleep(1))` works for that loop). A
+ * delay <= 0 gives up exactly one loop iteration (no timer). `NaN` is a `RangeError`. Cancelling
+ * it (or the task awaiting it), or aborting `options.signal`, cancels the timer.
  */
-export function sleep<T = undefined>(delay: number, result?: T): Future<T> {
+export function sleep<T = undefined>(delay: number, result?: T, options: SleepOptions = {}): Future<T> {
   checkDelay(delay, 'delay');
-  const loop = getRunningLoop();
+  const signal = checkSignal(options?.signal);
+  const loop = getEventLoop();
   const future = new SleepFuture<T>(loop);
+  if (signal?.aborted === true) {
+    future.cancel(abortMessage(signal));
+    return future;
+  }
   // A done Future resumes its awaiter through callSoon: exactly one iteration, as a bare yield.
   if (delay <= 0) future.setResult(result as T);
   else future.timer = loop.callLater(delay, setUnlessDone, future, result as T);
+  if (signal !== undefined && !future.done()) {
+    const onAbort = (): void => void future.cancel(abortMessage(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    future.addDoneCallback(() => signal.removeEventListener('abort', onAbort));
+  }
   return future;
 }
 
@@ -215,9 +232,13 @@ export function wait<T = unknown>(
     throw codedError('ERR_INVALID_ARG_VALUE', `Invalid returnWhen value: ${String(returnWhen)}`, RangeError);
   }
   const timeout = checkTimeout(options.timeout);
-  const loop = getRunningLoop();
+  const list = [...aws];
+  // Bound to the loop of its Futures (as gather is), else the running or current loop.
+  let loop: TaskLoop | undefined;
+  for (const aw of list) if (aw instanceof Future) loop ??= aw.getLoop();
+  loop ??= getEventLoop();
   const futures = new Set<Future<T>>();
-  for (const aw of aws) {
+  for (const aw of list) {
     if (isCoroutine(aw)) {
       throw codedError('ERR_INVALID_ARG_TYPE', 'Passing coroutines is forbidden, use tasks explicitly.', TypeError);
     }
@@ -269,7 +290,7 @@ function* waitCoroutine<T>(
  */
 export function waitFor<T>(aw: Awaitable<T>, timeout: number | null): Future<T> {
   const seconds = checkTimeout(timeout);
-  const inner = ensureFuture(aw, aw instanceof Future ? undefined : getRunningLoop());
+  const inner = ensureFuture(aw, aw instanceof Future ? undefined : getEventLoop());
   if (seconds === null) return inner;
   return spawn(inner.getLoop(), waitForCoroutine(inner, seconds));
 }
@@ -285,7 +306,7 @@ function* waitForCoroutine<T>(inner: Future<T>, seconds: number): Generator<unkn
       throw error;
     }
   }
-  return yield* scopedTimeout(seconds, function* () {
+  return yield* timeoutAt(inner.getLoop().time() + seconds, function* () {
     return (yield inner) as T;
   });
 }

@@ -15,6 +15,7 @@
  * `Semaphore` and `Condition`); `Barrier.with(async (index) => ...)`.
  * @packageDocumentation
  */
+import { Deque } from '../core/deque';
 import { codedError, invalidArgType, outOfRange } from '../core/errors';
 import { CancelledError, Future } from './futures';
 import { getRunningLoop, resultDiscarded, spawn, type TaskLoop } from './tasks';
@@ -62,7 +63,7 @@ async function withAcquired<R>(acquire: Future<unknown>, release: () => void, bo
 }
 
 /** The oldest waiter not cancelled, removed from `waiters`. */
-function firstLive<T>(waiters: Array<Future<T>>): Future<T> | undefined {
+function firstLive<T>(waiters: Deque<Future<T>>): Future<T> | undefined {
   while (waiters.length > 0) {
     const waiter = waiters.shift() as Future<T>;
     if (!waiter.done()) return waiter;
@@ -70,10 +71,16 @@ function firstLive<T>(waiters: Array<Future<T>>): Future<T> | undefined {
   return undefined;
 }
 
+/** Whether a waiter not cancelled is queued (cancelled ones at the front are dropped). */
+function hasLive<T>(waiters: Deque<Future<T>>): boolean {
+  while (waiters.length > 0 && waiters.get(0).done()) waiters.shift();
+  return waiters.length > 0;
+}
+
 /** A mutual-exclusion lock for tasks. Not owned: any task may release it. */
 export class Lock extends LoopBound {
   #locked = false;
-  readonly #waiters: Array<Handoff<true>> = [];
+  readonly #waiters = new Deque<Handoff<true>>();
 
   /** Whether the lock is held (or handed over to a waiter that has not resumed yet). */
   locked(): boolean {
@@ -88,7 +95,7 @@ export class Lock extends LoopBound {
     const loop = this.boundLoop();
     const waiter: Handoff<true> = loop.createFuture<true>();
     waiter[resultDiscarded] = this.#giveBack;
-    if (!this.#locked && !this.#waiters.some((w) => !w.done())) {
+    if (!this.#locked && !hasLive(this.#waiters)) {
       this.#locked = true;
       waiter.setResult(true);
     } else {
@@ -275,7 +282,7 @@ export class Condition extends LoopBound {
 /** A counter of permits: `acquire()` waits while it is 0, `release()` adds one. */
 export class Semaphore extends LoopBound {
   #value: number;
-  readonly #waiters: Array<Handoff<true>> = [];
+  readonly #waiters = new Deque<Handoff<true>>();
 
   /** `value` permits (default 1); a negative value is a `RangeError`. */
   constructor(value = 1) {
@@ -287,7 +294,7 @@ export class Semaphore extends LoopBound {
 
   /** Whether `acquire()` would wait: no permit left, or tasks already waiting (FIFO). */
   locked(): boolean {
-    return this.#value === 0 || this.#waiters.some((w) => !w.done());
+    return this.#value === 0 || hasLive(this.#waiters);
   }
 
   /** A Future that resolves with `true` once the caller holds a permit (FIFO). */

@@ -9,6 +9,7 @@
  * completes takes its item out again, so a cancelled call never loses or adds an item.
  * @packageDocumentation
  */
+import { Deque } from '../core/deque';
 import { codedError, invalidArgType } from '../core/errors';
 import { Future } from './futures';
 import { Event } from './locks';
@@ -52,14 +53,14 @@ type Handoff<T> = Future<T> & { [resultDiscarded]?: () => void };
  */
 export class Queue<T = unknown> {
   readonly #maxsize: number;
-  #getters: Array<Future<void>> = [];
-  #putters: Array<Future<void>> = [];
+  readonly #getters = new Deque<Future<void>>();
+  readonly #putters = new Deque<Future<void>>();
   #unfinished = 0;
   readonly #finished = new Event();
   #shutdown = false;
   #loop: TaskLoop | undefined;
   /** @internal The items, in the subclass's storage order. */
-  protected items: T[] = [];
+  protected items = new Deque<T>();
 
   /** A queue holding at most `maxsize` items (<= 0: no limit). */
   constructor(maxsize = 0) {
@@ -168,7 +169,9 @@ export class Queue<T = unknown> {
       if (this.#unfinished === 0) this.#finished.set();
     }
     for (const waiters of [this.#getters, this.#putters]) {
-      for (const waiter of waiters.splice(0)) if (!waiter.done()) waiter.setResult(undefined);
+      const woken = [...waiters];
+      waiters.clear();
+      for (const waiter of woken) if (!waiter.done()) waiter.setResult(undefined);
     }
   }
 
@@ -250,7 +253,7 @@ export class Queue<T = unknown> {
   protected _remove(item: T): boolean {
     const index = this.items.lastIndexOf(item);
     if (index < 0) return false;
-    this.items.splice(index, 1);
+    this.items.removeAt(index);
     return true;
   }
 
@@ -260,7 +263,7 @@ export class Queue<T = unknown> {
   }
 }
 
-function wakeupNext(waiters: Array<Future<void>>): void {
+function wakeupNext(waiters: Deque<Future<void>>): void {
   while (waiters.length > 0) {
     const waiter = waiters.shift() as Future<void>;
     if (!waiter.done()) {
@@ -270,9 +273,8 @@ function wakeupNext(waiters: Array<Future<void>>): void {
   }
 }
 
-function removeWaiter(waiters: Array<Future<void>>, waiter: Future<void>): void {
-  const index = waiters.indexOf(waiter);
-  if (index >= 0) waiters.splice(index, 1);
+function removeWaiter(waiters: Deque<Future<void>>, waiter: Future<void>): void {
+  waiters.remove(waiter);
 }
 
 /** Last in, first out. */
@@ -305,18 +307,18 @@ export class PriorityQueue<T = unknown> extends Queue<T> {
     let i = heap.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!this.#less(heap[i], heap[parent])) break;
-      [heap[i], heap[parent]] = [heap[parent], heap[i]];
+      if (!this.#less(heap.get(i), heap.get(parent))) break;
+      swap(heap, i, parent);
       i = parent;
     }
   }
 
   protected override _get(): T {
     const heap = this.items;
-    const top = heap[0];
+    const top = heap.get(0);
     const last = heap.pop() as T;
     if (heap.length > 0) {
-      heap[0] = last;
+      heap.set(0, last);
       this.#siftDown(0);
     }
     return top;
@@ -332,14 +334,14 @@ export class PriorityQueue<T = unknown> extends Queue<T> {
     if (index < 0) return false;
     const last = heap.pop() as T;
     if (index < heap.length) {
-      heap[index] = last;
+      heap.set(index, last);
       this.#siftDown(index);
       // The moved item may also belong higher up.
       let i = index;
       while (i > 0) {
         const parent = (i - 1) >> 1;
-        if (!this.#less(heap[i], heap[parent])) break;
-        [heap[i], heap[parent]] = [heap[parent], heap[i]];
+        if (!this.#less(heap.get(i), heap.get(parent))) break;
+        swap(heap, i, parent);
         i = parent;
       }
     }
@@ -353,13 +355,19 @@ export class PriorityQueue<T = unknown> extends Queue<T> {
       const left = 2 * i + 1;
       const right = left + 1;
       let smallest = i;
-      if (left < heap.length && this.#less(heap[left], heap[smallest])) smallest = left;
-      if (right < heap.length && this.#less(heap[right], heap[smallest])) smallest = right;
+      if (left < heap.length && this.#less(heap.get(left), heap.get(smallest))) smallest = left;
+      if (right < heap.length && this.#less(heap.get(right), heap.get(smallest))) smallest = right;
       if (smallest === i) return;
-      [heap[i], heap[smallest]] = [heap[smallest], heap[i]];
+      swap(heap, i, smallest);
       i = smallest;
     }
   }
+}
+
+function swap<T>(heap: Deque<T>, i: number, j: number): void {
+  const value = heap.get(i);
+  heap.set(i, heap.get(j));
+  heap.set(j, value);
 }
 
 function defaultLess<T>(a: T, b: T): boolean {

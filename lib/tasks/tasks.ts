@@ -42,6 +42,12 @@ export interface TaskOptions {
   name?: string;
   /** Arguments the task calls a coroutine function with (a closure works as well). */
   args?: unknown[];
+  /**
+   * An `AbortSignal` that cancels the task when it aborts, with the signal's reason as the cancel
+   * message (an `Error` reason gives its `message`). Already aborted: the task is cancelled
+   * before its first step, so its function never runs.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -90,6 +96,24 @@ type Discardable = AnyFuture & { [resultDiscarded]?: () => void };
 const KIND_GENERATOR = 0;
 const KIND_FUNCTION = 1;
 const KIND_PROMISE = 2;
+
+/** @internal The cancel message an aborted signal stands for. */
+export function abortMessage(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return reason.message;
+  return reason === undefined ? '' : String(reason);
+}
+
+/** @internal Checks an incoming `signal` option: `undefined`, or an AbortSignal. */
+export function checkSignal(signal: unknown, name = 'options.signal'): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (!(signal instanceof AbortSignal)) throw invalidArgType(name, 'an AbortSignal', signal);
+  return signal;
+}
+
+function isAsyncFunction(fn: unknown): boolean {
+  return Object.prototype.toString.call(fn) === '[object AsyncFunction]';
+}
 
 let nextTaskId = 1;
 /** The task whose generator step runs right now (generator tasks only; see currentTask). */
@@ -191,6 +215,10 @@ export class Task<T = unknown> extends Future<T> {
   /** @internal Thrown in instead of the next CancelledError (timeout's scoped form). */
   #substitute: unknown;
   #controller: AbortController | undefined;
+  /** The function returned a thenable that is not a loop Future, and is not an async function's own. */
+  #foreign = false;
+  /** The incoming `options.signal` and its listener, removed when the task is done. */
+  #incoming: { signal: AbortSignal; listener: () => void } | undefined;
   readonly #internal: boolean;
   /** @internal What a dropped result of this (internal) task stood for. */
   [resultDiscarded]?: () => void;
@@ -220,6 +248,7 @@ export class Task<T = unknown> extends Future<T> {
     this.#args = options.args ?? [];
     if (options.name !== undefined && options.name !== null) this.#name = String(options.name);
     this.#internal = (options as InternalOptions)[internalTask] === true;
+    const signal = checkSignal(options.signal);
     if (this.#kind === KIND_PROMISE) {
       this.#adopt(coro as PromiseLike<T>);
     } else if (this.#internal) {
@@ -230,6 +259,15 @@ export class Task<T = unknown> extends Future<T> {
     if (!this.#internal && !this.done()) {
       if (this.#kind === KIND_PROMISE) this.#track();
       else startingTasks.add(this as Task<unknown>);
+    }
+    if (signal !== undefined && !this.done()) {
+      if (signal.aborted) {
+        this.cancel(abortMessage(signal));
+      } else {
+        const listener = (): void => void this.cancel(abortMessage(signal));
+        signal.addEventListener('abort', listener, { once: true });
+        this.#incoming = { signal, listener };
+      }
     }
   }
 
@@ -309,6 +347,11 @@ export class Task<T = unknown> extends Future<T> {
     }
     // Leave #waiter set: it may be a task that swallows the cancellation, to be cancelled again.
     if (this.#waiter !== undefined && this.#waiter.cancel(this.#cancelMessage)) return true;
+    if (this.#foreign) {
+      // A foreign thenable cannot be stopped either, and no loop Future of ours is awaited now.
+      this.#finishCancelled(this.#cancelMessage);
+      return true;
+    }
     this.#mustCancel = true;
     return true;
   }
@@ -381,11 +424,45 @@ export class Task<T = unknown> extends Future<T> {
       this.#kind = KIND_GENERATOR;
       this.#generator = result as Generator<unknown, T, unknown>;
       this.#step(false, undefined, undefined);
+    } else if (result instanceof Future) {
+      this.#waitReturned(result as Future<T>);
     } else if (isThenable(result)) {
+      // An async function's own promise: its awaits of loop Futures reach this task (the await
+      // hook), so cancellation goes in there. Any other thenable cannot be stopped.
+      if (!isAsyncFunction(this.#coro)) this.#foreign = true;
       this.#adopt(result as PromiseLike<T>);
     } else {
       this.#finishWithValue(result as T);
     }
+  }
+
+  /**
+   * The function returned a loop Future (`() => sleep(5)`, `() => loop.sockRecv(sock, 100)`): wait
+   * for it exactly as for a generator's `yield`, so that `cancel()` cancels it.
+   */
+  #waitReturned(future: Future<T>): void {
+    if (future === (this as Future<unknown>)) {
+      this.#finishWithError(codedError('ERR_TASK_AWAITS_ITSELF', 'Task cannot await on itself'));
+      return;
+    }
+    if (future.getLoop() !== (this.#loop as unknown)) {
+      this.#finishWithError(differentLoop());
+      return;
+    }
+    this.#waiter = future;
+    future.addDoneCallback((done) => {
+      if (this.#waiter === done) this.#waiter = undefined;
+      if (this.done()) return;
+      let value: T;
+      try {
+        value = done.result();
+      } catch (error) {
+        this.#finishWithError(this.#mustCancel ? new CancelledError(this.#cancelMessage) : error);
+        return;
+      }
+      if (this.#mustCancel) discard(done);
+      this.#finishWithValue(value);
+    });
   }
 
   #adopt(promise: PromiseLike<T>): void {
@@ -551,6 +628,11 @@ export class Task<T = unknown> extends Future<T> {
   }
 
   #finishWithError(error: unknown): void {
+    if (this.#isOwnAbort(error)) {
+      // A Node API given task.signal rejected with AbortError: that is this task's cancellation.
+      this.#finishCancelled(this.#cancelMessage);
+      return;
+    }
     if (error instanceof CancelledError) {
       this.#finishCancelled(error.message === '' ? this.#cancelMessage : error.message);
       return;
@@ -576,10 +658,22 @@ export class Task<T = unknown> extends Future<T> {
     }
   }
 
+  /** Whether `error` is the AbortError a Node API throws for this task's own `signal`. */
+  #isOwnAbort(error: unknown): boolean {
+    const signal = this.#controller?.signal;
+    if (signal === undefined || !signal.aborted || error === null || typeof error !== 'object') return false;
+    if (error === signal.reason) return true;
+    return (error as Error).name === 'AbortError' && (error as Error).cause === signal.reason;
+  }
+
   /** Before finishing: drop the coroutine and the tracking. */
   #settle(): void {
     this.#generator = undefined;
     this.#waiter = undefined;
+    if (this.#incoming !== undefined) {
+      this.#incoming.signal.removeEventListener('abort', this.#incoming.listener);
+      this.#incoming = undefined;
+    }
     if (this.#tracked) {
       this.#tracked = false;
       liveTasks.delete(this.#id);
@@ -650,6 +744,9 @@ export function createTask<T>(coro: Coroutine<T>, options?: TaskOptions): Task<T
  * when no loop is given and none is running.
  */
 export function currentTask(loop?: TaskLoop): Task | undefined {
+  // A helper's internal task may take its first step before its loop runs (eagerly, in the
+  // call that made it): that step is the current task then.
+  if (loop === undefined && stepping !== undefined && !stepping.getLoop().isRunning()) return stepping;
   const target = loop ?? getRunningLoop();
   if (stepping !== undefined) {
     if (stepping.getLoop() !== target) return undefined;

@@ -17,7 +17,7 @@
 import { TimeoutError, codedError, invalidArgType, outOfRange } from '../core/errors';
 import { CancelledError } from './futures';
 import type { Handle } from '../core/events';
-import { currentTask, getRunningLoop, type Task } from './tasks';
+import { abortMessage, checkSignal, currentTask, getRunningLoop, type Task } from './tasks';
 
 export { TimeoutError };
 
@@ -47,10 +47,17 @@ export class Timeout {
   #handle: Handle | undefined;
   /** Scoped (`using`) form: the TimeoutError thrown in at expiry. */
   #substitute: TimeoutError | undefined;
+  readonly #signal: AbortSignal | undefined;
+  #onAbort: (() => void) | undefined;
 
-  /** A Timeout at loop time `when` (seconds; `null` for none). Not entered yet. */
-  constructor(when: number | null) {
+  /**
+   * A Timeout at loop time `when` (seconds; `null` for none). Not entered yet. While it is
+   * entered, aborting `options.signal` cancels the task (a plain cancellation, with the signal's
+   * reason as the message, not a TimeoutError).
+   */
+  constructor(when: number | null, options: TimeoutOptions = {}) {
     this.#when = checkWhen(when, 'when');
+    this.#signal = checkSignal(options?.signal);
   }
 
   /** The deadline (loop time, seconds), or `null`. */
@@ -73,7 +80,7 @@ export class Timeout {
     this.#handle?.cancel();
     this.#handle = undefined;
     if (this.#when === null) return;
-    const loop = getRunningLoop();
+    const loop = (this.#task as Task).getLoop();
     this.#handle =
       this.#when <= loop.time() ? loop.callSoon(this.#onTimeout) : loop.callAt(this.#when, this.#onTimeout);
   }
@@ -90,6 +97,15 @@ export class Timeout {
     this.#cancelling = task.cancelling();
     if (scoped) this.#substitute = new TimeoutError('', { cause: new CancelledError() });
     this.reschedule(this.#when);
+    const signal = this.#signal;
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        task.cancel(abortMessage(signal));
+      } else {
+        this.#onAbort = (): void => void task.cancel(abortMessage(signal));
+        signal.addEventListener('abort', this.#onAbort, { once: true });
+      }
+    }
     return this;
   }
 
@@ -103,6 +119,8 @@ export class Timeout {
     }
     this.#handle?.cancel();
     this.#handle = undefined;
+    if (this.#onAbort !== undefined) this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#onAbort = undefined;
     const task = this.#task as Task;
     if (this.#substitute !== undefined) task.clearSubstitute(this.#substitute);
     if (this.#state === ENTERED) {
@@ -139,6 +157,12 @@ export class Timeout {
     this.#state = EXPIRING;
     this.#handle = undefined;
   };
+}
+
+/** Options of `timeout`, `timeoutAt` and `new Timeout`. */
+export interface TimeoutOptions {
+  /** Cancels the task while the timeout is entered, when it aborts (reason as the message). */
+  signal?: AbortSignal;
 }
 
 type Body<R> = () => PromiseLike<R> | R;
@@ -179,30 +203,36 @@ function* runScopedGenerator<R>(scope: Timeout, body: GeneratorBody<R>): Generat
  * - `timeout(delay, async () => ...)`: runs the function in the current task and rejects with
  *   `TimeoutError` if the deadline cancels it;
  * - `timeout(delay, function* () {...})`: the same for `yield*` in a generator task.
+ * Each form takes `{ signal }` last: aborting it cancels the task (see `Timeout`).
  * Throws `ERR_NO_CURRENT_TASK` outside a task.
  */
-export function timeout(delay: number | null): Timeout;
-export function timeout<R>(delay: number | null, body: GeneratorBody<R>): Generator<unknown, R, unknown>;
-export function timeout<R>(delay: number | null, body: Body<R>): Promise<R>;
+export function timeout(delay: number | null, options?: TimeoutOptions): Timeout;
+export function timeout<R>(delay: number | null, body: GeneratorBody<R>, options?: TimeoutOptions): Generator<unknown, R, unknown>;
+export function timeout<R>(delay: number | null, body: Body<R>, options?: TimeoutOptions): Promise<R>;
 export function timeout<R>(
   delay: number | null,
-  body?: Body<R> | GeneratorBody<R>,
+  bodyOrOptions?: Body<R> | GeneratorBody<R> | TimeoutOptions,
+  options?: TimeoutOptions,
 ): Timeout | Promise<R> | Generator<unknown, R, unknown> {
   const seconds = checkWhen(delay, 'delay');
-  return timeoutAt(seconds === null ? null : getRunningLoop().time() + seconds, body as Body<R>);
+  return timeoutAt(seconds === null ? null : getRunningLoop().time() + seconds, bodyOrOptions as Body<R>, options);
 }
 
 /** Like `timeout`, with an absolute deadline `when` on `loop.time()` (seconds). */
-export function timeoutAt(when: number | null): Timeout;
-export function timeoutAt<R>(when: number | null, body: GeneratorBody<R>): Generator<unknown, R, unknown>;
-export function timeoutAt<R>(when: number | null, body: Body<R>): Promise<R>;
+export function timeoutAt(when: number | null, options?: TimeoutOptions): Timeout;
+export function timeoutAt<R>(when: number | null, body: GeneratorBody<R>, options?: TimeoutOptions): Generator<unknown, R, unknown>;
+export function timeoutAt<R>(when: number | null, body: Body<R>, options?: TimeoutOptions): Promise<R>;
 export function timeoutAt<R>(
   when: number | null,
-  body?: Body<R> | GeneratorBody<R>,
+  bodyOrOptions?: Body<R> | GeneratorBody<R> | TimeoutOptions,
+  options?: TimeoutOptions,
 ): Timeout | Promise<R> | Generator<unknown, R, unknown> {
-  const scope = new Timeout(when);
+  const body = typeof bodyOrOptions === 'function' || bodyOrOptions === undefined ? bodyOrOptions : undefined;
+  if (body === undefined && bodyOrOptions !== undefined && (typeof bodyOrOptions !== 'object' || bodyOrOptions === null)) {
+    throw invalidArgType('body', 'a function or an options object', bodyOrOptions);
+  }
+  const scope = new Timeout(when, body === undefined ? (bodyOrOptions as TimeoutOptions | undefined) : options);
   if (body === undefined) return scope.enter(currentTask(), true);
-  if (typeof body !== 'function') throw invalidArgType('body', 'a function', body);
   if (isGeneratorFunction(body)) return runScopedGenerator(scope, body as GeneratorBody<R>);
   return runScoped(scope, body as Body<R>);
 }
