@@ -60,7 +60,7 @@ class Runner {
   }
 
   start<T>(main: Coroutine<T>, signal: AbortSignal | undefined): Task<T> {
-    const task = this.loop.createTask(main, signal === undefined ? {} : { signal });
+    const task = this.loop.createTask(main as Coroutine<unknown>, signal === undefined ? {} : { signal }) as Task<T>;
     this.#main = task as Task<unknown>;
     // Like asyncio: only take over SIGINT where nobody else handles it, and in the main thread.
     if (isMainThread && process.listenerCount('SIGINT') === 0) {

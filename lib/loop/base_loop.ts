@@ -49,7 +49,7 @@ import { TimerHeap } from '../core/heap';
 import { binding } from '../core/native';
 import { type BaseSelector, DefaultSelector, nativeSelectorOf } from '../selectors';
 import { Future, wrapFuture } from '../tasks/futures';
-import { type Coroutine, isCoroutine, Task, type TaskLoop, type TaskOptions } from '../tasks/tasks';
+import { type Coroutine, isCoroutine, type ResultOf, Task, type TaskLoop, type TaskOptions, type TaskOptionsFor } from '../tasks/tasks';
 import { createHost, type LoopHost } from './hosts';
 import * as resolver from './resolver';
 import type { AddrInfo, GetaddrinfoOptions } from './resolver';
@@ -285,11 +285,11 @@ export abstract class BaseEventLoop implements TaskLoop {
    * `coro` is a generator object (`function*`), a function (usually `async`, called with
    * `options.args`) or a Promise; see tasks.ts. Throws `ERR_LOOP_CLOSED` on a closed loop.
    */
-  createTask<T>(coro: Coroutine<T>, options: TaskOptions = {}): Task<T> {
+  createTask<C extends Coroutine<unknown>>(coro: C, options: TaskOptionsFor<C> = {} as TaskOptionsFor<C>): Task<ResultOf<C>> {
     if (this.#closed) throw loopClosed();
     const factory = this.#taskFactory;
-    if (factory !== null) return factory(this, coro as Coroutine<unknown>, options) as Task<T>;
-    return new Task(coro, options, this);
+    if (factory !== null) return factory(this, coro, options as TaskOptions) as Task<ResultOf<C>>;
+    return new Task(coro as Coroutine<ResultOf<C>>, options as TaskOptions, this);
   }
 
   /**
@@ -589,7 +589,7 @@ export abstract class BaseEventLoop implements TaskLoop {
       }
       return future;
     }
-    if (isCoroutine(future)) return this.createTask(future);
+    if (isCoroutine(future)) return this.createTask(future as Coroutine<unknown>) as Future<T>;
     if (future === null || typeof (future as { then?: unknown })?.then !== 'function') {
       throw invalidArgType('future', 'a Future, a coroutine or a thenable', future);
     }

@@ -158,12 +158,12 @@ export class SelectorEventLoop extends BaseEventLoop {
   }
 
   /** Receives one datagram of at most `bufsize` bytes: `[data, senderAddress]`. */
-  sockRecvfrom(sock: Socket, bufsize: number): Future<[Buffer, SocketAddress]> {
+  sockRecvfrom(sock: Socket, bufsize: number): Future<[Buffer, SocketAddress | null]> {
     return sockOps.sockRecvfrom(this, sock, bufsize);
   }
 
   /** Receives one datagram into `buffer` (at most `nbytes` bytes; 0: all of it): `[count, sender]`. */
-  sockRecvfromInto(sock: Socket, buffer: ArrayBufferView, nbytes?: number): Future<[number, SocketAddress]> {
+  sockRecvfromInto(sock: Socket, buffer: ArrayBufferView, nbytes?: number): Future<[number, SocketAddress | null]> {
     return sockOps.sockRecvfromInto(this, sock, buffer, nbytes);
   }
 

@@ -220,9 +220,9 @@ export function sockRecvInto(loop: SelectorEventLoop, sock: Socket, buffer: Arra
 }
 
 /** `SelectorEventLoop.sockRecvfrom`. */
-export function sockRecvfrom(loop: SelectorEventLoop, sock: Socket, bufsize: number): Future<[Buffer, SocketAddress]> {
+export function sockRecvfrom(loop: SelectorEventLoop, sock: Socket, bufsize: number): Future<[Buffer, SocketAddress | null]> {
   let buffer: Buffer | undefined;
-  const attempt = (): [Buffer, SocketAddress] | typeof WOULD_BLOCK => {
+  const attempt = (): [Buffer, SocketAddress | null] | typeof WOULD_BLOCK => {
     buffer ??= Buffer.allocUnsafe(checkBufsize(bufsize, 'bufsize'));
     const r = sock.recvfromIntoRaw(buffer, 0, buffer.length);
     return r === null ? WOULD_BLOCK : [buffer.subarray(0, r[0]), r[1]];
@@ -231,8 +231,8 @@ export function sockRecvfrom(loop: SelectorEventLoop, sock: Socket, bufsize: num
 }
 
 /** `SelectorEventLoop.sockRecvfromInto`. */
-export function sockRecvfromInto(loop: SelectorEventLoop, sock: Socket, buffer: ArrayBufferView, nbytes?: number): Future<[number, SocketAddress]> {
-  const attempt = (): [number, SocketAddress] | typeof WOULD_BLOCK => {
+export function sockRecvfromInto(loop: SelectorEventLoop, sock: Socket, buffer: ArrayBufferView, nbytes?: number): Future<[number, SocketAddress | null]> {
+  const attempt = (): [number, SocketAddress | null] | typeof WOULD_BLOCK => {
     const view = checkView(buffer, 'buffer');
     const length = nbytes === undefined || nbytes === 0 ? view.byteLength : checkBufsize(nbytes, 'nbytes');
     if (length > view.byteLength) throw outOfRange('nbytes', `<= the buffer's byteLength (${view.byteLength})`, nbytes);

@@ -3,7 +3,7 @@
  * the platform's own values, and the address types.
  * @packageDocumentation
  */
-import { binding, type NativeSocketAddress } from '../core/native';
+import { binding } from '../core/native';
 
 const C = binding.constants;
 const S = binding.socketConstants;
@@ -73,9 +73,19 @@ export type Inet6Address = readonly [host: string, port: number, flowinfo?: numb
 export type UnixAddress = string | Uint8Array;
 /** Any address a `Socket` method accepts. */
 export type Address = InetAddress | Inet6Address | UnixAddress;
+/** An IPv4 address as a socket returns it: `[host, port]`. */
+export type IPv4Address = [host: string, port: number];
+/** An IPv6 address as a socket returns it: `[host, port, flowinfo, scopeId]`. */
+export type IPv6Address = [host: string, port: number, flowinfo: number, scopeId: number];
 /**
- * An address as returned by `accept`, `recvfrom`, `getsockname`, `getpeername`: `[host, port]`,
- * `[host, port, flowinfo, scopeId]`, a path (`''` when unnamed), a Buffer for an abstract name, or
- * null when the kernel gives none (recvfrom on a connected stream).
+ * An address as returned by `accept`, `recvfrom`, `getsockname`, `getpeername`: an
+ * `IPv4Address`, an `IPv6Address`, or a `UnixAddress` (a path string, `''` when unnamed, or a
+ * Buffer for a Linux abstract name). `recvfrom` adds `null` when the kernel gives none (on a
+ * connected stream).
  */
-export type SocketAddress = NativeSocketAddress;
+export type SocketAddress = IPv4Address | IPv6Address | UnixAddress;
+/** The address kinds, for the typed accessors (`sock.getsockname<'inet'>()`). */
+export type AddressKind = 'inet' | 'inet6' | 'unix';
+/** The address type of an address kind: `AddressOf<'inet'>` is `IPv4Address`. */
+export type AddressOf<K extends AddressKind> = K extends 'inet' ? IPv4Address : K extends 'inet6' ? IPv6Address : UnixAddress;
+

@@ -41,7 +41,7 @@ import { inspect } from 'node:util';
 import { constants as osConstants } from 'node:os';
 import { TimeoutError, codedError, describe, errnoError, invalidArgType, outOfRange } from '../core/errors';
 import { binding, type NativeAddress } from '../core/native';
-import type { Address, Inet6Address, InetAddress, SocketAddress } from './constants';
+import type { Address, AddressKind, AddressOf, Inet6Address, InetAddress, SocketAddress } from './constants';
 
 export * from './constants';
 
@@ -224,10 +224,10 @@ export class Socket implements Disposable {
    * @throws Error 'EAGAIN' in non-blocking mode, {@link SocketTimeoutError}, EINVAL when not
    * listening, EMFILE/ENFILE when out of fds.
    */
-  accept(): [Socket, SocketAddress] {
+  accept<K extends AddressKind = AddressKind>(): [Socket, AddressOf<K>] {
     const r = binding.accept(this.#fd('accept'), this.#family, this.#nativeTimeout());
     if (typeof r === 'number') throw sentinelError(r, 'accept');
-    return [wrap(r[0], this.#family, this.#type, this.#proto), r[1]];
+    return [wrap(r[0], this.#family, this.#type, this.#proto), r[1] as AddressOf<K>];
   }
 
   /**
@@ -239,7 +239,7 @@ export class Socket implements Disposable {
     if (typeof r === 'number') return null;
     const socket = wrap(r[0], this.#family, this.#type, this.#proto);
     socket.#timeout = 0;
-    return [socket, r[1]];
+    return [socket, r[1] as SocketAddress];
   }
 
   /**
@@ -305,9 +305,9 @@ export class Socket implements Disposable {
    * @internal For datagram transports: one non-waiting recvfrom into `buffer`; `[count, sender]`,
    * or null when it would block.
    */
-  recvfromIntoRaw(buffer: ArrayBufferView, offset?: number, length?: number): [number, SocketAddress] | null {
+  recvfromIntoRaw(buffer: ArrayBufferView, offset?: number, length?: number): [number, SocketAddress | null] | null {
     const r = binding.recvfrom(this.#cell.fd, this.#family, buffer, offset, length, 0, 0);
-    return typeof r === 'number' ? null : r;
+    return typeof r === 'number' ? null : (r as [number, SocketAddress | null]);
   }
 
   /** @internal For stream transports: one non-waiting gathered send; the count, or -1 if it would block. */
@@ -315,21 +315,24 @@ export class Socket implements Disposable {
     return binding.sendmsg(this.#cell.fd, buffers, 0, 0);
   }
 
-  /** Receives a datagram (or stream bytes): `[data, senderAddress]`. */
-  recvfrom(bufsize: number, flags?: number): [Buffer, SocketAddress] {
+  /**
+   * Receives a datagram (or stream bytes): `[data, senderAddress]`; the address is null on a
+   * connected stream. `recvfrom<'inet'>(n)` types the address as an `IPv4Address`.
+   */
+  recvfrom<K extends AddressKind = AddressKind>(bufsize: number, flags?: number): [Buffer, AddressOf<K> | null] {
     const size = checkSize(bufsize, 'bufsize');
     const buffer = Buffer.allocUnsafe(size);
     const r = binding.recvfrom(this.#fd('recvfrom'), this.#family, buffer, 0, size, checkFlags(flags), this.#nativeTimeout());
     if (typeof r === 'number') throw sentinelError(r, 'recvfrom');
-    return [shrink(buffer, r[0]), r[1]];
+    return [shrink(buffer, r[0]), r[1] as AddressOf<K> | null];
   }
 
   /** Receives into `buffer`: `[count, senderAddress]`. */
-  recvfromInto(buffer: ArrayBufferView, nbytes?: number, flags?: number): [number, SocketAddress] {
+  recvfromInto<K extends AddressKind = AddressKind>(buffer: ArrayBufferView, nbytes?: number, flags?: number): [number, AddressOf<K> | null] {
     const length = intoLength(checkView(buffer, 'buffer'), nbytes);
     const r = binding.recvfrom(this.#fd('recvfrom'), this.#family, buffer, 0, length, checkFlags(flags), this.#nativeTimeout());
     if (typeof r === 'number') throw sentinelError(r, 'recvfrom');
-    return r;
+    return r as [number, AddressOf<K> | null];
   }
 
   /** Sends what it can of `data` in one call and returns the count (may be partial). */
@@ -461,14 +464,17 @@ export class Socket implements Disposable {
     return binding.getsockopt(this.#fd('getsockopt'), level, option, buflen);
   }
 
-  /** The local address in Python's shape. */
-  getsockname(): SocketAddress {
-    return binding.getsockname(this.#fd('getsockname'), this.#family);
+  /**
+   * The local address in Python's shape. For a socket whose family you know, name its kind to get
+   * the precise type: `sock.getsockname<'inet'>()[1]` is the port, a `number`.
+   */
+  getsockname<K extends AddressKind = AddressKind>(): AddressOf<K> {
+    return binding.getsockname(this.#fd('getsockname'), this.#family) as AddressOf<K>;
   }
 
-  /** The peer's address in Python's shape; ENOTCONN when not connected. */
-  getpeername(): SocketAddress {
-    return binding.getpeername(this.#fd('getpeername'), this.#family);
+  /** The peer's address in Python's shape (typed like `getsockname`); ENOTCONN when not connected. */
+  getpeername<K extends AddressKind = AddressKind>(): AddressOf<K> {
+    return binding.getpeername(this.#fd('getpeername'), this.#family) as AddressOf<K>;
   }
 
   /** Same as `close()`, for `using`. */

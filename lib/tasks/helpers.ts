@@ -7,10 +7,11 @@
  * **Delays and timeouts are in SECONDS.**
  * @packageDocumentation
  */
+import { Deque } from '../core/deque';
 import { codedError, invalidArgType, outOfRange } from '../core/errors';
 import type { TimerHandle } from '../core/events';
 import { CancelledError, Future } from './futures';
-import { abortMessage, type Awaitable, checkSignal, ensureFuture, getEventLoop, isCoroutine, resultDiscarded, spawn, type TaskLoop } from './tasks';
+import { abortMessage, type Awaitable, type ResultOf, checkSignal, ensureFuture, getEventLoop, isCoroutine, resultDiscarded, spawn, type TaskLoop } from './tasks';
 import { timeoutAt, TimeoutError } from './timeouts';
 
 // Future<T> is invariant in T; collections of Futures of any type use this.
@@ -107,6 +108,14 @@ class GatheringFuture<T> extends Future<T> {
   }
 }
 
+/** The Future `wait` hands back for an awaitable of type `F` (a Future stays itself). */
+export type AsFuture<F> = F extends Future<any> ? F : Future<ResultOf<F>>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** What `gather(a, b, ...)` resolves with: a tuple of the results, in argument order. */
+export type GatherResults<A extends readonly unknown[]> = { -readonly [K in keyof A]: ResultOf<A[K]> };
+/** With `{ returnExceptions: true }`: each place holds the result or the error. */
+export type GatherOutcomes<A extends readonly unknown[]> = { -readonly [K in keyof A]: ResultOf<A[K]> | Error };
+
 /** Options of `gather`. */
 export interface GatherOptions {
   /** Put exceptions (and `CancelledError`s) in the result list instead of failing. */
@@ -129,14 +138,21 @@ function isOptions(value: unknown): value is GatherOptions {
  * `gather(list, {returnExceptions})`. Use that form for large counts: a spread call
  * (`gather(...list)`) overflows the stack somewhere above 100,000 arguments.
  */
-export function gather<T extends unknown[] = unknown[]>(...args: Array<Awaitable | GatherOptions | readonly Awaitable[]>): Future<T> {
+export function gather<const A extends readonly Awaitable[]>(...aws: A): Future<GatherResults<A>>;
+export function gather<const A extends readonly Awaitable[]>(
+  ...args: [...aws: A, options: GatherOptions & { returnExceptions: true }]
+): Future<GatherOutcomes<A>>;
+export function gather<const A extends readonly Awaitable[]>(...args: [...aws: A, options: GatherOptions]): Future<GatherResults<A>>;
+export function gather<A extends Awaitable>(list: readonly A[], options: GatherOptions & { returnExceptions: true }): Future<Array<ResultOf<A> | Error>>;
+export function gather<A extends Awaitable>(list: readonly A[], options?: GatherOptions): Future<Array<ResultOf<A>>>;
+export function gather(...args: unknown[]): Future<unknown[]> {
   let options: GatherOptions = {};
   if (args.length > 0 && isOptions(args[args.length - 1])) options = args.pop() as GatherOptions;
   const returnExceptions = options.returnExceptions === true;
   const awaitables = (args.length === 1 && Array.isArray(args[0]) ? args[0] : args) as Awaitable[];
   if (awaitables.length === 0) {
-    const empty = getEventLoop().createFuture<T>();
-    empty.setResult([] as unknown as T);
+    const empty = getEventLoop().createFuture<unknown[]>();
+    empty.setResult([]);
     return empty;
   }
   let loop: TaskLoop | undefined;
@@ -163,7 +179,7 @@ export function gather<T extends unknown[] = unknown[]>(...args: Array<Awaitable
     children[i] = child;
     unique.add(child);
   }
-  const outer = new GatheringFuture<T>(loop, children);
+  const outer = new GatheringFuture<unknown[]>(loop, children);
   let finished = 0;
   const onChildDone = (child: AnyFuture): void => {
     finished++;
@@ -188,7 +204,7 @@ export function gather<T extends unknown[] = unknown[]>(...args: Array<Awaitable
       return fut.exception() ?? fut.result();
     });
     if (outer.cancelRequested) outer.setException(cancelledErrorOf(child));
-    else outer.setResult(results as unknown as T);
+    else outer.setResult(results);
   };
   for (const child of unique) child.addDoneCallback(onChildDone);
   return outer;
@@ -220,6 +236,8 @@ export interface WaitOptions {
  * when `returnWhen` is met or `timeout` seconds pass. Nothing is cancelled. Coroutines are
  * refused (`TypeError`: create tasks explicitly); an empty iterable is a `RangeError`.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function wait<F extends Future<any> | PromiseLike<unknown>>(aws: Iterable<F>, options?: WaitOptions): Future<[Set<AsFuture<F>>, Set<AsFuture<F>>]>;
 export function wait<T = unknown>(
   aws: Iterable<Future<T> | PromiseLike<T>>,
   options: WaitOptions = {},
@@ -337,9 +355,9 @@ const TIMED_OUT = Symbol('timed out');
 export class AsCompleted<T> implements Iterable<Future<T>>, AsyncIterable<Future<T>> {
   readonly #loop: TaskLoop;
   readonly #todo: Set<Future<T>>;
-  readonly #done: Array<Future<T> | typeof TIMED_OUT> = [];
+  readonly #done = new Deque<Future<T> | typeof TIMED_OUT>();
   // Getters receive boxes: a Promise would flatten a Future (a thenable) handed over bare.
-  readonly #getters: Array<Future<{ item: Future<T> | typeof TIMED_OUT }>> = [];
+  readonly #getters = new Deque<Future<{ item: Future<T> | typeof TIMED_OUT }>>();
   #remaining: number;
   #timer: TimerHandle | undefined;
 
@@ -402,7 +420,7 @@ export class AsCompleted<T> implements Iterable<Future<T>>, AsyncIterable<Future
       if (getter.done() && !getter.cancelled() && getter.result().item !== TIMED_OUT) this.#done.unshift(getter.result().item);
     };
     if (this.#done.length > 0) {
-      const first = this.#done[0];
+      const first = this.#done.get(0);
       if (first !== TIMED_OUT) this.#done.shift();
       getter.setResult({ item: first });
     } else {
@@ -419,7 +437,7 @@ export class AsCompleted<T> implements Iterable<Future<T>>, AsyncIterable<Future
         if (item !== TIMED_OUT) return;
       }
     }
-    if (item !== TIMED_OUT || this.#done[this.#done.length - 1] !== TIMED_OUT) this.#done.push(item);
+    if (item !== TIMED_OUT || this.#done.length === 0 || this.#done.get(this.#done.length - 1) !== TIMED_OUT) this.#done.push(item);
   }
 
   #onCompletion = (future: Future<T>): void => {
@@ -440,6 +458,7 @@ export class AsCompleted<T> implements Iterable<Future<T>>, AsyncIterable<Future
  * `timeout` in SECONDS; see `AsCompleted`. Pending inputs are not cancelled on timeout. A single
  * awaitable instead of an iterable is a `TypeError`.
  */
+export function asCompleted<A extends Awaitable>(aws: Iterable<A>, options?: { timeout?: number | null }): AsCompleted<ResultOf<A>>;
 export function asCompleted<T>(
   aws: Iterable<Awaitable<T>>,
   options: { timeout?: number | null } = {},

@@ -16,7 +16,7 @@
  */
 import { codedError } from '../core/errors';
 import { CancelledError, type Future } from './futures';
-import { type Coroutine, currentTask, type Task, type TaskLoop, type TaskOptions } from './tasks';
+import { type Coroutine, currentTask, type ResultOf, type Task, type TaskLoop, type TaskOptionsFor } from './tasks';
 
 /**
  * Several errors at once (Python's `ExceptionGroup`): `exceptions` lists them. It is an
@@ -136,7 +136,7 @@ export class TaskGroup {
    * Creates a task in the group. `ERR_INVALID_STATE` once the group has finished or while it is
    * shutting down after a failure (a generator given is closed then).
    */
-  createTask<T>(coro: Coroutine<T>, options?: TaskOptions): Task<T> {
+  createTask<C extends Coroutine<unknown>>(coro: C, options?: TaskOptionsFor<C>): Task<ResultOf<C>> {
     let refusal: string | undefined;
     if (this.#exiting && this.#tasks.size === 0) refusal = 'is finished';
     else if (this.#aborting) refusal = 'is shutting down';
@@ -149,7 +149,7 @@ export class TaskGroup {
       this.#onTaskDone(task);
     } else {
       this.#tasks.add(task);
-      task.addDoneCallback(this.#onTaskDone as (future: Future<T>) => void);
+      task.addDoneCallback(this.#onTaskDone as (future: Future<ResultOf<C>>) => void);
     }
     return task;
   }

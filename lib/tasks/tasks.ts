@@ -56,7 +56,7 @@ export interface TaskOptions {
  */
 export interface TaskLoop extends FutureLoop {
   /** Wraps `coro` in a Task (or what the loop's task factory makes), started on the next iteration. */
-  createTask<T>(coro: Coroutine<T>, options?: TaskOptions): Task<T>;
+  createTask<C extends Coroutine<unknown>>(coro: C, options?: TaskOptionsFor<C>): Task<ResultOf<C>>;
 }
 
 /** @internal The running loop, as a TaskLoop (every loop muxloop makes is one). */
@@ -77,6 +77,26 @@ export type Coroutine<T = unknown> =
 
 /** Anything `ensureFuture` accepts: a Future, or something a task can drive. */
 export type Awaitable<T = unknown> = Future<T> | Coroutine<T>;
+
+/**
+ * What awaiting (or yielding) `A` gives: the result type of a Future, a Promise, a generator, or
+ * of what a coroutine function returns (`ResultOf<() => Promise<number>>` is `number`).
+ */
+export type ResultOf<A> =
+  A extends PromiseLike<infer R>
+    ? R
+    : A extends Generator<unknown, infer R, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+      ? R
+      : A extends (...args: any[]) => infer F // eslint-disable-line @typescript-eslint/no-explicit-any
+        ? F extends PromiseLike<infer R>
+          ? R
+          : F extends Generator<unknown, infer R, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+            ? R
+            : F
+        : unknown;
+
+/** `createTask`'s options for `coro`: for a function, `args` must match its parameters. */
+export type TaskOptionsFor<C> = C extends (...args: infer P) => unknown ? Omit<TaskOptions, 'args'> & { args?: P } : TaskOptions;
 
 /**
  * @internal A Future whose successful result a cancelled task may drop (it gets `CancelledError`
@@ -734,7 +754,7 @@ export function spawn<T>(loop: TaskLoop, generator: Generator<unknown, T, unknow
  * `options.args`, or a Promise), starting on the next iteration. Throws `ERR_NO_RUNNING_LOOP`
  * without a running loop (use `loop.createTask` then).
  */
-export function createTask<T>(coro: Coroutine<T>, options?: TaskOptions): Task<T> {
+export function createTask<C extends Coroutine<unknown>>(coro: C, options?: TaskOptionsFor<C>): Task<ResultOf<C>> {
   return getRunningLoop().createTask(coro, options);
 }
 
@@ -784,7 +804,7 @@ export function ensureFuture<T>(x: Awaitable<T>, loop?: TaskLoop): Future<T> {
     return x;
   }
   const target = loop ?? getEventLoop();
-  if (isCoroutine(x)) return target.createTask(x as Coroutine<T>);
+  if (isCoroutine(x)) return target.createTask(x as Coroutine<T>) as Task<T>;
   if (isThenable(x)) return wrapFuture(x as PromiseLike<T>, target);
   throw invalidArgType('x', 'a Future, a coroutine or an awaitable', x);
 }

@@ -59,7 +59,7 @@ export class DatagramSocketTransport extends BaseSelectorTransport implements Da
   readonly #onReadable = (): void => {
     if (this.connLost) return;
     const buf = scratch();
-    let r: [number, SocketAddress] | null;
+    let r: [number, SocketAddress | null] | null;
     try {
       r = this.#sock.recvfromIntoRaw(buf, 0, MAX_READ_SIZE);
     } catch (error) {
@@ -71,7 +71,8 @@ export class DatagramSocketTransport extends BaseSelectorTransport implements Da
     const data = Buffer.allocUnsafe(r[0]);
     buf.copy(data, 0, 0, r[0]);
     try {
-      (this.protocol as DatagramProtocol).datagramReceived(data, r[1]);
+      // A datagram socket always names the sender ('' for an unbound Unix one); null is for streams.
+      (this.protocol as DatagramProtocol).datagramReceived(data, r[1] as SocketAddress);
     } catch (error) {
       // asyncio lets this reach the loop's handler and keeps the endpoint open.
       this.report('Exception in protocol.datagramReceived()', error);
