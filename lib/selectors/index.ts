@@ -462,3 +462,5 @@ export function selectorClass(kind: SelectorKind): SelectorClass {
  * else poll, else select.
  */
 export const DefaultSelector: SelectorClass = CLASSES[AVAILABLE[0] ?? 'select'];
+/** The type of a `DefaultSelector` instance: `const sel: DefaultSelector<Handler> = new DefaultSelector()`. */
+export type DefaultSelector<T = unknown> = BaseSelector<T>;
