@@ -105,6 +105,7 @@ interface QueuedJob {
   message: JobMessage;
   transferList: Transferable[];
   state: JobState;
+  promise: Promise<unknown>;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -228,7 +229,7 @@ export abstract class BasePoolExecutor implements Executor, AsyncDisposable {
       resolve = res as (value: unknown) => void;
       reject = rej;
     });
-    const job: QueuedJob = { message, transferList, state: 'queued', resolve, reject };
+    const job: QueuedJob = { message, transferList, state: 'queued', promise, resolve, reject };
     this.#queue.push(job);
     this.#pump();
     return {
@@ -244,6 +245,8 @@ export abstract class BasePoolExecutor implements Executor, AsyncDisposable {
     if (job.state !== 'queued') return false;
     job.state = 'cancelled';
     // Left in the array and skipped by #pump: removal from the middle would be O(n).
+    // Whoever cancels need not await the job: its CancelledError is never an unhandled rejection.
+    job.promise.catch(() => undefined);
     job.reject(new CancelledError());
     return true;
   }
