@@ -2,6 +2,7 @@
 // work, transfer, cancellation of queued and running jobs, errors, crashes, shutdown), then
 // runInExecutor / toThread / the default executor on a real loop. Jobs prove what ran by writing
 // files (shared by threads and processes alike); every test ends with the fd leak check.
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -295,5 +296,19 @@ describe('runInExecutor and toThread on a loop', () => {
     expect(() => runInExecutor(loop, {} as never, () => 1)).toThrow(TypeError);
     loop.close();
     expect(() => runInExecutor(loop, null, () => 1)).toThrow(expect.objectContaining({ code: 'ERR_LOOP_CLOSED' }));
+  });
+});
+
+describe('owning mode', () => {
+  it('a task at CommonJS top level awaits toThread and process-pool jobs; the process then exits by itself', async () => {
+    const fixture = path.join(__dirname, 'fixtures', 'executor-owning.cjs');
+    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [fixture], { timeout: 30_000, cwd: path.dirname(fixture) }, (error, stdout, stderr) =>
+        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stdout, stderr }),
+      );
+    });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout.trim())).toEqual({ results: [42, 'thread', 42], ticks: ['timer'] });
   });
 });
