@@ -98,6 +98,17 @@ describe.each(POOLS)('%s', (_name, makePool) => {
     expect(error.stack).toContain('executor-tasks.cjs');
   });
 
+  it('values that cannot be cloned: an argument is ERR_EXECUTOR_DATA_CLONE, a result a coded error; the pool goes on', async () => {
+    const p = pool(1);
+    const arg = await p.submit((x: unknown) => typeof x, () => 1).promise.catch((e: unknown) => e);
+    expect(arg).toBeInstanceOf(TypeError);
+    expect(arg).toMatchObject({ code: 'ERR_EXECUTOR_DATA_CLONE' });
+    const result = await p.submit(() => () => 1).promise.catch((e: unknown) => e);
+    // A thread's reply fails inside piscina's worker, which piscina treats as the thread failing.
+    expect(result).toMatchObject({ code: p instanceof ThreadPoolExecutor ? 'ERR_WORKER_CRASHED' : 'ERR_EXECUTOR_DATA_CLONE' });
+    expect(await p.submit('add', 1, 2).promise).toBe(3);
+  });
+
   it('a closure is refused with ERR_EXECUTOR_CLOSURE; `this` with ERR_EXECUTOR_THIS', async () => {
     const p = pool();
     const captured = 5;

@@ -117,6 +117,20 @@ export function workerCrashed(cause: unknown, detail: string): Error {
   return error;
 }
 
+/**
+ * @internal `ERR_EXECUTOR_DATA_CLONE`: a value of the job could not be structured-cloned
+ * (a function, a class instance with private state, a socket handle, ...).
+ */
+export function dataCloneError(what: string, cause: unknown): Error {
+  const error = codedError(
+    'ERR_EXECUTOR_DATA_CLONE',
+    `${what} could not be sent to the executor's worker (structured clone): ${cause instanceof Error ? cause.message : String(cause)}`,
+    TypeError,
+  );
+  (error as Error & { cause?: unknown }).cause = cause;
+  return error;
+}
+
 // The check of a function sent by value, once per function object.
 const sources = new WeakMap<object, string>();
 

@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { BasePoolExecutor, compiledSibling, type PoolOptions, workerCrashed } from './executors';
+import { BasePoolExecutor, compiledSibling, dataCloneError, type PoolOptions, workerCrashed } from './executors';
 import type { JobMessage } from './executor_work';
 
 /** Options of `ProcessPoolExecutor`. */
@@ -105,13 +105,20 @@ export class ProcessPoolExecutor extends BasePoolExecutor {
     try {
       await child.ready;
       return await new Promise<unknown>((resolve, reject) => {
-        child.current = { id: this.#nextId++, resolve, reject };
-        child.process.send({ id: child.current.id, job: message }, (error) => {
-          if (error !== null && child.current !== undefined) {
-            child.current = undefined;
-            reject(error);
-          }
-        });
+        const id = this.#nextId++;
+        child.current = { id, resolve, reject };
+        try {
+          child.process.send({ id, job: message }, (error) => {
+            if (error !== null && child.current?.id === id) {
+              child.current = undefined;
+              reject(error);
+            }
+          });
+        } catch (error) {
+          // The serializer refused an argument before anything was written: the child is fine.
+          child.current = undefined;
+          reject(dataCloneError('An argument of the job', error));
+        }
       });
     } finally {
       if (this.#all.has(child)) {

@@ -17,14 +17,25 @@ function send(message: unknown): void {
   if (process.connected) process.send?.(message);
 }
 
+/** The reply, or, when its value cannot be serialized, an error saying so in its place. */
+function reply(id: number, ok: boolean, value: unknown): void {
+  try {
+    send(ok ? { id, ok, value } : { id, ok, error: value });
+  } catch (cause) {
+    const error = new TypeError(`The job's ${ok ? 'result' : 'error'} could not be sent back (structured clone): ${String((cause as Error).message)}`);
+    (error as TypeError & { code: string }).code = 'ERR_EXECUTOR_DATA_CLONE';
+    send({ id, ok: false, error: packError(error) });
+  }
+}
+
 process.on('message', (message: Request) => {
   runJob(message.job).then(
     (result) => {
       // Between processes everything is copied; a transfer list is only a hint here.
-      send({ id: message.id, ok: true, value: isTransferMarker(result) ? result.value : result });
+      reply(message.id, true, isTransferMarker(result) ? result.value : result);
     },
     (error: unknown) => {
-      send({ id: message.id, ok: false, error: packError(error) });
+      reply(message.id, false, packError(error));
     },
   );
 });

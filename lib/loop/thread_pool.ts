@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import Piscina from 'piscina';
 import { invalidArgType } from '../errors';
-import { BasePoolExecutor, compiledSibling, type PoolOptions, workerCrashed } from './executors';
+import { BasePoolExecutor, compiledSibling, dataCloneError, type PoolOptions, workerCrashed } from './executors';
 import { type JobMessage, type Transferable, isPackedError } from './executor_work';
 
 /** Options of `ThreadPoolExecutor`. */
@@ -59,9 +59,14 @@ export class ThreadPoolExecutor extends BasePoolExecutor {
   protected override dispatch(message: JobMessage, transferList: Transferable[]): Promise<unknown> {
     return this.#pool.run(message, { transferList: transferList as never }).catch((error: unknown) => {
       if (isPackedError(error)) throw error;
+      // postMessage refused an argument: nothing was sent, the thread is fine.
+      if (error instanceof Error && error.name === 'DataCloneError') throw dataCloneError('An argument of the job', error);
       // piscina rejects a job whose thread exited ("worker exited with code: N") or failed outside
-      // the job's own code; the thread is already being replaced (piscina _onError).
-      throw workerCrashed(error, error instanceof Error ? error.message : String(error));
+      // the job's own code, the thread already being replaced (piscina _onError). A result that
+      // cannot be cloned ends up here too: piscina's worker throws it outside the job, and what
+      // reaches this side is an empty object (checked with piscina 5.3.2).
+      const detail = error instanceof Error ? error.message : 'it failed outside the job; a result that cannot be cloned does this';
+      throw workerCrashed(error, detail);
     });
   }
 
