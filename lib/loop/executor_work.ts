@@ -37,6 +37,7 @@ const importModule = new Function('specifier', 'return import(specifier)') as (s
 
 const modules = new Map<string, Promise<Record<string, unknown>>>();
 const compiled = new Map<string, (...args: unknown[]) => unknown>();
+const exportsByKey = new Map<string, (...args: unknown[]) => unknown>();
 const MAX_COMPILED = 256;
 
 function coded(code: string, message: string, cause?: unknown): Error & { code: string } {
@@ -128,7 +129,13 @@ function closureError(error: unknown): Error | undefined {
 /** Runs one job; resolves with its result (a `transfer()` marker is left for the caller to unwrap). */
 export async function runJob(job: JobMessage): Promise<unknown> {
   if (job.kind === 'export') {
-    const fn = await loadExport(job.module, job.name);
+    // Once loaded, an export is found without awaiting the module's promise again.
+    const key = `${job.name}\0${job.module}`;
+    let fn = exportsByKey.get(key);
+    if (fn === undefined) {
+      fn = await loadExport(job.module, job.name);
+      exportsByKey.set(key, fn);
+    }
     return await fn(...job.args);
   }
   const fn = compileSource(job.source);

@@ -281,10 +281,13 @@ export abstract class BasePoolExecutor implements Executor, AsyncDisposable {
       this.#running++;
       this.dispatch(job.message, job.transferList).then(
         (value) => this.#finish(job, true, value),
-        (error: unknown) => this.#finish(job, false, error),
+        (error: unknown) => this.#finish(job, false, this.mapError(error)),
       );
     }
-    if (this.#head > 1024 && this.#head * 2 > queue.length) {
+    if (this.#head === queue.length) {
+      queue.length = 0;
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > queue.length) {
       queue.splice(0, this.#head);
       this.#head = 0;
     }
@@ -305,10 +308,15 @@ export abstract class BasePoolExecutor implements Executor, AsyncDisposable {
 
   /**
    * @internal Runs one job on a free worker. Resolves with the result (a `transfer()` result
-   * already unwrapped); rejects with a `PackedError` (the job threw) or any other error
-   * (`ERR_WORKER_CRASHED`).
+   * already unwrapped); rejects with a `PackedError` (the job threw) or another error, which
+   * `mapError` turns into the job's (`ERR_WORKER_CRASHED`, ...).
    */
   protected abstract dispatch(message: JobMessage, transferList: Transferable[]): Promise<unknown>;
+
+  /** @internal Turns a rejection of `dispatch` into the job's error (default: as it is). */
+  protected mapError(error: unknown): unknown {
+    return error;
+  }
 
   /** @internal Stops the workers once nothing is queued or running. */
   protected abstract closeWorkers(): Promise<void>;

@@ -57,17 +57,20 @@ export class ThreadPoolExecutor extends BasePoolExecutor {
   }
 
   protected override dispatch(message: JobMessage, transferList: Transferable[]): Promise<unknown> {
-    return this.#pool.run(message, { transferList: transferList as never }).catch((error: unknown) => {
-      if (isPackedError(error)) throw error;
-      // postMessage refused an argument: nothing was sent, the thread is fine.
-      if (error instanceof Error && error.name === 'DataCloneError') throw dataCloneError('An argument of the job', error);
-      // piscina rejects a job whose thread exited ("worker exited with code: N") or failed outside
-      // the job's own code, the thread already being replaced (piscina _onError). A result that
-      // cannot be cloned ends up here too: piscina's worker throws it outside the job, and what
-      // reaches this side is an empty object (checked with piscina 5.3.2).
-      const detail = error instanceof Error ? error.message : 'it failed outside the job; a result that cannot be cloned does this';
-      throw workerCrashed(error, detail);
-    });
+    // piscina's promise as it is: one promise hop less per job (bench/cases/executors.cjs).
+    return this.#pool.run(message, { transferList: transferList as never });
+  }
+
+  protected override mapError(error: unknown): unknown {
+    if (isPackedError(error)) return error;
+    // postMessage refused an argument: nothing was sent, the thread is fine.
+    if (error instanceof Error && error.name === 'DataCloneError') return dataCloneError('An argument of the job', error);
+    // piscina rejects a job whose thread exited ("worker exited with code: N") or failed outside
+    // the job's own code, the thread already being replaced (piscina _onError). A result that
+    // cannot be cloned ends up here too: piscina's worker throws it outside the job, and what
+    // reaches this side is an empty object (checked with piscina 5.3.2).
+    const detail = error instanceof Error ? error.message : 'it failed outside the job; a result that cannot be cloned does this';
+    return workerCrashed(error, detail);
   }
 
   protected override closeWorkers(): Promise<void> {
