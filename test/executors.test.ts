@@ -7,8 +7,8 @@ import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CancelledError } from '../lib/futures';
-import '../lib/tasks';
+import { CancelledError } from '../lib/tasks/futures';
+import '../lib/tasks/tasks';
 import { type BasePoolExecutor, transfer } from '../lib/loop/executors';
 import { ProcessPoolExecutor } from '../lib/loop/process_pool';
 import { peekDefaultExecutor, runInExecutor, shutdownDefaultExecutor, toThread } from '../lib/loop/run_in_executor';

@@ -34,8 +34,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as vm from 'node:vm';
-import { codedError, invalidArgType, outOfRange } from '../errors';
-import { CancelledError } from '../futures';
+import { codedError, invalidArgType, outOfRange } from '../core/errors';
+import { CancelledError } from '../tasks/futures';
 import {
   type JobMessage,
   type Transferable,

@@ -1,14 +1,14 @@
 /**
  * The loop side of executors: `runInExecutor`, the loop's default thread pool, and `toThread`,
  * as asyncio's `loop.run_in_executor`, `loop.shutdown_default_executor` and `asyncio.to_thread`.
- * Standalone functions taking the loop for now; they become `EventLoop` methods with the lib/
- * restructuring (issue 11).
+ * Standalone functions taking the loop for now, to become `BaseEventLoop` methods.
  * @packageDocumentation
  */
 import { availableParallelism } from 'node:os';
-import { codedError, invalidArgType } from '../errors';
-import type { Future } from '../futures';
-import { type EventLoop, getRunningLoop } from '../loop';
+import { codedError, invalidArgType } from '../core/errors';
+import type { Future } from '../tasks/futures';
+import { getRunningLoop } from '../core/events';
+import type { BaseEventLoop } from './base_loop';
 import type { Executor, Work } from './executors';
 import { ThreadPoolExecutor } from './thread_pool';
 
@@ -18,9 +18,9 @@ interface DefaultExecutorState {
 }
 
 // Per loop, without keeping a closed loop alive.
-const defaults = new WeakMap<EventLoop, DefaultExecutorState>();
+const defaults = new WeakMap<BaseEventLoop, DefaultExecutorState>();
 
-function stateOf(loop: EventLoop): DefaultExecutorState {
+function stateOf(loop: BaseEventLoop): DefaultExecutorState {
   let state = defaults.get(loop);
   if (state === undefined) {
     state = { executor: undefined, shutdownCalled: false };
@@ -33,7 +33,7 @@ function stateOf(loop: EventLoop): DefaultExecutorState {
  * The loop's default executor: a `ThreadPoolExecutor` of `os.availableParallelism()` threads,
  * made on first use. Throws `ERR_EXECUTOR_SHUTDOWN` after `shutdownDefaultExecutor(loop)`.
  */
-export function getDefaultExecutor(loop: EventLoop): ThreadPoolExecutor {
+export function getDefaultExecutor(loop: BaseEventLoop): ThreadPoolExecutor {
   const state = stateOf(loop);
   if (state.shutdownCalled) throw codedError('ERR_EXECUTOR_SHUTDOWN', 'Executor shutdown has been called');
   state.executor ??= new ThreadPoolExecutor({ maxWorkers: availableParallelism() });
@@ -41,7 +41,7 @@ export function getDefaultExecutor(loop: EventLoop): ThreadPoolExecutor {
 }
 
 /** @internal For tests: the default executor if it was made, without making one. */
-export function peekDefaultExecutor(loop: EventLoop): ThreadPoolExecutor | undefined {
+export function peekDefaultExecutor(loop: BaseEventLoop): ThreadPoolExecutor | undefined {
   return defaults.get(loop)?.executor;
 }
 
@@ -59,7 +59,7 @@ export function peekDefaultExecutor(loop: EventLoop): ThreadPoolExecutor | undef
  * ```
  */
 export function runInExecutor<T = unknown>(
-  loop: EventLoop,
+  loop: BaseEventLoop,
   executor: Executor | null | undefined,
   fn: Work,
   ...args: unknown[]
@@ -91,7 +91,7 @@ export function runInExecutor<T = unknown>(
  * `loop.shutdown_default_executor`); afterwards `runInExecutor(loop, null, ...)` throws
  * `ERR_EXECUTOR_SHUTDOWN`. Resolves at once if none was made.
  */
-export async function shutdownDefaultExecutor(loop: EventLoop): Promise<void> {
+export async function shutdownDefaultExecutor(loop: BaseEventLoop): Promise<void> {
   const state = stateOf(loop);
   state.shutdownCalled = true;
   const executor = state.executor;
@@ -104,5 +104,5 @@ export async function shutdownDefaultExecutor(loop: EventLoop): Promise<void> {
  * self-contained (executors.ts): it runs in another thread.
  */
 export function toThread<T = unknown>(fn: Work, ...args: unknown[]): Future<T> {
-  return runInExecutor<T>(getRunningLoop(), null, fn, ...args);
+  return runInExecutor<T>(getRunningLoop() as BaseEventLoop, null, fn, ...args);
 }

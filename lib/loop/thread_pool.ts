@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import Piscina from 'piscina';
-import { invalidArgType } from '../errors';
+import { invalidArgType } from '../core/errors';
 import { BasePoolExecutor, compiledSibling, dataCloneError, type PoolOptions, workerCrashed } from './executors';
 import { type JobMessage, type Transferable, isPackedError } from './executor_work';
 

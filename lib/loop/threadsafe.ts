@@ -32,9 +32,19 @@
  * @packageDocumentation
  */
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
-import { codedError, invalidArgType } from '../errors';
-import type { EventLoop } from '../loop';
-import { binding } from '../native';
+import { codedError, invalidArgType } from '../core/errors';
+import type { FileObject } from '../selectors';
+import type { BaseEventLoop } from './base_loop';
+
+/**
+ * The loop a scheduler needs: any loop; with mechanism `'fd'`, one that watches fds
+ * (`SelectorEventLoop`, lib/net/: named structurally here, the loop layer sits below net).
+ */
+type SchedulerLoop = BaseEventLoop & {
+  addReader?(fileobj: FileObject, callback: () => unknown): unknown;
+  removeReader?(fileobj: FileObject): boolean;
+};
+import { binding } from '../core/native';
 
 /** What a worker receives (plain data: it crosses by structured clone, its port by transfer). */
 export interface ThreadsafeHandleData {
@@ -62,7 +72,7 @@ type Message = [name: string, args: unknown[]];
 export class ThreadsafeScheduler {
   /** The wake mechanism. */
   readonly mechanism: 'fd' | 'port';
-  readonly #loop: EventLoop;
+  readonly #loop: SchedulerLoop;
   readonly #callbacks = new Map<string, (...args: never[]) => unknown>();
   readonly #ports = new Set<MessagePort>();
   readonly #state: Int32Array | undefined;
@@ -71,13 +81,16 @@ export class ThreadsafeScheduler {
   #closed = false;
 
   /** Prefer `createThreadsafeScheduler(loop, options)`. */
-  constructor(loop: EventLoop, options: ThreadsafeSchedulerOptions = {}) {
+  constructor(loop: SchedulerLoop, options: ThreadsafeSchedulerOptions = {}) {
     const mechanism = options.mechanism ?? 'port';
     if (mechanism !== 'fd' && mechanism !== 'port') throw invalidArgType('mechanism', "'fd' or 'port'", mechanism);
     if (loop.isClosed()) throw codedError('ERR_LOOP_CLOSED', 'Event loop is closed');
     this.mechanism = mechanism;
     this.#loop = loop;
     if (mechanism === 'fd') {
+      if (typeof loop.addReader !== 'function') {
+        throw codedError('ERR_INVALID_ARG_VALUE', "mechanism 'fd' needs a loop that watches fds (addReader)", TypeError);
+      }
       this.#fds = binding.pipe(true);
       this.#state = new Int32Array(new SharedArrayBuffer(12));
       try {
@@ -177,14 +190,14 @@ export class ThreadsafeScheduler {
     Atomics.store(state, CLOSED, 1);
     // A writer holds the count for one write(2) of one byte: the wait is microseconds.
     while (Atomics.load(state, WRITERS) !== 0) Atomics.wait(state, WRITERS, Atomics.load(state, WRITERS), 1);
-    this.#loop.removeReader(fds[0]);
+    this.#loop.removeReader?.(fds[0]);
     binding.close(fds[0]);
     binding.close(fds[1]);
   }
 }
 
 /** A scheduler for `loop` (module documentation). */
-export function createThreadsafeScheduler(loop: EventLoop, options?: ThreadsafeSchedulerOptions): ThreadsafeScheduler {
+export function createThreadsafeScheduler(loop: SchedulerLoop, options?: ThreadsafeSchedulerOptions): ThreadsafeScheduler {
   return new ThreadsafeScheduler(loop, options);
 }
 
