@@ -206,10 +206,13 @@ export abstract class BaseEventLoop implements TaskLoop {
   }
 
   /**
-   * Same as `callSoon`, and wakes the loop if it is waiting. JavaScript runs one thread per
-   * isolate, so "threadsafe" here means: from any code on the loop's thread, including Node
-   * callbacks and promise jobs that run while a hosted loop waits (`callSoon` wakes it too). From
-   * a worker thread, post a message to the loop's thread instead.
+   * Same as `callSoon`, and wakes the loop if it is waiting. In Node a loop object lives in one
+   * isolate (one thread), and no other thread can even hold a reference to it, so "thread-safe"
+   * here means: callable from any code on the loop's thread, including Node callbacks (timers,
+   * fs, sockets, signals, messages from workers) and promise jobs that run while a hosted loop
+   * waits or between an owning loop's iterations; it wakes the loop (so does `callSoon`). From a
+   * worker thread, use `createThreadsafeScheduler(loop)` (lib/loop/threadsafe.ts): the worker
+   * calls callbacks registered by name, with cloneable arguments, and wakes the loop.
    */
   callSoonThreadsafe<A extends unknown[]>(callback: (...args: A) => unknown, ...args: A): Handle {
     return this.callSoon(callback, ...args);
