@@ -108,3 +108,28 @@ export {
   type StartUnixServerOptions,
   type ClientConnectedCallback,
 } from './streams';
+export {
+  ThreadPoolExecutor,
+  type ThreadPoolOptions,
+} from './loop/thread_pool';
+export { ProcessPoolExecutor, type ProcessPoolOptions } from './loop/process_pool';
+export {
+  transfer,
+  type Executor,
+  type Job,
+  type JobState,
+  type Work,
+  type PoolOptions,
+  type ShutdownOptions,
+  type Transferable,
+  type TransferMarker,
+} from './loop/executors';
+export { toThread } from './loop/run_in_executor';
+export {
+  createThreadsafeScheduler,
+  openThreadsafeHandle,
+  ThreadsafeScheduler,
+  ThreadsafeHandle,
+  type ThreadsafeHandleData,
+  type ThreadsafeSchedulerOptions,
+} from './loop/threadsafe';

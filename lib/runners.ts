@@ -9,7 +9,8 @@
 import { executionAsyncId } from 'node:async_hooks';
 import { isMainThread } from 'node:worker_threads';
 import { codedError, invalidArgType } from './core/errors';
-import { CancelledError, type Future } from './tasks/futures';
+import { peekDefaultExecutor } from './loop/run_in_executor';
+import { CancelledError, type Future, wrapFuture } from './tasks/futures';
 import { gather } from './tasks/helpers';
 import type { EventLoopOptions } from './loop/base_loop';
 import { type EventLoop, getRunningLoop, newEventLoop, setEventLoop } from './loops';
@@ -101,20 +102,23 @@ class Runner {
     this.#removeSigint();
     try {
       const leftover = allTasks(this.loop);
-      if (leftover.size === 0) return;
-      for (const task of leftover) task.cancel();
-      yield gather(...leftover, { returnExceptions: true });
-      for (const task of leftover) {
-        if (task.cancelled()) continue;
-        const exception = task.exception();
-        if (exception !== undefined) {
-          this.loop.callExceptionHandler({
-            message: 'unhandled exception during run() shutdown',
-            exception,
-            task,
-          });
+      if (leftover.size > 0) {
+        for (const task of leftover) task.cancel();
+        yield gather([...leftover], { returnExceptions: true });
+        for (const task of leftover) {
+          if (task.cancelled()) continue;
+          const exception = task.exception();
+          if (exception !== undefined) {
+            this.loop.callExceptionHandler({
+              message: 'unhandled exception during run() shutdown',
+              exception,
+              task,
+            });
+          }
         }
       }
+      // As asyncio.run: the default executor's threads are joined before the loop closes.
+      if (peekDefaultExecutor(this.loop) !== undefined) yield wrapFuture(this.loop.shutdownDefaultExecutor(), this.loop);
     } finally {
       setEventLoop(null);
       this.loop.close();

@@ -126,6 +126,16 @@ describe('streams examples', () => {
   }, 60_000);
 });
 
+it('executor-fetch.js: blocking fetches in the default thread pool, gathered, while the loop keeps ticking', async () => {
+  const result = await run('executor-fetch.js', ['6', '0.1']);
+  expect(result.stderr).toBe('');
+  expect(result.code).toBe(0);
+  const summary = JSON.parse(result.stdout.trim().split('\n').pop()!) as { pages: string[]; ticks: number; seconds: number };
+  expect(summary.pages).toEqual(Array.from({ length: 6 }, (_, i) => `page /item/${i}`));
+  // The loop was not blocked: its 10 ms ticker ran while the threads waited (no timing bound).
+  expect(summary.ticks).toBeGreaterThan(0);
+}, 60_000);
+
 it('protocol-echo-server.js echoes its own --client and stops after one connection', async () => {
   let clientRun: Promise<Run> | undefined;
   const server = run('protocol-echo-server.js', ['0', '1'], (line) => {

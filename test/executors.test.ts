@@ -323,3 +323,26 @@ describe('owning mode', () => {
     expect(JSON.parse(result.stdout.trim())).toEqual({ results: [42, 'thread', 42], ticks: ['timer'] });
   });
 });
+
+describe('shutdown holds the process alive', () => {
+  // Idle process-pool children are unref'd so an idle pool does not keep Node running; a
+  // shutdown that waits for them must ref them again, or `await pool.shutdown(true)` as the last
+  // pending thing lets Node exit with the await never settling (seen in the README example).
+  it('await pool.shutdown(true) settles, then the loop goes on (process pool and default thread pool)', async () => {
+    const script = `
+      const { run, toThread, getRunningLoop, ProcessPoolExecutor } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});
+      run(async () => {
+        const loop = getRunningLoop();
+        const pool = new ProcessPoolExecutor({ maxWorkers: 1 });
+        await loop.runInExecutor(pool, () => 1);
+        await pool.shutdown(true);
+        console.log('after shutdown', await toThread((x) => x * 2, 21));
+      }).then(() => console.log('run done'));`;
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['-e', script], { timeout: 60_000 }, (error, stdout, stderr) =>
+        error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
+      ),
+    );
+    expect(out).toBe('after shutdown 42\nrun done\n');
+  });
+});

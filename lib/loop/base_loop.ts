@@ -50,7 +50,9 @@ import { binding } from '../core/native';
 import { type BaseSelector, DefaultSelector, nativeSelectorOf } from '../selectors';
 import { Future, wrapFuture } from '../tasks/futures';
 import { type Coroutine, isCoroutine, type ResultOf, Task, type TaskLoop, type TaskOptions, type TaskOptionsFor } from '../tasks/tasks';
+import type { Executor, Work } from './executors';
 import { createHost, type LoopHost } from './hosts';
+import * as executors from './run_in_executor';
 import * as resolver from './resolver';
 import type { AddrInfo, GetaddrinfoOptions } from './resolver';
 
@@ -307,6 +309,33 @@ export abstract class BaseEventLoop implements TaskLoop {
   /** The task factory set with `setTaskFactory`, or `null`. */
   getTaskFactory(): TaskFactory | null {
     return this.#taskFactory;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Executors (run_in_executor.ts, executors.ts)
+
+  /**
+   * Runs `fn(...args)` in `executor` (`null`/`undefined`: the loop's default thread pool of
+   * `os.availableParallelism()` threads, made on first use) and returns a Future of this loop for
+   * the result (asyncio's `run_in_executor`). JavaScript functions cannot cross threads, so `fn`
+   * is either the name of an export of the executor's `filename` module, or a self-contained
+   * function sent by its source (a closure is refused with `ERR_EXECUTOR_CLOSURE`). Arguments and
+   * results cross by structured clone; `transfer(value, list)` moves buffers instead.
+   *
+   * Cancelling the Future cancels a job still queued (it never runs); a running job finishes and
+   * its result is dropped. `ERR_LOOP_CLOSED` on a closed loop.
+   */
+  runInExecutor<T = unknown>(executor: Executor | null | undefined, fn: Work, ...args: unknown[]): Future<T> {
+    return executors.runInExecutor<T>(this, executor, fn, ...args);
+  }
+
+  /**
+   * Shuts the default executor down and waits for its threads (asyncio's
+   * `shutdown_default_executor`); `runInExecutor(null, ...)` then throws `ERR_EXECUTOR_SHUTDOWN`.
+   * `run()` and `runSync()` call it before closing their loop. Resolves at once if none was made.
+   */
+  shutdownDefaultExecutor(): Promise<void> {
+    return executors.shutdownDefaultExecutor(this);
   }
 
   // ---------------------------------------------------------------------------------------------

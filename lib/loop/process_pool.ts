@@ -134,6 +134,9 @@ export class ProcessPoolExecutor extends BasePoolExecutor {
       const proc = child.process;
       if (proc.exitCode !== null || proc.signalCode !== null) continue;
       exits.push(new Promise<void>((resolve) => proc.once('exit', () => resolve())));
+      // Idle children are unref'd; a shutdown that waits for them must hold Node alive until they
+      // exit, or the process ends with `await pool.shutdown()` never settling.
+      proc.ref();
       // The child exits when its channel closes (process_worker.ts).
       if (proc.connected) proc.disconnect();
       else proc.kill();

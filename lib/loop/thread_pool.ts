@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 import { availableParallelism } from 'node:os';
-import Piscina from 'piscina';
+import type Piscina from 'piscina';
 import { invalidArgType } from '../core/errors';
 import { BasePoolExecutor, compiledSibling, dataCloneError, type PoolOptions, workerCrashed } from './executors';
 import { type JobMessage, type Transferable, isPackedError } from './executor_work';
@@ -37,7 +37,7 @@ export class ThreadPoolExecutor extends BasePoolExecutor {
     if (options.resourceLimits !== undefined && (typeof options.resourceLimits !== 'object' || options.resourceLimits === null)) {
       throw invalidArgType('resourceLimits', 'an object', options.resourceLimits);
     }
-    this.#pool = new Piscina({
+    this.#pool = new (loadPiscina())({
       filename: compiledSibling('executor_worker'),
       minThreads: this.maxWorkers,
       maxThreads: this.maxWorkers,
@@ -77,4 +77,13 @@ export class ThreadPoolExecutor extends BasePoolExecutor {
     this.#closing ??= this.#pool.destroy();
     return this.#closing;
   }
+}
+
+let PiscinaClass: typeof Piscina | undefined;
+
+/** piscina is loaded on the first pool, not with the package (it costs about 10 ms to load). */
+function loadPiscina(): typeof Piscina {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  PiscinaClass ??= (require('piscina') as { Piscina: typeof Piscina }).Piscina;
+  return PiscinaClass;
 }
