@@ -51,8 +51,12 @@ export class ThreadPoolExecutor extends BasePoolExecutor {
     this.#pool.on('error', () => undefined);
   }
 
-  /** The piscina instance underneath (for its statistics: `utilization`, `histogram`, ...). */
-  get piscina(): Piscina {
+  /**
+   * The piscina instance underneath, for its statistics (`utilization`, `histogram`, ...). Typed
+   * loosely on purpose: naming piscina's type here would make every consumer's tsc load piscina's
+   * declarations, which need `resolveJsonModule`. Cast it to `import('piscina').Piscina`.
+   */
+  get piscina(): { readonly utilization: number; readonly threads: readonly unknown[] } {
     return this.#pool;
   }
 
