@@ -1,9 +1,12 @@
 // Generation-safe events at the selector level (issue 17; reliability.md A16, A21), on every
 // backend, against the real kernel.
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { select as selectFds } from '../lib/selectors/select';
 import { afterEach, describe, expect, it } from 'vitest';
 import { binding } from '../lib/core/native';
 import { availableSelectors, EVENT_READ, EVENT_WRITE, selectorClass, type SelectorKind } from '../lib/selectors';
+import { EventLoop } from '../lib/loops';
 import { FdScope, openFdCount } from './helpers';
 
 const softNofile = (() => {
@@ -107,3 +110,99 @@ describe.each(availableSelectors())('%s backend', (kind: SelectorKind) => {
     }
   });
 });
+
+/** The fds the epoll set at `epfd` watches, from the kernel's own list. */
+function kernelWatched(epfd: number): number[] {
+  return readFileSync(`/proc/self/fdinfo/${epfd}`, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('tfd:'))
+    .map((l) => Number(l.split(/\s+/)[1]));
+}
+
+describe.skipIf(!availableSelectors().includes('epoll'))('epoll: ghosts (A8)', () => {
+  const fds = new FdScope();
+  afterEach(() => fds.closeAll());
+
+  it('A8: a dup of a registered and closed fd does not spin: its events reach no one, the set is rebuilt at the same number, and other fds still work', async () => {
+    const sel = new (selectorClass('epoll'))<string>();
+    const [r, w] = fds.pipe();
+    const [other, otherPeer] = fds.socketpair();
+    // A child process holds a dup of r: the open file description outlives our close below.
+    const child = spawn('sleep', ['20'], { stdio: ['ignore', 'ignore', 'ignore', r] });
+    await new Promise((res) => child.once('spawn', res));
+    try {
+      const epfd = (sel as unknown as { fileno(): number }).fileno();
+      sel.register(r, EVENT_READ, 'r');
+      sel.register(other, EVENT_READ, 'other');
+      fds.close(r); // closed while registered; the dup keeps the registration alive in the kernel
+      binding.write(w, Buffer.from('x')); // and it is level-triggered readable from now on
+      // Its key is still in the map (the owner has not unregistered yet), so it is reported...
+      expect(sel.select(0).map(([k]) => k.data)).toEqual(['r']);
+      // ...and unregistering cannot reach the kernel any more (EPOLL_CTL_DEL on a closed number).
+      sel.unregister(r);
+      expect(kernelWatched(epfd)).toContain(r);
+      // The next wait sees an event for a registration we do not have: nothing is reported, and
+      // the set is rebuilt without the ghost, at the same number.
+      expect(sel.select(0)).toEqual([]);
+      expect(sel.fileno()).toBe(epfd);
+      expect(kernelWatched(epfd)).toEqual([other]);
+      // The epoll fd is not left readable (which is what made the loop spin), and stays so.
+      expect(selectFds([epfd], [], [], 0)[0]).toEqual([]);
+      expect(sel.select(0)).toEqual([]);
+      // The registrations that remain still work, and a new registration at r's number is a
+      // new generation that the ghost's events could never reach.
+      binding.write(otherPeer, Buffer.from('y'));
+      expect(sel.select(0).map(([k]) => k.data)).toEqual(['other']);
+      const [c] = fds.pipe();
+      sel.register(c, EVENT_READ, 'c');
+      expect(sel.select(0).map(([k]) => k.data)).toEqual(['other']);
+    } finally {
+      child.kill('SIGKILL');
+      sel.close();
+    }
+  });
+
+  it('A8 in a running hosted loop: after the rebuild, libuv watches the new set and I/O on other fds is still delivered', async () => {
+    const loop = new EventLoop({ selector: new (selectorClass('epoll'))() });
+    const [r, w] = fds.pipe();
+    const [other, otherPeer] = fds.socketpair();
+    const child = spawn('sleep', ['20'], { stdio: ['ignore', 'ignore', 'ignore', r] });
+    await new Promise((res) => child.once('spawn', res));
+    try {
+      const got = await loop.runUntilComplete(
+        (async () => {
+          const first = loop.createFuture<string>();
+          loop.addReader(r, () => {
+            // The misuse that makes a ghost: close first, then unregister (EPOLL_CTL_DEL fails).
+            fds.close(r);
+            loop.removeReader(r);
+            first.setResult('r');
+          });
+          binding.write(w, Buffer.from('x')); // never read: the ghost stays readable
+          await first;
+          // Now only libuv's uv_poll on the epoll fd can wake the loop: the write comes from a
+          // Node timer, and the loop has no timer of its own before 4 s.
+          let nodeGuardFired = false;
+          const ready = loop.createFuture<string>();
+          loop.addReader(other, () => {
+            loop.removeReader(other);
+            ready.setResult(nodeGuardFired ? 'late: woken by its own timer, not by I/O' : 'other');
+          });
+          const writer = setTimeout(() => binding.write(otherPeer, Buffer.from('y')), 50);
+          const nodeGuard = setTimeout(() => (nodeGuardFired = true), 3000);
+          const loopGuard = loop.callLater(4, () => undefined);
+          await ready;
+          clearTimeout(writer);
+          clearTimeout(nodeGuard);
+          loopGuard.cancel();
+          return ready;
+        })(),
+      );
+      expect(got).toBe('other');
+    } finally {
+      child.kill('SIGKILL');
+      loop.close();
+    }
+  });
+});
+
