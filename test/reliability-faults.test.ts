@@ -310,3 +310,39 @@ describe.skipIf(!haveShim || !linux).each(availableSelectors())('%s backend: fau
     expect(res.fdDelta).toBe(0);
   });
 });
+
+// F10 needs the plain build: under ASan, its allocator replaces malloc and operator new.
+describe.skipIf(!haveShim || !linux || process.env.MUXLOOP_SANITIZED)('F10: native allocation failure', () => {
+  it('with --max-old-space-size=64, a failed allocation in selector.wait and in sendmsg is an ENOMEM error, never an abort; both work afterwards', () => {
+    const r = runFaulty<{ wait: Err; waitFired: boolean; after: number; sendmsg: Err; sent: number }>(
+      `
+      const sel = new m.DefaultSelector();
+      const pairs = [];
+      for (let i = 0; i < 300; i++) { const p = binding.socketpair(m.AF_UNIX, m.SOCK_STREAM, true); pairs.push(p); sel.register(p[0], m.EVENT_WRITE); }
+      let wait, sendmsg;
+      arm('malloc:1:ENOMEM'); // the first allocation the addon makes: the event array grows
+      try { sel.select(0); } catch (e) { wait = errInfo(e); }
+      const waitFired = fired(); off();
+      const after = sel.select(0).length;
+      const [a, b] = m.socketpair();
+      const views = Array.from({ length: 64 }, () => Buffer.from('z'));
+      arm('malloc:1:ENOMEM');
+      try { a.sendmsg(views); } catch (e) { sendmsg = errInfo(e); }
+      off();
+      const sent = a.sendmsg(views);
+      for (const p of pairs) { sel.unregister(p[0]); binding.close(p[0]); binding.close(p[1]); }
+      a.close(); b.close(); sel.close();
+      out({ wait, waitFired, after, sendmsg, sent });
+    `,
+      { nodeArgs: ['--max-old-space-size=64'] },
+    );
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(0);
+    expect(r.result.waitFired).toBe(true);
+    expect(r.result.wait).toMatchObject({ name: 'Error', code: 'ENOMEM', syscall: 'malloc' });
+    expect(r.result.after).toBe(300);
+    expect(r.result.sendmsg).toMatchObject({ code: 'ENOMEM', syscall: 'malloc' });
+    expect(r.result.sent).toBe(64);
+  });
+});
+
