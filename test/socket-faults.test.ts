@@ -517,7 +517,9 @@ it('signals (EINTR) neither end a timed wait early nor surface as errors (PEP 47
 });
 
 describe('EMFILE', () => {
-  it('socket() and accept() report EMFILE as a coded error when out of fds', () => {
+  // Plain build only: out of fds, UBSan's own readability probe (a pipe) fails and it reports a
+  // false 'invalid vptr' (scripts/asan.sh sets MUXLOOP_SANITIZED; reliability.md 3.1).
+  it.skipIf(process.env.MUXLOOP_SANITIZED)('socket() and accept() report EMFILE as a coded error when out of fds', () => {
     const script = `
       const s = require(process.env.DIST + '/socket/index.js');
       const srv = s.createServer(['127.0.0.1', 0]);

@@ -18,6 +18,12 @@
 //    The timeout is in nanoseconds, < 0 blocks; it is rounded up to the backend's resolution so a
 //    wait never ends early, and EINTR is retried with the time that remains (PEP 475).
 //    With nothing registered the call still sleeps for the timeout.
+//  * Ghosts (epoll): epoll watches open file descriptions, not fd numbers, so a registered fd that
+//    is closed while a dup of it lives on (another fd, a child process, an SCM_RIGHTS message in
+//    flight) stays in the kernel set, and EPOLL_CTL_DEL by number can no longer reach it. Events
+//    for such a registration (an fd we do not hold, or an older generation of a reused number)
+//    are never reported; the set is rebuilt instead, at the same fd number, so that a level-
+//    triggered ghost cannot make every wait return at once (a spin).
 //  * close(): releases the kernel object; idempotent; never closes watched fds.
 //
 // Bookkeeping of the fd -> key map lives above, in lib/selectors.ts; a backend keeps only what its
@@ -72,6 +78,10 @@ class Selector {
   SysResult wait(int64_t timeout_ns, ReadyEvent* out, int capacity);
   virtual void close() = 0;
   virtual bool closed() const = 0;
+  // How many times the kernel object was rebuilt behind the same fileno() (epoll, after a ghost
+  // registration it could not remove: reliability.md A8). Whoever watches fileno() from another
+  // poller (the loop host's uv_poll) must re-arm that watch when this changes.
+  virtual uint64_t rebuilds() const { return 0; }
 
  protected:
   Selector() = default;

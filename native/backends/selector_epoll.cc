@@ -1,4 +1,5 @@
 // Linux epoll backend. Contract: selector.h.
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -9,6 +10,10 @@
 
 namespace muxloop {
 namespace {
+
+// epoll_event.data carries the fd and the generation of its registration: an event whose
+// generation is not the current one belongs to a registration we no longer have (a ghost, A8/A21).
+uint64_t Tag(int fd, uint32_t gen) { return (static_cast<uint64_t>(gen) << 32) | static_cast<uint32_t>(fd); }
 
 uint32_t ToEpoll(uint32_t events) {
   return ((events & kRead) ? EPOLLIN : 0u) | ((events & kWrite) ? EPOLLOUT : 0u);
@@ -24,14 +29,21 @@ class EpollSelector final : public Selector {
   int64_t resolution_ns() const override { return 1000000; }  // epoll_wait takes ms
   bool closed() const override { return epfd_ < 0; }
 
+  uint64_t rebuilds() const override { return rebuilds_; }
+
   SysResult add(int fd, uint32_t events) override {
     struct epoll_event ev = {};
     ev.events = ToEpoll(events);
-    ev.data.fd = fd;
+    const uint32_t gen = ++generation_ == 0 ? ++generation_ : generation_;
+    ev.data.u64 = Tag(fd, gen);
     if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) return {-errno, "epoll_ctl"};
     // Only now does the fd exist for certain, so this never grows the table for a bogus number.
-    if (static_cast<size_t>(fd) >= interest_.size()) interest_.resize(static_cast<size_t>(fd) + 1, 0);
+    if (static_cast<size_t>(fd) >= interest_.size()) {
+      interest_.resize(static_cast<size_t>(fd) + 1, 0);
+      gens_.resize(static_cast<size_t>(fd) + 1, 0);
+    }
     interest_[static_cast<size_t>(fd)] = events;
+    gens_[static_cast<size_t>(fd)] = gen;
     ++registered_;
     return {0, nullptr};
   }
@@ -39,7 +51,7 @@ class EpollSelector final : public Selector {
   SysResult modify(int fd, uint32_t events) override {
     struct epoll_event ev = {};
     ev.events = ToEpoll(events);
-    ev.data.fd = fd;
+    ev.data.u64 = Tag(fd, static_cast<size_t>(fd) < gens_.size() ? gens_[static_cast<size_t>(fd)] : 0);
     // EPOLL_CTL_MOD is all or nothing: on failure the kernel keeps the old interest, and so do we.
     if (epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) != 0) return {-errno, "epoll_ctl"};
     interest_[static_cast<size_t>(fd)] = events;
@@ -62,6 +74,7 @@ class EpollSelector final : public Selector {
       epfd_ = -1;
     }
     interest_.clear();
+    gens_.clear();
     registered_ = 0;
   }
 
@@ -76,12 +89,20 @@ class EpollSelector final : public Selector {
     const int n = epoll_wait(epfd_, buffer_.data(), max_events, static_cast<int>(ms));
     if (n < 0) return {-errno, "epoll_wait"};
     int count = 0;
+    bool ghost = false;
     for (int i = 0; i < n; i++) {
-      const int fd = buffer_[static_cast<size_t>(i)].data.fd;
+      const uint64_t tag = buffer_[static_cast<size_t>(i)].data.u64;
+      const int fd = static_cast<int>(static_cast<uint32_t>(tag));
+      const uint32_t gen = static_cast<uint32_t>(tag >> 32);
       const uint32_t ev = buffer_[static_cast<size_t>(i)].events;
-      const uint32_t interest =
-          static_cast<size_t>(fd) < interest_.size() ? interest_[static_cast<size_t>(fd)] : 0;
-      if (interest == 0) continue;  // removed earlier; nothing of ours
+      const bool known = static_cast<size_t>(fd) < interest_.size() && interest_[static_cast<size_t>(fd)] != 0;
+      if (!known || gens_[static_cast<size_t>(fd)] != gen) {
+        // A registration we removed (or replaced) whose file is still open elsewhere: never
+        // reported to the fd's current owner, and removed from the kernel below (A8, A21).
+        ghost = true;
+        continue;
+      }
+      const uint32_t interest = interest_[static_cast<size_t>(fd)];
       uint32_t ready = 0;
       // EPOLLHUP and EPOLLERR are reported whatever was asked; report them as every registered
       // interest so a reader sees EOF and a writer sees its error (CPython does the same).
@@ -93,12 +114,45 @@ class EpollSelector final : public Selector {
       out[count].events = ready;
       count++;
     }
+    if (ghost) Rebuild();
     return {count, nullptr};
   }
 
  private:
+  // Replaces the kernel set by a fresh one holding exactly our registrations, at the same fd
+  // number (dup3), so fileno() does not change; the ghosts go with the old set. libuv's
+  // uv__platform_invalidate_fd has the same aim for a batch; it cannot reach a ghost either.
+  // On failure (no fd left for the new set) the old set stays and the next ghost event retries.
+  void Rebuild() {
+    const int fresh = epoll_create1(EPOLL_CLOEXEC);
+    if (fresh < 0) return;
+    int registered = 0;
+    for (size_t fd = 0; fd < interest_.size(); fd++) {
+      if (interest_[fd] == 0) continue;
+      struct epoll_event ev = {};
+      ev.events = ToEpoll(interest_[fd]);
+      ev.data.u64 = Tag(static_cast<int>(fd), gens_[fd]);
+      if (epoll_ctl(fresh, EPOLL_CTL_ADD, static_cast<int>(fd), &ev) != 0) {
+        // Closed behind our back (EBADF): the contract says epoll forgets such an fd.
+        interest_[fd] = 0;
+        continue;
+      }
+      registered++;
+    }
+    if (dup3(fresh, epfd_, O_CLOEXEC) < 0) {
+      ::close(fresh);
+      return;
+    }
+    ::close(fresh);
+    registered_ = registered;
+    rebuilds_++;
+  }
+
   int epfd_;
   int registered_ = 0;
+  uint32_t generation_ = 0;
+  uint64_t rebuilds_ = 0;
+  std::vector<uint32_t> gens_;      // indexed by fd: generation of the current registration
   std::vector<uint32_t> interest_;  // indexed by fd; 0 = not registered
   std::vector<struct epoll_event> buffer_;
 };

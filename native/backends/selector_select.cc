@@ -105,8 +105,13 @@ class SelectSelector final : public Selector {
     if (n < 0) return {-errno, "select"};
     *count = 0;
     if (n == 0) return {0, nullptr};
-    for (const Entry& e : entries_) {
-      if (*count >= capacity) break;
+    // When more fds are ready than fit, start each scan where the last one stopped, as the poll
+    // backend does, so that no fd is starved by those registered before it (reliability.md A16).
+    const size_t size = entries_.size();
+    if (start_ >= size) start_ = 0;
+    size_t scanned = 0;
+    for (; scanned < size && *count < capacity; scanned++) {
+      const Entry& e = entries_[(start_ + scanned) % size];
       if (e.dead || e.fd < 0 || e.fd >= FD_SETSIZE) continue;
       uint32_t ready = 0;
       if ((e.events & kRead) && FD_ISSET(e.fd, &rset)) ready |= kRead;
@@ -115,10 +120,12 @@ class SelectSelector final : public Selector {
       out[*count] = {e.fd, ready};
       (*count)++;
     }
+    if (size > 0) start_ = (start_ + scanned) % size;
     return {0, nullptr};
   }
 
   bool closed_ = false;
+  size_t start_ = 0;  // where the next scan of a ready set begins
   std::vector<Entry> entries_;
   std::unordered_map<int, size_t> index_;  // fd -> position in entries_
 };

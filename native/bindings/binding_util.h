@@ -6,7 +6,9 @@
 
 #include <napi.h>
 
+#include <cerrno>
 #include <cstdint>
+#include <new>
 #include <string>
 
 namespace muxloop {
@@ -19,6 +21,18 @@ Napi::Error StateError(Napi::Env env, const char* code, const std::string& messa
 // OS error: code 'EBADF', errno 9 (positive, as Python's OSError.errno), syscall 'epoll_ctl';
 // message "epoll_ctl EBADF: Bad file descriptor (fd 7)". err is -errno.
 Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::string& detail = "");
+
+// Runs a step that allocates memory sized by the caller (event arrays, iovec lists):
+// std::bad_alloc becomes Error{code 'ENOMEM', syscall 'malloc'} (reliability.md F10). Without
+// this, node-addon-api would turn it into a plain Error "std::bad_alloc" with no code.
+template <typename Step>
+auto OrEnomem(Napi::Env env, Step&& step) -> decltype(step()) {
+  try {
+    return step();
+  } catch (const std::bad_alloc&) {
+    throw ErrnoError(env, -ENOMEM, "malloc", "native allocation failed");
+  }
+}
 
 // A file descriptor: an integer Number in [0, 2**31 - 1].
 int32_t ToFd(const Napi::Value& value, const char* name = "fd");

@@ -144,7 +144,7 @@ Napi::Value SelectorWrap::Wait(const Napi::CallbackInfo& info) {
   const size_t capacity = out.ElementLength() / 2;
   if (capacity < 1) throw RangeErrorWithCode(env, "ERR_OUT_OF_RANGE", "out must hold at least one event");
   const int cap = capacity > 1u << 20 ? 1 << 20 : static_cast<int>(capacity);
-  if (events_.size() < static_cast<size_t>(cap)) events_.resize(static_cast<size_t>(cap));
+  if (events_.size() < static_cast<size_t>(cap)) OrEnomem(env, [&] { events_.resize(static_cast<size_t>(cap)); });
   SysResult r{0, nullptr};
   {
     GuardedUse use(guard_);

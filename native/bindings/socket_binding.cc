@@ -301,9 +301,12 @@ Napi::Value SendMsgFn(const Napi::CallbackInfo& info) {
   // Two passes: every element is fetched first (an index getter can run JS, which could detach a
   // buffer whose pointer we already hold), then the pointers are taken with no JS in between.
   std::vector<Napi::Value> views;
-  views.reserve(count);
+  std::vector<struct iovec> iov;
+  OrEnomem(env, [&] {
+    views.reserve(count);
+    iov.resize(count);
+  });
   for (uint32_t i = 0; i < count; i++) views.push_back(array.Get(i));
-  std::vector<struct iovec> iov(count);
   for (uint32_t i = 0; i < count; i++) {
     ByteRange range = ToByteRange(views[i], env.Undefined(), env.Undefined(), "buffers[i]");
     iov[i].iov_base = range.data;

@@ -134,6 +134,13 @@ void LoopHost::Arm(int64_t timeout_ns, bool keep_alive, bool watch_io) {
   watch_io_ = io;
   if (!threaded_) {
     const bool want = io && !poll_dead_;
+    if (polling_ && selector_->rebuilds() != rebuilds_seen_) {
+      // The epoll set was rebuilt at the same number (selector.h, ghosts): libuv still watches
+      // the old one, which is gone. A stop and start makes libuv add the new one.
+      uv_poll_stop(&poll_);
+      polling_ = false;
+    }
+    rebuilds_seen_ = selector_->rebuilds();
     if (want && !polling_) uv_poll_start(&poll_, UV_READABLE, OnPoll);
     if (!want && polling_) uv_poll_stop(&poll_);
     polling_ = want;

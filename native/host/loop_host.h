@@ -119,6 +119,7 @@ class LoopHost final : public SelectorGuard {
   uint64_t polls_at_dispatch_ = 0;
   bool poll_fired_ = false;
   bool watch_io_ = false;  // the last Arm asked to watch the selector's fds
+  uint64_t rebuilds_seen_ = 0;  // selector_->rebuilds() when uv_poll was last (re)started
   int open_handles_ = 0;
   std::function<void()> on_closed_;
   std::function<void()> on_detach_;
