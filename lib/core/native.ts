@@ -206,4 +206,9 @@ const load = require('node-gyp-build') as (dir: string) => unknown;
 
 /** The loaded addon. */
 // From lib/core/ (tests) or dist/core/ (the package), the package root is two levels up.
-export const binding = load(path.join(__dirname, '..', '..')) as NativeBinding;
+// MUXLOOP_TEST_ADDON is for muxloop's own tests only (the kqueue emulation build of
+// test/native/kqueue/): a path to another build of the addon to load instead. Not an API.
+const testAddon = process.env.MUXLOOP_TEST_ADDON;
+export const binding = (
+  testAddon ? require(path.resolve(testAddon)) : load(path.join(__dirname, '..', '..'))
+) as NativeBinding;
