@@ -36,7 +36,7 @@
 import { inspect } from 'node:util';
 import { constants as osConstants } from 'node:os';
 import { TimeoutError, codedError, describe, errnoError, invalidArgType, outOfRange } from '../core/errors';
-import { binding, type NativeAddress, type NativeSocketAddress } from '../core/native';
+import { binding, type NativeAddress } from '../core/native';
 
 const C = binding.constants;
 const S = binding.socketConstants;
@@ -110,9 +110,10 @@ export type Address = InetAddress | Inet6Address | UnixAddress;
 /**
  * An address as returned by `accept`, `recvfrom`, `getsockname`, `getpeername`: `[host, port]`,
  * `[host, port, flowinfo, scopeId]`, a path (`''` when unnamed), a Buffer for an abstract name, or
- * null when the kernel gives none (recvfrom on a connected stream).
+ * null when the kernel gives none (recvfrom on a connected stream). The addon's `NativeSocketAddress`,
+ * spelled out for the API reference.
  */
-export type SocketAddress = NativeSocketAddress;
+export type SocketAddress = [string, number] | [string, number, number, number] | string | Buffer | null;
 
 /** The error a socket with a timeout throws when the timeout runs out (Python's `socket.timeout`), a {@link TimeoutError}. */
 export class SocketTimeoutError extends TimeoutError {

@@ -141,7 +141,9 @@ export class Timeout {
   };
 }
 
+/** @inline */
 type Body<R> = () => PromiseLike<R> | R;
+/** @inline */
 type GeneratorBody<R> = () => Generator<unknown, R, unknown>;
 
 function isGeneratorFunction(fn: unknown): boolean {

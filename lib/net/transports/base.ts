@@ -826,7 +826,14 @@ export class DatagramSocketTransport extends BaseSelectorTransport implements Da
 // Pipes
 
 /** A pipe given to connectReadPipe/connectWritePipe: an fd, or an object with `fileno()`. */
-export type PipeLike = number | { fileno(): number; close?(): void };
+export type PipeLike =
+  | number
+  | {
+      /** The pipe's fd. */
+      fileno(): number;
+      /** Called when the transport closes the pipe, instead of closing the fd itself. */
+      close?(): void;
+    };
 
 /** Checks that `pipe` is a pipe, socket or character device and makes it non-blocking. */
 export function preparePipe(pipe: unknown): number {
