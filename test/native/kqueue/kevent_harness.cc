@@ -89,6 +89,8 @@ int main() {
   CHECK(Change(kq, sv[0], EVFILT_WRITE, EV_DISABLE) == 0);
   n = Wait(kq, out, 8);
   CHECK(n == 1 && out[0].filter == EVFILT_READ);
+  CHECK(Change(kq, sv[0], EVFILT_WRITE, EV_ADD) == 0);  // re-adding keeps it disabled
+  CHECK(Wait(kq, out, 8) == 1);
   CHECK(Change(kq, sv[0], EVFILT_WRITE, EV_ENABLE) == 0);
   CHECK(Wait(kq, out, 8) == 2);
   CHECK(Change(kq, sv[0], EVFILT_WRITE, EV_DELETE) == 0);

@@ -11,7 +11,8 @@
 //    call returns them without collecting events (kern_event.c, kern_kevent_generic: "nerrors").
 //  * A knote is an (fd, filter) pair: EVFILT_READ and EVFILT_WRITE are separate registrations;
 //    the epoll set holds, per fd, the union of the enabled filters' interests.
-//  * EV_ADD adds or modifies (udata, EV_ONESHOT, EV_CLEAR); EV_ADD|EV_DISABLE adds disabled;
+//  * EV_ADD adds or modifies (udata, EV_ONESHOT, EV_CLEAR; a re-added knote keeps its enabled
+//    state); EV_ADD|EV_DISABLE adds disabled;
 //    EV_DELETE / EV_ENABLE / EV_DISABLE on a missing knote fail with ENOENT; an fd that is not
 //    open fails with EBADF; a filter other than the two fails with EINVAL.
 //  * EV_EOF is set on hang-up (EPOLLHUP/EPOLLRDHUP for read, EPOLLHUP/EPOLLERR for write); data
@@ -150,10 +151,13 @@ int Apply(Queue& q, const struct kevent& change) {
   Knote& knote = KnoteOf(entry, change.filter);
   const FdEntry before = entry;
   if (change.flags & EV_ADD) {
+    // A new knote starts enabled unless EV_DISABLE; re-adding one keeps its state unless
+    // EV_ENABLE/EV_DISABLE say otherwise (kern_event.c, kqueue_register).
+    if (!knote.present) knote.enabled = !(change.flags & EV_DISABLE);
+    else if (change.flags & EV_DISABLE) knote.enabled = false;
     knote.present = true;
     knote.udata = change.udata;
     knote.flags = change.flags & (EV_ONESHOT | EV_CLEAR);
-    knote.enabled = !(change.flags & EV_DISABLE);
   } else if (!knote.present) {
     return ENOENT;
   } else if (change.flags & EV_DELETE) {
