@@ -5,7 +5,7 @@
 // builds cannot drift apart. Output: test/native/kqueue/out/build/Release/muxloop.node; vitest's
 // "kqueue" project loads it through MUXLOOP_TEST_ADDON (lib/core/native.ts). Skips the build
 // when the output is newer than every input. Exit status 0 on success; prints the compiler's
-// output on failure.
+// output on failure. Rebuilds incrementally when only sources changed.
 'use strict';
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -54,10 +54,15 @@ function main() {
   const inputs = [path.join(ROOT, 'binding.gyp'), path.join(ROOT, 'native'), HERE];
   if (fs.existsSync(ADDON) && fs.statSync(ADDON).mtimeMs > newestMtime(inputs)) return;
   fs.mkdirSync(OUT, { recursive: true });
-  fs.writeFileSync(path.join(OUT, 'binding.gyp'), JSON.stringify(gypTarget(), null, 2) + '\n');
+  const gypFile = path.join(OUT, 'binding.gyp');
+  const gyp = JSON.stringify(gypTarget(), null, 2) + '\n';
+  // The same target as last time: an incremental make (only changed sources recompile).
+  const incremental =
+    fs.existsSync(path.join(OUT, 'build', 'Makefile')) && fs.existsSync(gypFile) && fs.readFileSync(gypFile, 'utf8') === gyp;
+  if (!incremental) fs.writeFileSync(gypFile, gyp);
   // node-gyp looks for node-addon-api from the build directory's package: resolve from the root.
   const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js', { paths: [ROOT] });
-  const args = [nodeGyp, 'rebuild', '--jobs', '2'];
+  const args = [nodeGyp, incremental ? 'build' : 'rebuild', '--jobs', '2'];
   // Outside npm (npx vitest), npm's nodedir setting is not in the environment: use the running
   // Node's own headers when it has them, as node-gyp would after downloading them.
   const prefix = path.resolve(path.dirname(process.execPath), '..');
