@@ -12,6 +12,7 @@ import { getSystemErrorMap, inspect } from 'node:util';
 
 /** An `Error` carrying a stable `code` such as `ERR_SELECTOR_CLOSED`. */
 export interface CodedError extends Error {
+  /** A stable identifier of the error, such as `ERR_INVALID_ARG_TYPE`. */
   code: string;
 }
 
@@ -54,8 +55,11 @@ export function describe(value: unknown): string {
 
 /** An OS error shaped like the addon's: `Error{code, errno, syscall}`. */
 export interface ErrnoException extends Error {
+  /** The errno's name, such as `ECONNREFUSED`. */
   code: string;
+  /** The errno's number on this platform. */
   errno: number;
+  /** The system call that failed, such as `connect`. */
   syscall: string;
 }
 

@@ -13,10 +13,15 @@ import { codedError } from './errors';
  * when they apply (asyncio's context keys, in camelCase).
  */
 export interface ExceptionContext {
+  /** What happened, for a person. */
   message: string;
+  /** The exception that was raised, if any. */
   exception?: unknown;
+  /** The handle whose callback raised it. */
   handle?: Handle;
+  /** The future whose exception was never retrieved. */
   future?: unknown;
+  /** The task that was destroyed pending, or whose exception was never retrieved. */
   task?: unknown;
   /** Where the handle or future was created, in debug mode. */
   sourceTraceback?: string;
@@ -27,6 +32,7 @@ export interface ExceptionContext {
 
 /** The side of the loop a handle talks to. */
 export interface HandleOwner {
+  /** Passes `context` to the loop's exception handler (asyncio's `call_exception_handler`). */
   callExceptionHandler(context: ExceptionContext): void;
   /** @internal A scheduled TimerHandle was cancelled (for the compaction heuristic). */
   timerHandleCancelled(handle: TimerHandle): void;

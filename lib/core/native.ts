@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 import * as path from 'node:path';
+import { codedError, type CodedError } from './errors';
 
 /** A backend as the addon exposes it (contract: `native/backends/selector.h`). */
 export interface NativeSelector {
@@ -206,4 +207,31 @@ const load = require('node-gyp-build') as (dir: string) => unknown;
 
 /** The loaded addon. */
 // From lib/core/ (tests) or dist/core/ (the package), the package root is two levels up.
-export const binding = load(path.join(__dirname, '..', '..')) as NativeBinding;
+// MUXLOOP_TEST_ADDON is for muxloop's own tests only (the kqueue emulation build of
+// test/native/kqueue/): a path to another build of the addon to load instead. Not an API.
+const testAddon = process.env.MUXLOOP_TEST_ADDON;
+export const binding = (testAddon ? require(path.resolve(testAddon)) : loadAddon(path.join(__dirname, '..', '..'))) as NativeBinding;
+
+/**
+ * node-gyp-build's pick (a prebuild for this platform and architecture, else the local build), or
+ * an error that says what to install: the install step builds from source only when no prebuild
+ * matches, and a failed or skipped build leaves nothing to load.
+ */
+function loadAddon(root: string): unknown {
+  try {
+    return load(root);
+  } catch (cause) {
+    const error = codedError(
+      'ERR_MUXLOOP_ADDON_NOT_FOUND',
+      `muxloop: no native addon could be loaded for ${process.platform}-${process.arch} ` +
+        `(Node.js ${process.version}).\n` +
+        'No prebuilt binary matches this platform, and the addon was not built at install ' +
+        '(or the build failed, or install scripts were skipped). Building it needs python3, ' +
+        'make and a C++17 compiler (g++ >= 8 or clang >= 7; on macOS the Xcode Command Line ' +
+        'Tools). Install them, then run `npm rebuild muxloop`.\n' +
+        `Cause: ${cause instanceof Error ? cause.message : String(cause)}`,
+    );
+    (error as CodedError & { cause?: unknown }).cause = cause;
+    throw error;
+  }
+}

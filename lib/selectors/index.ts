@@ -140,6 +140,7 @@ export class SelectorMapping<T = unknown> implements Iterable<[number, SelectorK
     for (const [fd, key] of this.entries()) fn(key, fd, this);
   }
 
+  /** Iterates `[fd, key]` pairs, in registration order. */
   [Symbol.iterator](): IterableIterator<[number, SelectorKey<T>]> {
     return this.entries();
   }

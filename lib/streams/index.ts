@@ -34,7 +34,10 @@ export type OpenConnectionOptions = StreamOptions & CreateConnectionOptions;
 /** Options of `startServer`: `limit`, `loop`, and `loop.createServer`'s options. */
 export type StartServerOptions = StreamOptions & CreateServerOptions;
 /** Options of `openUnixConnection`: `limit`, `loop`, and `loop.createUnixConnection`'s options. */
-export type OpenUnixConnectionOptions = StreamOptions & { sock?: Socket };
+export type OpenUnixConnectionOptions = StreamOptions & {
+  /** An already connected Unix socket to use instead of connecting to `path`. */
+  sock?: Socket;
+};
 /** Options of `startUnixServer`: `limit`, `loop`, and `loop.createUnixServer`'s options. */
 export type StartUnixServerOptions = StreamOptions & CreateUnixServerOptions;
 

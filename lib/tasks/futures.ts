@@ -76,7 +76,10 @@ export function setAwaitHook(hook: <T>(future: Future<T>) => Promise<T> | undefi
  * parameter is bivariant: a `Future<number>` is then usable where a `Future<unknown>` is expected
  * (a `Set<Task>` of tasks of any result type, for instance).
  */
-export type DoneCallback<T> = { bivariant(future: Future<T>): unknown }['bivariant'];
+export type DoneCallback<T> = {
+  /** Called with the Future once it is done; the return value is ignored. */
+  bivariant(future: Future<T>): unknown;
+}['bivariant'];
 
 /**
  * The eventual result of an operation: pending, then finished with a result or an exception, or

@@ -26,6 +26,10 @@ type Handoff<T> = Future<T> & { [resultDiscarded]?: () => void };
 class LoopBound {
   #loop: TaskLoop | undefined;
 
+  /**
+   * The running loop, bound at the first wait; a later wait from another loop throws
+   * `ERR_BOUND_TO_DIFFERENT_LOOP` (asyncio's RuntimeError).
+   */
   protected boundLoop(): TaskLoop {
     const loop = getRunningLoop();
     if (this.#loop === undefined) this.#loop = loop;
@@ -38,8 +42,11 @@ class LoopBound {
 
 /** What `hold()` returns: releases on dispose (`using`/`await using`) or `release()`. */
 export interface Held {
+  /** Releases what was acquired; later calls do nothing. */
   release(): void;
+  /** `release()`, for `using`. */
   [Symbol.dispose](): void;
+  /** `release()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 

@@ -37,7 +37,9 @@ export class ExceptionGroup extends AggregateError {
   }
 }
 
+/** @inline */
 type AsyncBody<R> = (group: TaskGroup) => PromiseLike<R> | R;
+/** @inline */
 type GeneratorBody<R> = (group: TaskGroup) => Generator<unknown, R, unknown>;
 
 function isGeneratorFunction(fn: unknown): boolean {

@@ -166,6 +166,7 @@ export interface TimeoutOptions {
 }
 
 type Body<R> = () => PromiseLike<R> | R;
+/** @inline */
 type GeneratorBody<R> = () => Generator<unknown, R, unknown>;
 
 function isGeneratorFunction(fn: unknown): boolean {
