@@ -46,6 +46,8 @@ export {
   ensureFuture,
   isCoroutine,
   type TaskLoop,
+  type ResultOf,
+  type TaskOptionsFor,
 } from './tasks/tasks';
 export {
   sleep,
@@ -61,8 +63,12 @@ export {
   asCompleted,
   AsCompleted,
   shield,
+  type SleepOptions,
+  type GatherResults,
+  type GatherOutcomes,
+  type AsFuture,
 } from './tasks/helpers';
-export { Timeout, TimeoutError, timeout, timeoutAt } from './tasks/timeouts';
+export { Timeout, TimeoutError, timeout, timeoutAt, type TimeoutOptions } from './tasks/timeouts';
 export { TaskGroup, ExceptionGroup } from './tasks/taskgroups';
 export { run, runSync, type RunOptions, KeyboardInterrupt } from './runners';
 export { Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier, BrokenBarrierError, type Held } from './tasks/locks';
@@ -132,4 +138,5 @@ export {
   ThreadsafeHandle,
   type ThreadsafeHandleData,
   type ThreadsafeSchedulerOptions,
+  type SchedulerLoop,
 } from './loop/threadsafe';

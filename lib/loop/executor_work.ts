@@ -12,8 +12,11 @@ export const TRANSFER_BRAND = Symbol.for('muxloop.transfer');
 
 /** A value to send with a transfer list (see `transfer` in executors.ts). */
 export interface TransferMarker<T = unknown> {
+  /** Marks the object as made by `transfer()`. */
   readonly [TRANSFER_BRAND]: true;
+  /** The value to send. */
   readonly value: T;
+  /** What is moved with it instead of copied. */
   readonly transferList: readonly Transferable[];
 }
 

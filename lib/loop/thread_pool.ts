@@ -56,7 +56,12 @@ export class ThreadPoolExecutor extends BasePoolExecutor {
    * loosely on purpose: naming piscina's type here would make every consumer's tsc load piscina's
    * declarations, which need `resolveJsonModule`. Cast it to `import('piscina').Piscina`.
    */
-  get piscina(): { readonly utilization: number; readonly threads: readonly unknown[] } {
+  get piscina(): {
+    /** The pool's utilization, 0 to 1 (piscina's `utilization`). */
+    readonly utilization: number;
+    /** Its worker threads. */
+    readonly threads: readonly unknown[];
+  } {
     return this.#pool;
   }
 

@@ -40,19 +40,25 @@ import type { BaseEventLoop } from './base_loop';
  * The loop a scheduler needs: any loop; with mechanism `'fd'`, one that watches fds
  * (`SelectorEventLoop`, lib/net/: named structurally here, the loop layer sits below net).
  */
-type SchedulerLoop = BaseEventLoop & {
+export type SchedulerLoop = BaseEventLoop & {
+  /** `SelectorEventLoop.addReader`, for the `'fd'` mechanism. */
   addReader?(fileobj: FileObject, callback: () => unknown): unknown;
+  /** `SelectorEventLoop.removeReader`, for the `'fd'` mechanism. */
   removeReader?(fileobj: FileObject): boolean;
 };
 import { binding } from '../core/native';
 
 /** What a worker receives (plain data: it crosses by structured clone, its port by transfer). */
 export interface ThreadsafeHandleData {
+  /** Tells a handle from other data. */
   readonly brand: 'muxloop.threadsafe';
+  /** How the worker wakes the loop (`createThreadsafeScheduler`'s `mechanism`). */
   readonly mechanism: 'fd' | 'port';
+  /** The worker's end of the channel its calls travel on. */
   readonly port: MessagePort;
   /** `'fd'` only (else -1 and undefined): the pipe's write end, and [wakePending, closed, writers] as Int32s. */
   readonly wakeFd: number;
+  /** `'fd'` only: the shared [wakePending, closed, writers] flags. */
   readonly state: SharedArrayBuffer | undefined;
 }
 
@@ -123,7 +129,12 @@ export class ThreadsafeScheduler {
    * `transferList`, and open it there with `openThreadsafeHandle`. Throws
    * `ERR_THREADSAFE_CLOSED` after `close()`.
    */
-  handle(): { handle: ThreadsafeHandleData; transferList: MessagePort[] } {
+  handle(): {
+    /** For the worker: `workerData` (or a message) it passes to `openThreadsafeHandle`. */
+    handle: ThreadsafeHandleData;
+    /** Give this as the `transferList` of the Worker or `postMessage` that carries `handle`. */
+    transferList: MessagePort[];
+  } {
     if (this.#closed) throw codedError('ERR_THREADSAFE_CLOSED', 'The threadsafe scheduler is closed');
     const { port1, port2 } = new MessageChannel();
     this.#ports.add(port1);

@@ -96,7 +96,12 @@ export type ResultOf<A> =
         : unknown;
 
 /** `createTask`'s options for `coro`: for a function, `args` must match its parameters. */
-export type TaskOptionsFor<C> = C extends (...args: infer P) => unknown ? Omit<TaskOptions, 'args'> & { args?: P } : TaskOptions;
+export type TaskOptionsFor<C> = C extends (...args: infer P) => unknown
+  ? Omit<TaskOptions, 'args'> & {
+      /** The arguments `coro` is called with, checked against its parameters. */
+      args?: P;
+    }
+  : TaskOptions;
 
 /**
  * @internal A Future whose successful result a cancelled task may drop (it gets `CancelledError`

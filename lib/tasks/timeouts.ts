@@ -165,6 +165,7 @@ export interface TimeoutOptions {
   signal?: AbortSignal;
 }
 
+/** @inline */
 type Body<R> = () => PromiseLike<R> | R;
 /** @inline */
 type GeneratorBody<R> = () => Generator<unknown, R, unknown>;

@@ -13,7 +13,14 @@ import { fileobjToFd } from '../../selectors';
 import { E, MAX_READ_SIZE, scratch, toBytes, BaseSelectorTransport, writeAfterEof } from './base';
 
 /** A pipe given to connectReadPipe/connectWritePipe: an fd, or an object with `fileno()`. */
-export type PipeLike = number | { fileno(): number; close?(): void };
+export type PipeLike =
+  | number
+  | {
+      /** The pipe's fd. */
+      fileno(): number;
+      /** Called when the transport closes the pipe, instead of closing the fd itself. */
+      close?(): void;
+    };
 
 /** Checks that `pipe` is a pipe, socket or character device and makes it non-blocking. */
 export function preparePipe(pipe: unknown): number {
