@@ -11,6 +11,7 @@ const KQUEUE_SUITES = [
   'test/net-resolve.test.ts',
   'test/transports.test.ts',
   'test/servers.test.ts',
+  'test/contract.test.ts',
 ];
 const KQUEUE_ADDON = fileURLToPath(new URL('./test/native/kqueue/out/build/Release/muxloop.node', import.meta.url));
 
