@@ -109,10 +109,10 @@ describe.skipIf(!haveShim || !linux)('fault injection: selectors', () => {
     const byName = Object.fromEntries(r.result.results);
     for (const [name, syscall] of [['socket', 'socket'], ['socketpair', 'socketpair'], ['pipe2', 'pipe2'], ['epoll_create1', 'epoll_create1'], ['loop:epoll_create1', 'epoll_create1'], ['server:socket', 'socket']]) {
       expect(byName[name], name).toMatchObject({ code: 'EMFILE', syscall });
-      expect(byName[name].message, name).toMatch(/EMFILE|too many open files/i);
+      expect(byName[name]!.message, name).toMatch(/EMFILE|too many open files/i);
     }
     // Either the loop needs no other fd (NONE) or it failed cleanly with EMFILE.
-    expect(['NONE', 'EMFILE']).toContain(byName['loop:pipe2'].code);
+    expect(['NONE', 'EMFILE']).toContain(byName['loop:pipe2']!.code);
     expect(r.result.after).toBe(r.result.before);
   });
 });

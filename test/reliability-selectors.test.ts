@@ -145,7 +145,7 @@ describe.skipIf(!availableSelectors().includes('epoll'))('epoll: ghosts (A8)', (
       // The next wait sees an event for a registration we do not have: nothing is reported, and
       // the set is rebuilt without the ghost, at the same number.
       expect(sel.select(0)).toEqual([]);
-      expect(sel.fileno()).toBe(epfd);
+      expect((sel as unknown as { fileno(): number }).fileno()).toBe(epfd);
       expect(kernelWatched(epfd)).toEqual([other]);
       // The epoll fd is not left readable (which is what made the loop spin), and stays so.
       expect(selectFds([epfd], [], [], 0)[0]).toEqual([]);
