@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace muxloop {
@@ -72,6 +73,8 @@ class Selector {
   SysResult wait(int64_t timeout_ns, ReadyEvent* out, int capacity);
   virtual void close() = 0;
   virtual bool closed() const = 0;
+  // Backend-specific counters for tests and benchmarks (io_uring: re-arms, stale CQEs dropped).
+  virtual void counters(std::vector<std::pair<std::string, double>>* out) const { (void)out; }
 
  protected:
   Selector() = default;
