@@ -45,7 +45,7 @@ namespace {
 
 // Whether the selector's ring asks for DEFER_TASKRUN (where the kernel has it): see the hosted
 // mode notes in native/uring/README.md.
-constexpr bool kUringSelectorDeferTaskrun = true;
+constexpr bool kUringSelectorDeferTaskrun = false;
 
 constexpr uint64_t kOpPoll = 0;
 constexpr uint64_t kOpRemove = 1;
@@ -105,6 +105,7 @@ class UringSelector final : public Selector {
     st.gen = gen;
     st.armed = true;
     registered_++;
+    Submit();
     return {0, nullptr};
   }
 
@@ -125,6 +126,7 @@ class UringSelector final : public Selector {
     st.gen = gen;
     st.armed = true;
     st.dead = false;
+    Submit();
     return {0, nullptr};
   }
 
@@ -138,6 +140,7 @@ class UringSelector final : public Selector {
     st = FdState();
     st.candidate = candidate;  // its entry in candidates_ is skipped, not reported
     registered_--;
+    Submit();
   }
 
   void close() override {
@@ -170,17 +173,30 @@ class UringSelector final : public Selector {
       const unsigned reaped = ReapAll();
       const int count = Collect(out, capacity);
       ring_->Release(!carried_.empty());
+      // Re-arms and removals found while reaping go in now, not at the next wait, which a hosted
+      // loop only makes when the ring fd says so.
+      FlushRearms();
+      Submit();
       if (count > 0 || timeout_ns == 0) return {count, nullptr};
       if (have_carried) continue;  // nothing carried was still ready: now really wait
       // The wait ended on something that reported nothing (a stale or removal CQE, a re-armed
       // poll) or a signal after a submission (io_uring_enter then returns the submitted count):
       // let Selector::wait retry with the time that remains.
-      if (r.value > 0 || reaped > 0 || !rearm_.empty()) return {-EINTR, "io_uring_enter"};
+      if (r.value > 0 || reaped > 0) return {-EINTR, "io_uring_enter"};
       return {0, nullptr};
     }
   }
 
  private:
+  // Submits what is queued at once (no waiting). A hosted loop waits only when libuv reports the
+  // ring fd readable, so a poll still in the SQ would never fire; and a POLL_REMOVE left there
+  // would keep the file open after the caller closes its fd (the poll holds a reference).
+  // io_uring_enter per change, as epoll_ctl per change. An error leaves the SQE queued for the
+  // next call; the ring only refuses a submission when it is being torn down.
+  void Submit() {
+    if (ring_->queued() > 0) ring_->Enter(false, 0, -1);
+  }
+
   uint32_t NextGen() {
     gen_ = (gen_ + 1) & kGenMask;
     if (gen_ == 0) gen_ = 1;  // 0 is a zeroed SQE's user_data
