@@ -156,6 +156,7 @@ class UringSelector final : public Selector {
     out->emplace_back("rearms", static_cast<double>(rearms_));
     out->emplace_back("stale", static_cast<double>(stale_));
     out->emplace_back("rechecks", static_cast<double>(rechecks_));
+    out->emplace_back("overflows", static_cast<double>(overflows_));
     out->emplace_back("setupFlags", static_cast<double>(ring_->setup_flags()));
     out->emplace_back("registeredRingFd", ring_->registered_fd() ? 1 : 0);
   }
@@ -255,14 +256,23 @@ class UringSelector final : public Selector {
     }
   }
 
+  // Everything posted, including what overflowed the CQ ring (more ready fds than CQ entries:
+  // the kernel keeps those aside and ends their multishot polls, which are then re-armed).
   unsigned ReapAll() {
     unsigned total = 0;
-    for (;;) {
-      const unsigned n = ring_->Reap(cqes_, kBatch);
-      for (unsigned i = 0; i < n; i++) OnCompletion(cqes_[i]);
-      total += n;
-      if (n < kBatch) return total;
+    for (int round = 0; round < 64; round++) {
+      unsigned n;
+      do {
+        n = ring_->Reap(cqes_, kBatch);
+        for (unsigned i = 0; i < n; i++) OnCompletion(cqes_[i]);
+        total += n;
+      } while (n == kBatch);
+      if (!ring_->Overflowed()) break;
+      ring_->Release(false);  // room for the overflow list
+      if (!ring_->Enter(true, 0, 0).ok()) break;
+      overflows_++;
     }
+    return total;
   }
 
   void OnCompletion(const uring::Completion& c) {
@@ -390,6 +400,7 @@ class UringSelector final : public Selector {
   uint64_t rearms_ = 0;
   uint64_t stale_ = 0;
   uint64_t rechecks_ = 0;
+  uint64_t overflows_ = 0;
 };
 
 }  // namespace

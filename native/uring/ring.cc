@@ -98,6 +98,7 @@ SysResult Ring::Setup(const Options& options) {
   sq_mask_ = *At<unsigned>(sq, p.sq_off.ring_mask);
   sq_entries_ = *At<unsigned>(sq, p.sq_off.ring_entries);
   sq_array_ = At<unsigned>(sq, p.sq_off.array);
+  sq_flags_ = At<unsigned>(sq, p.sq_off.flags);
   sq_local_tail_ = *sq_tail_;
   cq_head_ = At<unsigned>(cq, p.cq_off.head);
   cq_tail_ = At<unsigned>(cq, p.cq_off.tail);
@@ -218,6 +219,10 @@ SysResult Ring::Enter(bool wait, unsigned min_complete, int64_t timeout_ns) {
 }
 
 unsigned Ring::Ready() const { return __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE) - cq_seen_; }
+
+bool Ring::Overflowed() const {
+  return (__atomic_load_n(sq_flags_, __ATOMIC_ACQUIRE) & IORING_SQ_CQ_OVERFLOW) != 0;
+}
 
 unsigned Ring::Reap(Completion* out, unsigned capacity) {
   const unsigned tail = __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE);

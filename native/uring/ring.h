@@ -75,6 +75,9 @@ class Ring {
   void Release(bool keep_readable);
   // Completions posted and not yet reaped.
   unsigned Ready() const;
+  // The kernel holds completions that did not fit in the CQ ring (IORING_SQ_CQ_OVERFLOW); an
+  // Enter(wait, 0) after reaping moves them in (FEAT_NODROP: none is lost).
+  bool Overflowed() const;
 
   void Close();
 
@@ -101,6 +104,7 @@ class Ring {
   unsigned sq_mask_ = 0;
   unsigned sq_entries_ = 0;
   unsigned* sq_array_ = nullptr;
+  unsigned* sq_flags_ = nullptr;
   unsigned sq_local_tail_ = 0;
 
   unsigned* cq_head_ = nullptr;
