@@ -29,7 +29,11 @@
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra"],
       "conditions": [
         ["OS=='linux'", {
-          "sources": ["native/backends/selector_epoll.cc"]
+          "sources": [
+            "native/backends/selector_epoll.cc",
+            "native/backends/selector_uring.cc",
+            "native/uring/ring.cc"
+          ]
         }],
         ["OS=='mac' or OS=='freebsd' or OS=='openbsd' or OS=='netbsd'", {
           "sources": ["native/backends/selector_kqueue.cc"]

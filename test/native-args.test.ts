@@ -2,6 +2,7 @@
 // passes, a native call returns or throws TypeError/RangeError, never crashes or truncates.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { binding } from '../lib/core/native';
+import { availableSelectors } from '../lib/selectors';
 import { openFdCount } from './helpers';
 
 const WEIRD: unknown[] = [
@@ -30,8 +31,10 @@ describe('native argument checks', () => {
     expect(openFdCount()).toBe(baseline);
   });
 
-  it('Selector methods reject every malformed argument with TypeError/RangeError', () => {
-    const sel = new binding.Selector('poll');
+  // poll, and io_uring where this host has it (a backend of its own in native/backends/).
+  const ARG_KINDS = ['poll', ...availableSelectors().filter((kind) => kind === 'io_uring')];
+  it.each(ARG_KINDS)('Selector methods (%s) reject every malformed argument with TypeError/RangeError', (kind) => {
+    const sel = new binding.Selector(kind);
     const out = new Int32Array(4);
     try {
       for (const value of WEIRD) {

@@ -24,6 +24,8 @@ export interface NativeSelector {
   /** The kernel object's fd, or -1 for poll and select. */
   readonly fileno: number;
   readonly kind: string;
+  /** Backend counters for tests and benchmarks (io_uring: rearms, stale, rechecks); `{}` else. */
+  readonly counters: Record<string, number>;
   /** Largest fd accepted (FD_SETSIZE - 1 for select). */
   readonly maxFd: number;
   /** Timeouts are rounded up to this many nanoseconds. */

@@ -382,6 +382,26 @@ export class EpollSelector<T = unknown> extends NativeBackedSelector<T> {
   }
 }
 
+/**
+ * Linux io_uring(7): multishot `IORING_OP_POLL_ADD` requests, level-triggered like epoll (fds
+ * reported by one `select()` are checked again at the next). Listed by `availableSelectors()`
+ * only where the kernel lets this process set up a ring; otherwise constructing it throws the
+ * kernel's refusal (`EPERM`, `ENOSYS`, ... with `syscall: 'io_uring_setup'`). One difference
+ * from epoll: a registered fd closed before `unregister()` keeps its file open in the kernel
+ * until it is unregistered or reported (the poll request holds it), so unregister first.
+ */
+export class IoUringSelector<T = unknown> extends NativeBackedSelector<T> {
+  constructor() {
+    super('io_uring');
+  }
+
+  /** The io_uring fd (close-on-exec); readable while a `select(0)` would report something. */
+  fileno(): number {
+    if (this.closed) throw selectorClosed();
+    return this.native.fileno;
+  }
+}
+
 /** macOS/BSD kqueue(2); read and write filters are merged into one entry per fd. */
 export class KqueueSelector<T = unknown> extends NativeBackedSelector<T> {
   constructor() {
@@ -413,7 +433,7 @@ export class SelectSelector<T = unknown> extends NativeBackedSelector<T> {
 }
 
 /** The name of a selector backend. */
-export type SelectorKind = 'kqueue' | 'epoll' | 'poll' | 'select';
+export type SelectorKind = 'kqueue' | 'epoll' | 'io_uring' | 'poll' | 'select';
 
 /** A constructor of selectors. */
 export type SelectorClass = new <T = unknown>() => BaseSelector<T>;
@@ -421,6 +441,7 @@ export type SelectorClass = new <T = unknown>() => BaseSelector<T>;
 const CLASSES: Record<SelectorKind, SelectorClass> = {
   kqueue: KqueueSelector,
   epoll: EpollSelector,
+  io_uring: IoUringSelector,
   poll: PollSelector,
   select: SelectSelector,
 };
@@ -444,7 +465,7 @@ const AVAILABLE: readonly SelectorKind[] = Object.freeze(
 );
 
 /**
- * The selector kinds this host has, best first (kqueue > epoll > poll > select): those compiled
+ * The selector kinds this host has, best first (kqueue > epoll > io_uring > poll > select): those compiled
  * into the addon whose construction the kernel accepted at load time.
  */
 export function availableSelectors(): SelectorKind[] {

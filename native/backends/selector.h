@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace muxloop {
@@ -82,6 +83,8 @@ class Selector {
   // registration it could not remove: reliability.md A8). Whoever watches fileno() from another
   // poller (the loop host's uv_poll) must re-arm that watch when this changes.
   virtual uint64_t rebuilds() const { return 0; }
+  // Backend-specific counters for tests and benchmarks (io_uring: re-arms, stale CQEs dropped).
+  virtual void counters(std::vector<std::pair<std::string, double>>* out) const { (void)out; }
 
  protected:
   Selector() = default;

@@ -7,6 +7,7 @@ namespace muxloop {
 
 #if defined(__linux__)
 std::unique_ptr<Selector> CreateEpollSelector(SysResult* err);
+std::unique_ptr<Selector> CreateUringSelector(SysResult* err);
 #endif
 #if defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__) || \
     defined(__DragonFly__) || defined(MUXLOOP_KQUEUE_EMULATION)
@@ -29,6 +30,9 @@ std::vector<std::string> CompiledSelectorKinds() {
 #endif
 #if defined(__linux__)
   kinds.push_back("epoll");
+  // After epoll: DefaultSelector stays epoll (issue 16). Listed by availableSelectors() only when
+  // the kernel lets this process set up a ring (probed at load).
+  kinds.push_back("io_uring");
 #endif
   kinds.push_back("poll");
   kinds.push_back("select");
@@ -42,6 +46,7 @@ std::unique_ptr<Selector> CreateSelector(const std::string& kind, SysResult* err
 #endif
 #if defined(__linux__)
   if (kind == "epoll") return CreateEpollSelector(err);
+  if (kind == "io_uring") return CreateUringSelector(err);
 #endif
   if (kind == "poll") return CreatePollSelector(err);
   if (kind == "select") return CreateSelectSelector(err);

@@ -43,6 +43,7 @@ Napi::Function SelectorWrap::Define(Napi::Env env) {
                                        InstanceAccessor<&SelectorWrap::MaxFd>("maxFd"),
                                        InstanceAccessor<&SelectorWrap::ResolutionNs>("resolutionNs"),
                                        InstanceAccessor<&SelectorWrap::Closed>("closed"),
+                                       InstanceAccessor<&SelectorWrap::Counters>("counters"),
                                    });
   AddonData::Get(env)->selector_class = Napi::Persistent(cls);
   return cls;
@@ -176,6 +177,14 @@ Napi::Value SelectorWrap::ResolutionNs(const Napi::CallbackInfo& info) {
 }
 Napi::Value SelectorWrap::Closed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), selector_->closed());
+}
+
+Napi::Value SelectorWrap::Counters(const Napi::CallbackInfo& info) {
+  std::vector<std::pair<std::string, double>> counters;
+  if (!selector_->closed()) selector_->counters(&counters);
+  Napi::Object result = Napi::Object::New(info.Env());
+  for (const auto& counter : counters) result.Set(counter.first, counter.second);
+  return result;
 }
 
 namespace {

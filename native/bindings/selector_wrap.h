@@ -44,6 +44,7 @@ class SelectorWrap : public Napi::ObjectWrap<SelectorWrap> {
   Napi::Value MaxFd(const Napi::CallbackInfo& info);
   Napi::Value ResolutionNs(const Napi::CallbackInfo& info);
   Napi::Value Closed(const Napi::CallbackInfo& info);
+  Napi::Value Counters(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Selector> selector_;
   std::vector<ReadyEvent> events_;
