@@ -1,0 +1,301 @@
+// TLS over muxloop transports (lib/net/tls) against real peers on loopback: Node's tls and https
+// servers and clients, and Debian's `openssl s_client`. No timing assertions.
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import * as https from 'node:https';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import type { Transport } from '../lib/net/protocols';
+import { availableSelectors } from '../lib/selectors';
+import type { Future } from '../lib/tasks/futures';
+import type { EventLoop } from '../lib/loops';
+import { SSLProtocol, TlsContext, wrapTls } from '../lib/net/tls';
+import { hasOpenssl, makeCerts, type Certs } from './tls-certs';
+import { openFdCount, useRealLoop } from './helpers';
+
+const HAVE_OPENSSL = hasOpenssl();
+if (!HAVE_OPENSSL) console.warn('tls.test: no openssl binary, TLS suites skipped');
+const certs: Certs = HAVE_OPENSSL ? makeCerts() : ({} as Certs);
+
+/** Collects what arrives; `done` settles at connectionLost. */
+class Collector {
+  transport!: Transport;
+  chunks: Buffer[] = [];
+  received = 0;
+  eof = false;
+  paused = 0;
+  lost: Error | undefined | null = null;
+  done: Future<void>;
+  hash = createHash('sha256');
+  keepChunks = true;
+  onData?: (data: Buffer) => void;
+  constructor(loop: EventLoop) {
+    this.done = loop.createFuture<void>();
+  }
+  connectionMade(t: Transport): void { this.transport = t; }
+  dataReceived(d: Buffer): void {
+    this.received += d.length;
+    this.hash.update(d);
+    if (this.keepChunks) this.chunks.push(d);
+    this.onData?.(d);
+  }
+  eofReceived(): boolean { this.eof = true; return false; }
+  pauseWriting(): void { this.paused++; }
+  resumeWriting(): void {}
+  connectionLost(e: Error | undefined): void { this.lost = e; if (!this.done.done()) this.done.setResult(undefined); }
+  text(): string { return Buffer.concat(this.chunks).toString(); }
+}
+
+function listen(server: net.Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+}
+
+async function connectTls(loop: EventLoop, port: number, ssl: unknown, serverHostname?: string): Promise<[Transport, Collector]> {
+  const [raw] = await loop.createConnection(() => ({}), '127.0.0.1', port);
+  const app = new Collector(loop);
+  const t = await wrapTls(loop, raw as Transport, app, ssl as never, { serverHostname });
+  return [t, app];
+}
+
+describe.skipIf(!HAVE_OPENSSL)('muxloop TLS client', () => {
+  const fx = useRealLoop(availableSelectors()[0]!);
+
+  for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+    it(`echoes with a Node tls server over ${version}, with ALPN, SNI and extra info`, async () => {
+      let sni: string | undefined;
+      const server = tls.createServer({ key: certs.key, cert: certs.cert, minVersion: version, maxVersion: version, ALPNProtocols: ['h2', 'x-echo'] }, (s) => {
+        sni = (s as tls.TLSSocket & { servername?: string }).servername;
+        s.pipe(s);
+      });
+      const port = await listen(server);
+      try {
+        await fx.loop.runUntilComplete(async () => {
+          const [t, app] = await connectTls(fx.loop, port, { ca: certs.cert, ALPNProtocols: ['x-echo'] }, 'localhost');
+          expect(t.getExtraInfo('tlsVersion')).toBe(version);
+          expect(t.getExtraInfo('alpnProtocol')).toBe('x-echo');
+          expect((t.getExtraInfo('peercert') as tls.PeerCertificate).subject.CN).toBe('localhost');
+          expect((t.getExtraInfo('cipher') as { name: string }).name).toMatch(/AES|CHACHA/);
+          expect(typeof (t.getExtraInfo('sslObject') as { getProtocol(): string }).getProtocol()).toBe('string');
+          t.write('hello ');
+          t.writelines(['tls ', Buffer.from('world')]);
+          while (app.received < 15) await sleepTick(fx.loop);
+          expect(app.text()).toBe('hello tls world');
+          t.close();
+          await app.done;
+          expect(app.lost).toBeUndefined();
+        });
+        expect(sni).toBe('localhost');
+      } finally {
+        server.close();
+      }
+    });
+  }
+
+  it('fetches from a Node https server', async () => {
+    const server = https.createServer({ key: certs.key, cert: certs.cert }, (req, res) => res.end(`you asked ${req.url}`));
+    const port = await listen(server);
+    try {
+      await fx.loop.runUntilComplete(async () => {
+        const [t, app] = await connectTls(fx.loop, port, { ca: certs.cert }, 'localhost');
+        t.write('GET /tls HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+        await app.done;
+        expect(app.text()).toMatch(/^HTTP\/1\.1 200 OK/);
+        expect(app.text()).toMatch(/you asked \/tls$/);
+      });
+    } finally {
+      server.close();
+    }
+  });
+
+  it('refuses a self-signed, an expired and a misnamed certificate with Node codes, leaving no fd', async () => {
+    const good = tls.createServer({ key: certs.key, cert: certs.cert }, (s) => s.end());
+    const old = tls.createServer({ key: certs.expiredKey, cert: certs.expiredCert }, (s) => s.end());
+    const p1 = await listen(good);
+    const p2 = await listen(old);
+    const before = openFdCount();
+    try {
+      await fx.loop.runUntilComplete(async () => {
+        const code = async (port: number, ssl: unknown, host: string) => {
+          try {
+            const [t, app] = await connectTls(fx.loop, port, ssl, host);
+            t.close();
+            await app.done;
+            return 'connected';
+          } catch (error) {
+            return (error as { code?: string }).code;
+          }
+        };
+        expect(await code(p1, true, 'localhost')).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
+        expect(await code(p1, { ca: certs.cert }, 'example.com')).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+        expect(await code(p2, { ca: certs.expiredCert }, 'localhost')).toBe('CERT_HAS_EXPIRED');
+        expect(await code(p1, { ca: certs.cert, rejectUnauthorized: false }, 'example.com')).toBe('connected');
+      });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(openFdCount()).toBe(before);
+    } finally {
+      good.close();
+      old.close();
+    }
+  });
+
+  it('moves 64 MiB each way through a Node tls echo server, hashes equal', async () => {
+    const server = tls.createServer({ key: certs.key, cert: certs.cert }, (s) => s.pipe(s));
+    const port = await listen(server);
+    const total = 64 * 1024 * 1024;
+    const block = randomBytes(256 * 1024);
+    const sent = createHash('sha256');
+    for (let i = 0; i < total / block.length; i++) sent.update(block);
+    try {
+      await fx.loop.runUntilComplete(async () => {
+        const [t, app] = await connectTls(fx.loop, port, { ca: certs.cert }, 'localhost');
+        app.keepChunks = false;
+        let written = 0;
+        let resume: (() => void) | undefined;
+        app.resumeWriting = () => resume?.();
+        while (written < total) {
+          t.write(block);
+          written += block.length;
+          if (t.getWriteBufferSize() > t.getWriteBufferLimits()[1]) await new Promise<void>((r) => (resume = r));
+        }
+        t.writeEof();
+        await app.done;
+        expect(app.received).toBe(total);
+        expect(app.hash.digest('hex')).toBe(sent.digest('hex'));
+        expect(app.paused).toBeGreaterThan(0);
+      });
+    } finally {
+      server.close();
+    }
+  }, 120_000);
+
+  it('pauses writing when the peer stops reading', async () => {
+    let peer: tls.TLSSocket | undefined;
+    const server = tls.createServer({ key: certs.key, cert: certs.cert }, (s) => {
+      peer = s;
+      s.pause();
+    });
+    const port = await listen(server);
+    try {
+      await fx.loop.runUntilComplete(async () => {
+        const [t, app] = await connectTls(fx.loop, port, { ca: certs.cert }, 'localhost');
+        const block = Buffer.alloc(64 * 1024, 1);
+        for (let i = 0; i < 2000 && app.paused === 0; i++) {
+          t.write(block);
+          await sleepTick(fx.loop);
+        }
+        expect(app.paused).toBe(1);
+        expect(t.getWriteBufferSize()).toBeGreaterThan(t.getWriteBufferLimits()[1]);
+        t.abort();
+        await app.done;
+      });
+    } finally {
+      peer?.destroy();
+      server.close();
+    }
+  });
+
+  it('rejects with ECONNRESET when the peer resets mid-handshake, leaving no fd', async () => {
+    const server = net.createServer((s) => s.once('data', () => s.resetAndDestroy()));
+    const port = await listen(server);
+    const before = openFdCount();
+    try {
+      await fx.loop.runUntilComplete(async () => {
+        await expect(connectTls(fx.loop, port, { ca: certs.cert }, 'localhost')).rejects.toMatchObject({ code: 'ECONNRESET' });
+      });
+      expect(openFdCount()).toBe(before);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('1,000 handshakes leave no fd behind', async () => {
+    const server = tls.createServer({ key: certs.key, cert: certs.cert }, (s) => s.end('bye'));
+    const port = await listen(server);
+    const context = new TlsContext({ ca: certs.cert });
+    const before = openFdCount();
+    try {
+      await fx.loop.runUntilComplete(async () => {
+        for (let i = 0; i < 1000; i++) {
+          const [, app] = await connectTls(fx.loop, port, context, 'localhost');
+          await app.done;
+          expect(app.text()).toBe('bye');
+        }
+      });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(openFdCount()).toBe(before);
+    } finally {
+      context.close();
+      server.close();
+    }
+  }, 120_000);
+
+  it('refuses a Node SecureContext with a code naming the options form', () => {
+    expect(() => new TlsContext(tls.createSecureContext({}) as never)).toThrow(expect.objectContaining({ code: 'ERR_TLS_SECURE_CONTEXT_UNSUPPORTED' }));
+  });
+});
+
+describe.skipIf(!HAVE_OPENSSL)('muxloop TLS server', () => {
+  const fx = useRealLoop(availableSelectors()[0]!);
+
+  async function serve(ctx: TlsContext, onApp: (app: Collector) => void) {
+    const server = await fx.loop.createServer(() => {
+      const app = new Collector(fx.loop);
+      app.onData = (d) => app.transport.write(d);
+      app.eofReceived = () => { app.eof = true; return false; };
+      onApp(app);
+      return new SSLProtocol(fx.loop as never, app, ctx, { serverSide: true });
+    }, '127.0.0.1', 0);
+    const port = (server.sockets[0]!.getsockname() as [string, number])[1];
+    return { server, port };
+  }
+
+  it('serves Node tls.connect over TLS 1.2 and 1.3 with ALPN, sees SNI', async () => {
+    const ctx = new TlsContext({ key: certs.key, cert: certs.cert, ALPNProtocols: ['x-echo'] }, true);
+    const apps: Collector[] = [];
+    await fx.loop.runUntilComplete(async () => {
+      const { server, port } = await serve(ctx, (a) => apps.push(a));
+      for (const v of ['TLSv1.2', 'TLSv1.3'] as const) {
+        const reply = await new Promise<{ text: string; alpn: string | false; proto: string | null }>((resolve, reject) => {
+          const c = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: certs.cert, maxVersion: v, minVersion: v, ALPNProtocols: ['x-echo'] }, () => c.end('ping'));
+          let text = '';
+          c.on('data', (d) => (text += d));
+          c.on('end', () => resolve({ text, alpn: c.alpnProtocol, proto: c.getProtocol() }));
+          c.on('error', reject);
+        });
+        expect(reply).toEqual({ text: 'ping', alpn: 'x-echo', proto: v });
+      }
+      server.close();
+      await server.waitClosed();
+    });
+    expect(apps.map((a) => a.transport.getExtraInfo('servername'))).toEqual(['localhost', 'localhost']);
+    ctx.close();
+  });
+
+  it('serves openssl s_client', async () => {
+    const ctx = new TlsContext({ key: certs.key, cert: certs.cert }, true);
+    await fx.loop.runUntilComplete(async () => {
+      const { server, port } = await serve(ctx, () => {});
+      const out = await new Promise<string>((resolve) => {
+        const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', '-quiet', '-no_ign_eof'], { stdio: ['pipe', 'pipe', 'ignore'] });
+        let text = '';
+        // stdin stays open until the echo is back: s_client quits on stdin EOF, maybe before it.
+        child.stdout.on('data', (d) => {
+          text += d;
+          if (text.endsWith('\n')) child.stdin.end();
+        });
+        child.on('close', () => resolve(text));
+        child.stdin.write('hello from s_client\n');
+      });
+      expect(out).toBe('hello from s_client\n');
+      server.close();
+      await server.waitClosed();
+    });
+    ctx.close();
+  });
+});
+
+function sleepTick(loop: EventLoop): Promise<void> {
+  return new Promise((resolve) => loop.callLater(0.001, resolve));
+}
