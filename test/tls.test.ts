@@ -231,6 +231,53 @@ describe.skipIf(!HAVE_OPENSSL)('muxloop TLS client', () => {
     }
   }, 120_000);
 
+  it('upgrades a plain connection (STARTTLS) with wrapTls', async () => {
+    const server = net.createServer((plain) => {
+      plain.once('data', (d) => {
+        expect(d.toString()).toBe('STARTTLS\n');
+        plain.write('GO\n', () => {
+          const secure = new tls.TLSSocket(plain, { isServer: true, key: certs.key, cert: certs.cert } as tls.TLSSocketOptions);
+          secure.on('data', (x) => secure.end(`secure:${x}`));
+          secure.on('error', () => {});
+        });
+      });
+    });
+    const port = await listen(server);
+    try {
+      await fx.loop.runUntilComplete(async () => {
+        const plainApp = new Collector(fx.loop);
+        const [raw] = await fx.loop.createConnection(() => plainApp, '127.0.0.1', port);
+        (raw as Transport).write('STARTTLS\n');
+        while (plainApp.received < 3) await sleepTick(fx.loop);
+        expect(plainApp.text()).toBe('GO\n');
+        const app = new Collector(fx.loop);
+        const t = await wrapTls(fx.loop, raw as Transport, app, { ca: certs.cert }, { serverHostname: 'localhost' });
+        t.write('hi');
+        await app.done;
+        expect(app.text()).toBe('secure:hi');
+        expect(plainApp.lost).toBeNull();
+      });
+    } finally {
+      server.close();
+    }
+  });
+
+  it('presents a client certificate to a server that requires one', async () => {
+    const server = tls.createServer({ key: certs.key, cert: certs.cert, ca: certs.cert, requestCert: true, rejectUnauthorized: true }, (s) => {
+      s.end(`cn=${(s.getPeerCertificate() as tls.PeerCertificate).subject.CN}`);
+    });
+    const port = await listen(server);
+    try {
+      await fx.loop.runUntilComplete(async () => {
+        const [, app] = await connectTls(fx.loop, port, { ca: certs.cert, key: certs.key, cert: certs.cert }, 'localhost');
+        await app.done;
+        expect(app.text()).toBe('cn=localhost');
+      });
+    } finally {
+      server.close();
+    }
+  });
+
   it('refuses a Node SecureContext with a code naming the options form', () => {
     expect(() => new TlsContext(tls.createSecureContext({}) as never)).toThrow(expect.objectContaining({ code: 'ERR_TLS_SECURE_CONTEXT_UNSUPPORTED' }));
   });
@@ -270,6 +317,52 @@ describe.skipIf(!HAVE_OPENSSL)('muxloop TLS server', () => {
       await server.waitClosed();
     });
     expect(apps.map((a) => a.transport.getExtraInfo('servername'))).toEqual(['localhost', 'localhost']);
+    ctx.close();
+  });
+
+  it('closes, without a leak or a report, connections reset mid-handshake or sending garbage', async () => {
+    const ctx = new TlsContext({ key: certs.key, cert: certs.cert }, true);
+    const apps: Collector[] = [];
+    await fx.loop.runUntilComplete(async () => {
+      const { server, port } = await serve(ctx, (a) => apps.push(a));
+      for (const payload of [Buffer.from([0x16, 0x03, 0x01, 0x00]), Buffer.from('GET / HTTP/1.1\r\n\r\n')]) {
+        await new Promise<void>((resolve) => {
+          const c = net.connect(port, '127.0.0.1', () => {
+            c.write(payload, () => (payload.length === 4 ? c.resetAndDestroy() : undefined));
+          });
+          c.on('close', () => resolve());
+          c.on('error', () => {});
+          c.resume();
+        });
+      }
+      const before = openFdCount();
+      server.close();
+      await server.waitClosed();
+      expect(openFdCount()).toBeLessThan(before);
+    });
+    // The app protocols never saw a connection: the handshake never completed.
+    expect(apps.every((a) => a.transport === undefined)).toBe(true);
+    ctx.close();
+  });
+
+  it('verifies a client certificate when asked (requestCert), and refuses a client without one', async () => {
+    const ctx = new TlsContext({ key: certs.key, cert: certs.cert, ca: certs.cert, requestCert: true }, true);
+    const apps: Collector[] = [];
+    await fx.loop.runUntilComplete(async () => {
+      const { server, port } = await serve(ctx, (a) => apps.push(a));
+      const talk = (withCert: boolean) => new Promise<string>((resolve) => {
+        const c = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: certs.cert, ...(withCert ? { key: certs.key, cert: certs.cert } : {}) }, () => c.end('me'));
+        let text = '';
+        c.on('data', (d) => (text += d));
+        c.on('close', () => resolve(text));
+        c.on('error', (e: NodeJS.ErrnoException) => (text = `error:${e.code}`));
+      });
+      expect(await talk(true)).toBe('me');
+      expect(await talk(false)).toMatch(/^error:/);
+      server.close();
+      await server.waitClosed();
+    });
+    expect((apps[0]!.transport.getExtraInfo('peercert') as tls.PeerCertificate).subject.CN).toBe('localhost');
     ctx.close();
   });
 

@@ -213,18 +213,22 @@ class TlsEngineWrap : public Napi::ObjectWrap<TlsEngineWrap> {
   }
   // takePlain() -> Buffer | undefined: the decrypted bytes of the last receive calls
   Napi::Value TakePlain(const Napi::CallbackInfo& info) {
-    std::vector<uint8_t> plain = Live(info.Env())->TakePlain();
-    if (plain.empty()) return info.Env().Undefined();
-    return Napi::Buffer<uint8_t>::Copy(info.Env(), plain.data(), plain.size());
+    tls::Engine* engine = Live(info.Env());
+    if (engine->plain().empty()) return info.Env().Undefined();
+    Napi::Value out = Napi::Buffer<uint8_t>::Copy(info.Env(), engine->plain().data(), engine->plain().size());
+    engine->ClearPlain();
+    return out;
   }
   // takeOut() -> Buffer | undefined: every ciphertext byte waiting to be sent
   Napi::Value TakeOut(const Napi::CallbackInfo& info) {
     tls::Engine* engine = Live(info.Env());
-    const size_t pending = engine->PendingOut();
+    const uint8_t* data = nullptr;
+    const size_t pending = engine->PeekOut(&data);
     if (pending == 0) return info.Env().Undefined();
-    Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(info.Env(), pending);
-    const size_t got = engine->TakeOut(out.Data(), pending);
-    return got == pending ? out : Napi::Buffer<uint8_t>::Copy(info.Env(), out.Data(), got);
+    // Copy (Node's allocator, no finalizer) is cheaper than an external Buffer per write.
+    Napi::Value out = Napi::Buffer<uint8_t>::Copy(info.Env(), data, pending);
+    engine->ConsumeOut();
+    return out;
   }
   // info() -> {protocol, cipher, cipherStandard, cipherBits, alpn, servername, peerCert,
   //            verifyError, verifyMessage, sessionReused}

@@ -92,9 +92,12 @@ class Engine {
   // Queues close_notify. Flags or -1.
   int Shutdown(TlsError* error);
 
-  std::vector<uint8_t> TakePlain();
-  size_t PendingOut() const;
-  size_t TakeOut(uint8_t* into, size_t capacity);
+  // Decrypted bytes not yet taken; ClearPlain() keeps the capacity for the next batch.
+  const std::vector<uint8_t>& plain() const { return plain_; }
+  void ClearPlain() { plain_.clear(); }
+  // The ciphertext waiting in the write BIO, without copying; ConsumeOut() empties it.
+  size_t PeekOut(const uint8_t** data) const;
+  void ConsumeOut();
 
   bool handshake_done() const { return ssl_ != nullptr && SSL_is_init_finished(ssl_); }
   SSL* ssl() const { return ssl_; }

@@ -290,6 +290,13 @@ export class SSLProtocol implements Protocol {
     if (this.phase === 'closed') return;
     this.#error ??= error;
     if (this.phase === 'handshake') this.settle(error);
+    // The alert OpenSSL queued for the peer (bad certificate, certificate required, ...) goes out
+    // first: the raw write tries the socket at once, so the peer learns why.
+    try {
+      this.flush();
+    } catch {
+      // Nothing more to tell the peer.
+    }
     this.raw?.abort();
   }
 

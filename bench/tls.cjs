@@ -1,0 +1,124 @@
+// TLS engines side by side (issue 14): a 1 KiB echo server and handshakes per second for
+//   node     Node's tls.createServer
+//   native   muxloop's native engine (lib/net/tls: OpenSSL memory BIOs driven from the addon)
+//   duplex   Node's tls.TLSSocket over a JS Duplex bridged to a muxloop transport (engine (b))
+// The server under test runs in its own process and reports its CPU time; the load is the same
+// for all: C Node tls clients in this process doing 1 KiB ping-pong for D seconds, then
+// `openssl s_time -new` (a neutral handshake generator) when the binary is present.
+// Usage: node bench/tls.cjs [seconds=3] [connections=20]   (after `npx tsc -p tsconfig.json`)
+'use strict';
+const { execFileSync, spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const tls = require('node:tls');
+
+const SECONDS = Number(process.argv[2] ?? 3);
+const CONNS = Number(process.argv[3] ?? 20);
+const MSG = Buffer.alloc(1024, 7);
+
+function certs() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'muxloop-tlsbench-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem', '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { cwd: dir, stdio: 'ignore' });
+  const out = { key: fs.readFileSync(path.join(dir, 'k.pem'), 'utf8'), cert: fs.readFileSync(path.join(dir, 'c.pem'), 'utf8') };
+  fs.rmSync(dir, { recursive: true, force: true });
+  return out;
+}
+
+function server(kind, pem) {
+  const root = path.join(__dirname, '..', 'dist');
+  const code = `
+    const tls = require('node:tls');
+    const { key, cert } = JSON.parse(process.env.PEM);
+    const kind = ${JSON.stringify(kind)};
+    const report = () => { const u = process.cpuUsage(); process.stdout.write(JSON.stringify({ cpu: (u.user + u.system) / 1e6 }) + '\\n'); process.exit(0); };
+    process.stdin.on('end', report); process.stdin.resume();
+    if (kind === 'node') {
+      const s = tls.createServer({ key, cert }, (c) => c.on('data', (d) => c.write(d)));
+      s.listen(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'));
+    } else {
+      const { newEventLoop } = require(${JSON.stringify(path.join(root, 'index.js'))});
+      const { SSLProtocol, TlsContext } = require(${JSON.stringify(path.join(root, 'net', 'tls', 'index.js'))});
+      const { Duplex } = require('node:stream');
+      const loop = newEventLoop();
+      const ctx = new TlsContext({ key, cert }, true);
+      const nodeCtx = tls.createSecureContext({ key, cert });
+      const listen = () => loop.createServer(() => {
+          if (kind === 'native') {
+            const app = { connectionMade(t) { this.t = t; }, dataReceived(d) { this.t.write(d); }, eofReceived() {}, connectionLost() {} };
+            return new SSLProtocol(loop, app, ctx, { serverSide: true });
+          }
+          // engine (b): TLSSocket over a Duplex whose other side is the muxloop transport.
+          let transport;
+          const duplex = new Duplex({ read() {}, write(chunk, _e, cb) { transport.write(chunk); cb(); }, final(cb) { transport.close(); cb(); } });
+          const sock = new tls.TLSSocket(duplex, { isServer: true, secureContext: nodeCtx });
+          sock.on('data', (d) => sock.write(d));
+          sock.on('error', () => {});
+          return { connectionMade(t) { transport = t; }, dataReceived(d) { duplex.push(d); }, eofReceived() { duplex.push(null); }, connectionLost() { duplex.destroy(); } };
+        }, '127.0.0.1', 0);
+      // Owning mode (the loop blocks in its selector, libuv polled through it), as the project's
+      // TCP echo bench runs its fastest muxloop servers; stdin's end still reaches Node's side.
+      const srv = loop.runUntilCompleteSync(listen());
+      process.stdout.write(srv.sockets[0].getsockname()[1] + '\\n');
+      loop.runForeverSync();
+    }`;
+  const child = spawn(process.execPath, ['-e', code], { env: { ...process.env, PEM: JSON.stringify(pem) }, stdio: ['pipe', 'pipe', 'inherit'] });
+  return new Promise((resolve) => {
+    let buf = '';
+    child.stdout.on('data', function first(d) {
+      buf += d;
+      if (buf.includes('\n')) {
+        child.stdout.off('data', first);
+        resolve({ port: Number(buf.trim()), stop: () => new Promise((r) => { let o = ''; child.stdout.on('data', (x) => (o += x)); child.on('close', () => r(JSON.parse(o))); child.stdin.end(); }) });
+      }
+    });
+  });
+}
+
+async function echo(port, pem) {
+  let count = 0;
+  const deadline = Date.now() + SECONDS * 1000;
+  const socks = await Promise.all(Array.from({ length: CONNS }, () => new Promise((resolve) => {
+    const c = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: pem.cert }, () => resolve(c));
+  })));
+  await Promise.all(socks.map((c) => new Promise((resolve) => {
+    let got = 0;
+    c.on('data', (d) => {
+      got += d.length;
+      while (got >= MSG.length) {
+        got -= MSG.length;
+        count++;
+        if (Date.now() < deadline) c.write(MSG); else { c.destroy(); resolve(); return; }
+      }
+    });
+    c.write(MSG);
+  })));
+  return count / SECONDS;
+}
+
+function handshakes(port) {
+  try {
+    const out = execFileSync('openssl', ['s_time', '-connect', `127.0.0.1:${port}`, '-new', '-time', String(SECONDS)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const m = /(\d+) connections in ([\d.]+) real seconds/.exec(out);
+    return m ? Number(m[1]) / Number(m[2]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+(async () => {
+  const pem = certs();
+  const rows = [];
+  for (const kind of ['node', 'native', 'duplex']) {
+    const s1 = await server(kind, pem);
+    const msgs = await echo(s1.port, pem);
+    const { cpu } = await s1.stop();
+    const s2 = await server(kind, pem);
+    const hs = handshakes(s2.port);
+    const { cpu: hsCpu } = await s2.stop();
+    rows.push({ kind, msgsPerSec: Math.round(msgs), serverCpuSecPer100kMsgs: +(cpu / (msgs * SECONDS) * 1e5).toFixed(2), handshakesPerSec: Math.round(hs), serverCpuSec: +hsCpu.toFixed(2) });
+  }
+  console.table(rows);
+  const node = rows[0];
+  for (const r of rows.slice(1)) console.log(`${r.kind}: ${(r.msgsPerSec / node.msgsPerSec).toFixed(2)}x Node tls msgs/s, ${(r.handshakesPerSec / node.handshakesPerSec).toFixed(2)}x handshakes/s`);
+})();
