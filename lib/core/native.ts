@@ -77,6 +77,10 @@ export interface NativeTlsEngine {
   start(): number;
   receive(data: ArrayBufferView, offset?: number, length?: number): number;
   send(data: ArrayBufferView, offset?: number, length?: number): number;
+  /** `receive` returning the plaintext Buffer itself when that is all that happened, else the flags. */
+  open(data: ArrayBufferView, offset?: number, length?: number): Buffer | number;
+  /** `send` returning the ciphertext Buffer (undefined for empty input). */
+  seal(data: ArrayBufferView, offset?: number, length?: number): Buffer | undefined;
   shutdown(): number;
   takePlain(): Buffer | undefined;
   takeOut(): Buffer | undefined;

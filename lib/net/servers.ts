@@ -7,6 +7,7 @@
  * argument errors are delivered through it, as with the sock* coroutines.
  * @packageDocumentation
  */
+import { tlsClient, tlsServerFactory, wantsTls, type SslOptions } from './tls';
 import { lstatSync, statSync, unlinkSync } from 'node:fs';
 import { codedError, errnoError, invalidArgType, outOfRange } from '../core/errors';
 import type { Future } from '../tasks/futures';
@@ -24,7 +25,7 @@ export type ReadPipeTransportType = ReadTransport;
 export type WritePipeTransportType = WriteTransport;
 
 /** Options of `loop.createServer`. */
-export interface CreateServerOptions {
+export interface CreateServerOptions extends SslOptions {
   /** `AF_UNSPEC` (default), `AF_INET` or `AF_INET6`. */
   family?: number;
   /** getaddrinfo flags; default `AI_PASSIVE`. */
@@ -54,7 +55,7 @@ export interface CreateUnixServerOptions {
 }
 
 /** Options of `loop.createConnection`. */
-export interface CreateConnectionOptions {
+export interface CreateConnectionOptions extends SslOptions {
   /** An existing connected (or connecting) stream socket, instead of host and port. */
   sock?: Socket;
   /** `[host, port]` to bind to before connecting. */
@@ -175,8 +176,9 @@ function connectFailure(errors: unknown[]): unknown {
 /** `SelectorEventLoop.createServer`. */
 export function createServer(loop: SelectorEventLoop, protocolFactory: ProtocolFactory, host?: string | readonly string[] | null, port?: number | string | null, options?: CreateServerOptions): Future<Server> {
   return task(loop, async () => {
-    const factory = checkFactory(protocolFactory);
     const opts = checkOptions(options);
+    const plainFactory = checkFactory(protocolFactory);
+    const factory = wantsTls(opts) ? tlsServerFactory(loop, plainFactory, opts) : plainFactory;
     const backlog = checkBacklog(opts.backlog);
     const { family = AF_UNSPEC, flags = AI_PASSIVE, reuseAddress = true, reusePort = false, startServing = true } = opts;
     if (reusePort && SO_REUSEPORT === undefined) throw codedError('ERR_NOT_SUPPORTED', 'SO_REUSEPORT is not supported on loop platform');
@@ -232,6 +234,7 @@ export function createConnection<P extends BaseProtocol>(loop: SelectorEventLoop
   return task(loop, async () => {
     const factory = checkFactory(protocolFactory);
     const opts = checkOptions(options);
+    const tls = wantsTls(opts);
     const hasHostPort = (host !== undefined && host !== null) || (port !== undefined && port !== null);
     let sock: Socket;
     if (opts.sock !== undefined && opts.sock !== null) {
@@ -286,6 +289,7 @@ export function createConnection<P extends BaseProtocol>(loop: SelectorEventLoop
       if (connected === undefined) throw connectFailure(errors);
       sock = connected;
     }
+    if (tls) return tlsClient(loop, factory, opts, host, (proto) => streamTransport(loop, sock, () => proto));
     return streamTransport(loop, sock, factory);
   });
 }
@@ -369,10 +373,13 @@ export function createUnixConnection<P extends BaseProtocol>(loop: SelectorEvent
 }
 
 /** `SelectorEventLoop.connectAcceptedSocket`. */
-export function connectAcceptedSocket<P extends BaseProtocol>(loop: SelectorEventLoop, protocolFactory: ProtocolFactory<P>, sock: Socket): Future<[Transport, P]> {
+export function connectAcceptedSocket<P extends BaseProtocol>(loop: SelectorEventLoop, protocolFactory: ProtocolFactory<P>, sock: Socket, options?: SslOptions): Future<[Transport, P]> {
   return task(loop, async () => {
     const factory = checkFactory(protocolFactory);
-    return streamTransport(loop, checkSocket(sock, SOCK_STREAM, 'SOCK_STREAM'), factory);
+    const opts = checkOptions(options);
+    const checked = checkSocket(sock, SOCK_STREAM, 'SOCK_STREAM');
+    if (wantsTls(opts)) return tlsClient(loop, factory, opts, undefined, (proto) => streamTransport(loop, checked, () => proto), true);
+    return streamTransport(loop, checked, factory);
   });
 }
 

@@ -76,3 +76,72 @@ export async function wrapTls(
   await waiter;
   return proto.appTransport;
 }
+
+/** The TLS options of `createConnection`, `createServer`, `connectAcceptedSocket` (asyncio's names). */
+export interface SslOptions {
+  /** TLS: a `TlsContext`, `true` (client default), or `tls.createSecureContext`-style options. */
+  ssl?: TlsContext | TlsOptions | boolean | null;
+  /** Client: the name checked and sent in SNI; default the `host` argument. */
+  serverHostname?: string | null;
+  /** Seconds; default 60. */
+  sslHandshakeTimeout?: number;
+  /** Seconds; default 30. */
+  sslShutdownTimeout?: number;
+}
+
+/** @internal `ssl` given (not undefined/null/false), and the timeouts only with it (asyncio's ValueError). */
+export function wantsTls(options: SslOptions): boolean {
+  const on = options.ssl !== undefined && options.ssl !== null && options.ssl !== false;
+  if (!on) {
+    for (const name of ['serverHostname', 'sslHandshakeTimeout', 'sslShutdownTimeout'] as const) {
+      if (options[name] !== undefined && options[name] !== null) {
+        throw codedError('ERR_INVALID_ARG_VALUE', `${name} is only meaningful with ssl`, TypeError);
+      }
+    }
+  }
+  return on;
+}
+
+/**
+ * @internal The protocol factory a TLS server uses: each accepted connection gets an
+ * `SSLProtocol` over the user's protocol. The context is built once, here.
+ */
+export function tlsServerFactory(loop: SelectorEventLoop, factory: () => BaseProtocol, options: SslOptions): () => SSLProtocol {
+  const context = toTlsContext(options.ssl, true);
+  const sslHandshakeTimeout = checkDelay(options.sslHandshakeTimeout, 'sslHandshakeTimeout');
+  const sslShutdownTimeout = checkDelay(options.sslShutdownTimeout, 'sslShutdownTimeout');
+  return () => new SSLProtocol(loop, factory(), context, { serverSide: true, sslHandshakeTimeout, sslShutdownTimeout });
+}
+
+/**
+ * @internal Client side of `createConnection(..., { ssl })`: `makeRaw(protocol)` makes the raw
+ * transport for the SSLProtocol; resolves with the TLS transport and the user's protocol once the
+ * handshake and verification succeeded (the raw transport is closed otherwise).
+ */
+export async function tlsClient<P extends BaseProtocol>(
+  loop: SelectorEventLoop,
+  factory: () => P,
+  options: SslOptions,
+  host: string | null | undefined,
+  makeRaw: (protocol: SSLProtocol) => Promise<unknown>,
+  serverSide = false,
+): Promise<[Transport, P]> {
+  const context = toTlsContext(options.ssl, serverSide);
+  const serverHostname = options.serverHostname ?? (serverSide ? undefined : host ?? undefined);
+  if (!serverSide && (serverHostname === undefined || serverHostname === '') && context.rejectUnauthorized) {
+    throw codedError('ERR_INVALID_ARG_VALUE', 'You must set serverHostname when using ssl without a host', TypeError);
+  }
+  const sslHandshakeTimeout = checkDelay(options.sslHandshakeTimeout, 'sslHandshakeTimeout');
+  const sslShutdownTimeout = checkDelay(options.sslShutdownTimeout, 'sslShutdownTimeout');
+  const app = factory();
+  const waiter = loop.createFuture<void>();
+  const proto = new SSLProtocol(loop, app, context, { serverSide, serverHostname: serverHostname ?? undefined, sslHandshakeTimeout, sslShutdownTimeout }, waiter);
+  await makeRaw(proto);
+  try {
+    await waiter;
+  } catch (error) {
+    proto.raw?.abort();
+    throw error;
+  }
+  return [proto.appTransport, app];
+}

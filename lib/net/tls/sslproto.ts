@@ -54,7 +54,7 @@ type Phase = 'unwrapped' | 'handshake' | 'wrapped' | 'closing' | 'closed';
  * The raw transport's protocol: feeds ciphertext to the engine, sends what the engine produces,
  * and drives the app protocol through an `SSLTransport`.
  */
-export class SSLProtocol implements Protocol {
+export class SSLProtocol implements Protocol, BufferedProtocol {
   /** @internal */ readonly loop: SelectorEventLoop;
   /** @internal */ app: BaseProtocol;
   /** @internal */ raw: Transport | undefined;
@@ -101,18 +101,37 @@ export class SSLProtocol implements Protocol {
     }
   }
 
-  /** Ciphertext from the peer: one native call decrypts the whole batch. */
+  /**
+   * The raw transport reads straight into this thread's scratch (the BufferedProtocol path): no
+   * Buffer per read; `bufferUpdated` hands the bytes to the engine at once.
+   */
+  getBuffer(_sizeHint: number): Buffer {
+    return (readScratch ??= Buffer.allocUnsafe(READ_SCRATCH));
+  }
+
+  /** `nbytes` of ciphertext in the scratch: one native call decrypts the whole batch. */
+  bufferUpdated(nbytes: number): void {
+    this.receive(readScratch!, nbytes);
+  }
+
+  /** Ciphertext from the peer (the Protocol path, for callers that feed Buffers). */
   dataReceived(data: Buffer): void {
+    this.receive(data, data.length);
+  }
+
+  /** @internal */
+  receive(data: Buffer, length: number): void {
     const engine = this.engine;
     if (engine === undefined || engine.closed || this.phase === 'closed') return;
-    let flags: number;
+    let result: Buffer | number;
     try {
-      flags = engine.receive(data);
+      result = engine.open(data, 0, length);
     } catch (error) {
       this.fatal(error as Error);
       return;
     }
-    this.handle(flags);
+    if (typeof result === 'number') this.handle(result);
+    else this.deliver(result);
   }
 
   /** The raw peer shut down its write side (with or without close_notify). */
@@ -333,6 +352,9 @@ export class SSLProtocol implements Protocol {
 }
 
 const EOF_MARK = Buffer.alloc(0);
+/** Ciphertext read size: asyncio's max read, 256 KiB (transports/base.ts MAX_READ_SIZE). */
+const READ_SCRATCH = 256 * 1024;
+let readScratch: Buffer | undefined;
 
 function sniName(host: string | undefined): string | undefined {
   // RFC 6066 3: literal IP addresses are not permitted in SNI.
@@ -454,7 +476,8 @@ export class SSLTransport implements Transport {
     if (this.#eofWritten) throw codedError('ERR_STREAM_WRITE_AFTER_END', 'write after writeEof()');
     if (bytes.byteLength === 0 || this.isClosing() || this.#proto.phase !== 'wrapped') return;
     try {
-      if (this.#proto.engine!.send(bytes) & HAVE_OUT) this.#proto.flush();
+      const out = this.#proto.engine!.seal(bytes);
+      if (out !== undefined) this.#proto.raw!.write(out);
     } catch (error) {
       this.#proto.fatal(error as Error);
     }
