@@ -461,8 +461,10 @@ describe.skipIf(!HAVE_OPENSSL)('ssl option on the loop and streams', () => {
           // The go-ahead goes out in plain text before the upgrade, as SMTP's "220 Ready".
           app.transport.write('GO');
           const secureApp = new Collector(fx.loop);
-          secureApp.onData = (d) => secureApp.transport.write(d);
-          void fx.loop.startTls(app.transport, secureApp, ctx, { serverSide: true });
+          // Data may arrive with the client's Finished, before startTls resolves: write through
+          // the transport startTls gives (the protocol gets no second connectionMade).
+          const upgraded = fx.loop.startTls(app.transport, secureApp, ctx, { serverSide: true });
+          secureApp.onData = (d) => void upgraded.then((t) => t.write(d));
         };
         return app;
       }, '127.0.0.1', 0);
@@ -474,6 +476,7 @@ describe.skipIf(!HAVE_OPENSSL)('ssl option on the loop and streams', () => {
       expect(plainApp.text()).toBe('GO');
       const secure = new Collector(fx.loop);
       const t = await fx.loop.startTls(raw, secure, { ca: certs.cert }, { serverHostname: 'localhost' });
+      expect(secure.transport).toBeUndefined(); // no second connectionMade, as asyncio
       t.write('after upgrade');
       while (secure.received < 13) await sleepTick(fx.loop);
       expect(secure.text()).toBe('after upgrade');
@@ -484,6 +487,31 @@ describe.skipIf(!HAVE_OPENSSL)('ssl option on the loop and streams', () => {
         await s.waitClosed();
       }
       ctx.close();
+    });
+  });
+
+  it('StreamWriter.startTls upgrades both ends of a streams connection', async () => {
+    await fx.loop.runUntilComplete(async () => {
+      const server = await startServer(async (reader, writer) => {
+        expect((await reader.readline()).toString()).toBe('STARTTLS\n');
+        writer.write('GO\n');
+        await writer.startTls({ key: certs.key, cert: certs.cert });
+        const line = await reader.readline();
+        writer.write(Buffer.concat([Buffer.from('tls:'), line]));
+        writer.close();
+      }, '127.0.0.1', 0, { loop: fx.loop });
+      const port = (server.sockets[0]!.getsockname() as [string, number])[1];
+      const [reader, writer] = await openConnection('127.0.0.1', port, { loop: fx.loop });
+      writer.write('STARTTLS\n');
+      expect((await reader.readline()).toString()).toBe('GO\n');
+      await writer.startTls({ ca: certs.cert }, { serverHostname: 'localhost' });
+      expect((writer.getExtraInfo('peercert') as tls.PeerCertificate).subject.CN).toBe('localhost');
+      writer.write('secret\n');
+      expect((await reader.read(-1)).toString()).toBe('tls:secret\n');
+      writer.close();
+      await writer.waitClosed();
+      server.close();
+      await server.waitClosed();
     });
   });
 });

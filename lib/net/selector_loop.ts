@@ -246,12 +246,12 @@ export class SelectorEventLoop extends BaseEventLoop {
   /**
    * Upgrades a connected stream transport to TLS (STARTTLS), asyncio's `loop.start_tls`:
    * resolves with the TLS transport once the handshake and verification succeeded; `protocol`
-   * then gets its callbacks (its `connectionMade` runs with the new transport). The old
+   * then gets its callbacks (its `connectionMade` is not called again, as asyncio). The old
    * transport must not be used afterwards. Rejects with a coded error and closes the connection
    * on failure.
    */
   startTls(transport: Transport, protocol: BaseProtocol, sslContext: TlsContext | TlsOptions | true, options?: WrapTlsOptions): Future<Transport> {
-    return this.createTask(wrapTls(this, transport, protocol, sslContext, options)) as unknown as Future<Transport>;
+    return this.createTask(wrapTls(this, transport, protocol, sslContext, { ...options, callConnectionMade: false })) as unknown as Future<Transport>;
   }
 
   /**

@@ -26,6 +26,8 @@ export interface WrapTlsOptions {
   sslHandshakeTimeout?: number;
   /** Seconds; default 30 (asyncio's). */
   sslShutdownTimeout?: number;
+  /** Call `protocol.connectionMade(tlsTransport)` after the handshake (default true; `loop.startTls` passes false, as asyncio). */
+  callConnectionMade?: boolean;
 }
 
 function checkDelay(value: unknown, name: string): number | undefined {
@@ -69,7 +71,7 @@ export async function wrapTls(
     throw error;
   }
   const waiter = loop.createFuture<void>();
-  const proto = new SSLProtocol(loop, protocol, context, { serverSide, serverHostname: options.serverHostname, sslHandshakeTimeout, sslShutdownTimeout }, waiter);
+  const proto = new SSLProtocol(loop, protocol, context, { serverSide, serverHostname: options.serverHostname, sslHandshakeTimeout, sslShutdownTimeout, callConnectionMade: options.callConnectionMade }, waiter);
   raw.setProtocol(proto);
   proto.connectionMade(raw);
   raw.resumeReading();

@@ -46,6 +46,11 @@ export interface SSLProtocolOptions {
   sslHandshakeTimeout?: number;
   /** Seconds; default 30. */
   sslShutdownTimeout?: number;
+  /**
+   * Call the app protocol's `connectionMade` after the handshake (default true). `loop.startTls`
+   * passes false, as asyncio's start_tls: the protocol was already connected.
+   */
+  callConnectionMade?: boolean;
 }
 
 type Phase = 'unwrapped' | 'handshake' | 'wrapped' | 'closing' | 'closed';
@@ -202,7 +207,7 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
     this.phase = 'wrapped';
     this.#appMade = true;
     try {
-      this.app.connectionMade?.(this.appTransport);
+      if (this.options.callConnectionMade !== false) this.app.connectionMade?.(this.appTransport);
     } catch (exception) {
       this.loop.callExceptionHandler({ message: 'protocol.connectionMade() failed', exception, transport: this.appTransport });
       this.fatal(exception as Error);
