@@ -515,3 +515,12 @@ describe.skipIf(!HAVE_OPENSSL)('ssl option on the loop and streams', () => {
     });
   });
 });
+
+describe.skipIf(!HAVE_OPENSSL)('examples/https-fetch.js', () => {
+  it('fetches an https page from a local Node https server with muxloop streams (dist/ build)', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const out = execFileSync(process.execPath, [require('node:path').join(__dirname, '..', 'examples', 'https-fetch.js')], { encoding: 'utf8', timeout: 30_000 });
+    const result = JSON.parse(out.trim().split('\n').pop()!) as { status: string; body: string; protocol: string };
+    expect(result).toMatchObject({ status: 'HTTP/1.1 200 OK', body: 'hello over TLS, you asked /hello\n', protocol: 'TLSv1.3' });
+  });
+});
