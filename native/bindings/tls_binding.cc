@@ -141,6 +141,8 @@ class TlsEngineWrap : public Napi::ObjectWrap<TlsEngineWrap> {
                        {InstanceMethod<&TlsEngineWrap::Start>("start"),
                         InstanceMethod<&TlsEngineWrap::Receive>("receive"),
                         InstanceMethod<&TlsEngineWrap::Send>("send"),
+                        InstanceMethod<&TlsEngineWrap::Open>("open"),
+                        InstanceMethod<&TlsEngineWrap::Seal>("seal"),
                         InstanceMethod<&TlsEngineWrap::Shutdown>("shutdown"),
                         InstanceMethod<&TlsEngineWrap::TakePlain>("takePlain"),
                         InstanceMethod<&TlsEngineWrap::TakeOut>("takeOut"),
@@ -204,6 +206,28 @@ class TlsEngineWrap : public Napi::ObjectWrap<TlsEngineWrap> {
     }
     tls::TlsError error;
     return Flags(info.Env(), engine->Send(range.data, range.length, &error), error);
+  }
+  // The hot path in one call each way (1 KiB echo: 2 native calls per message instead of 4).
+  // open(view, offset?, length?) -> Buffer of plaintext when that is all that happened, else the
+  // flags of receive() (the caller then uses takePlain/takeOut).
+  Napi::Value Open(const Napi::CallbackInfo& info) {
+    ByteRange range = ToByteRange(info[0], info[1], info[2], "data");
+    tls::Engine* engine = Live(info.Env());
+    tls::TlsError error;
+    const int flags = engine->Receive(range.data, range.length, &error);
+    if (flags == tls::kHavePlain) return TakePlain(info);
+    return Flags(info.Env(), flags, error);
+  }
+  // seal(view, offset?, length?) -> the ciphertext Buffer (undefined for empty input).
+  Napi::Value Seal(const Napi::CallbackInfo& info) {
+    ByteRange range = ToByteRange(info[0], info[1], info[2], "data");
+    tls::Engine* engine = Live(info.Env());
+    if (!engine->handshake_done()) {
+      throw StateError(info.Env(), "ERR_TLS_HANDSHAKE_PENDING", "seal() before the handshake completed");
+    }
+    tls::TlsError error;
+    if (engine->Send(range.data, range.length, &error) < 0) throw ToJsError(info.Env(), error);
+    return TakeOut(info);
   }
   Napi::Value Shutdown(const Napi::CallbackInfo& info) {
     tls::Engine* engine = Live(info.Env());
