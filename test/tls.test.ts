@@ -279,6 +279,88 @@ describe.skipIf(!HAVE_OPENSSL)('muxloop TLS client', () => {
     }
   });
 
+  it('writeEof sends close_notify and half-closes; the peer still answers', async () => {
+    const server = tls.createServer({ key: certs.key, cert: certs.cert, allowHalfOpen: true }, (s) => {
+      let got = '';
+      s.on('data', (d) => (got += d));
+      s.on('end', () => s.end(`after eof: ${got}`));
+    });
+    const port = await listen(server);
+    try {
+      await fx.loop.runUntilComplete(async () => {
+        const [t, app] = await connectTls(fx.loop, port, { ca: certs.cert }, 'localhost');
+        expect(t.canWriteEof()).toBe(true);
+        t.write('half');
+        t.writeEof();
+        expect(() => t.write('more')).toThrow(expect.objectContaining({ code: 'ERR_STREAM_WRITE_AFTER_END' }));
+        await app.done;
+        expect(app.text()).toBe('after eof: half');
+        expect(app.eof).toBe(true);
+      });
+    } finally {
+      server.close();
+    }
+  });
+
+  it('fails with ERR_TLS_HANDSHAKE_TIMEOUT when the server never answers, leaving no fd', async () => {
+    const held: net.Socket[] = [];
+    const server = net.createServer((s) => held.push(s));
+    const port = await listen(server);
+    const before = openFdCount();
+    try {
+      await fx.loop.runUntilComplete(async () => {
+        const [raw] = await fx.loop.createConnection(() => ({}), '127.0.0.1', port);
+        await expect(wrapTls(fx.loop, raw as Transport, new Collector(fx.loop), { ca: certs.cert }, { serverHostname: 'localhost', sslHandshakeTimeout: 0.2 }))
+          .rejects.toMatchObject({ code: 'ERR_TLS_HANDSHAKE_TIMEOUT' });
+      });
+      await new Promise((r) => setTimeout(r, 20));
+      for (const s of held) s.destroy();
+      await new Promise((r) => setTimeout(r, 20));
+      expect(openFdCount()).toBe(before);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('pauseReading holds decrypted data until resumeReading; a BufferedProtocol gets the bytes in its buffer', async () => {
+    const server = tls.createServer({ key: certs.key, cert: certs.cert }, (s) => s.pipe(s));
+    const port = await listen(server);
+    try {
+      await fx.loop.runUntilComplete(async () => {
+        const [t, app] = await connectTls(fx.loop, port, { ca: certs.cert }, 'localhost');
+        t.pauseReading();
+        expect(t.isReading()).toBe(false);
+        t.write('while paused');
+        for (let i = 0; i < 20; i++) await sleepTick(fx.loop);
+        expect(app.received).toBe(0);
+        t.resumeReading();
+        while (app.received < 12) await sleepTick(fx.loop);
+        expect(app.text()).toBe('while paused');
+        t.close();
+        await app.done;
+
+        const [raw] = await fx.loop.createConnection(() => ({}), '127.0.0.1', port);
+        const buf = Buffer.alloc(5);
+        const parts: string[] = [];
+        const done = fx.loop.createFuture<void>();
+        const buffered = {
+          getBuffer: () => buf,
+          bufferUpdated: (n: number) => parts.push(buf.subarray(0, n).toString()),
+          connectionLost: () => done.setResult(undefined),
+        };
+        const bt = await wrapTls(fx.loop, raw as Transport, buffered as never, { ca: certs.cert }, { serverHostname: 'localhost' });
+        bt.write('buffered protocol');
+        while (parts.join('').length < 17) await sleepTick(fx.loop);
+        expect(parts.join('')).toBe('buffered protocol');
+        expect(Math.max(...parts.map((p) => p.length))).toBeLessThanOrEqual(5);
+        bt.close();
+        await done;
+      });
+    } finally {
+      server.close();
+    }
+  });
+
   it('refuses a Node SecureContext with a code naming the options form', () => {
     expect(() => new TlsContext(tls.createSecureContext({}) as never)).toThrow(expect.objectContaining({ code: 'ERR_TLS_SECURE_CONTEXT_UNSUPPORTED' }));
   });
