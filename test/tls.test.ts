@@ -572,6 +572,32 @@ describe.skipIf(!HAVE_OPENSSL)('ssl option on the loop and streams', () => {
     });
   });
 
+  it('createUnixServer({ ssl }) and createUnixConnection({ ssl, serverHostname })', async () => {
+    const dir = (await import('node:fs')).mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'muxloop-tls-unix-'));
+    const sockPath = require('node:path').join(dir, 's');
+    try {
+      await fx.loop.runUntilComplete(async () => {
+        const server = await fx.loop.createUnixServer(() => {
+          const app = new Collector(fx.loop);
+          app.onData = (d) => app.transport.write(d);
+          return app;
+        }, sockPath, { ssl: { key: certs.key, cert: certs.cert } });
+        await expect(fx.loop.createUnixConnection(() => new Collector(fx.loop), sockPath, { ssl: { ca: certs.cert } }))
+          .rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+        const [t, app] = await fx.loop.createUnixConnection(() => new Collector(fx.loop), sockPath, { ssl: { ca: certs.cert }, serverHostname: 'localhost' });
+        t.write('unix tls');
+        while (app.received < 8) await sleepTick(fx.loop);
+        expect(app.text()).toBe('unix tls');
+        t.close();
+        await app.done;
+        server.close();
+        await server.waitClosed();
+      });
+    } finally {
+      (await import('node:fs')).rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('StreamWriter.startTls upgrades both ends of a streams connection', async () => {
     await fx.loop.runUntilComplete(async () => {
       const server = await startServer(async (reader, writer) => {

@@ -231,7 +231,7 @@ export class SelectorEventLoop extends BaseEventLoop {
   }
 
   /** Connects to the Unix stream socket at `path` (or uses `options.sock`): `[transport, protocol]`. */
-  createUnixConnection<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, path?: string | Uint8Array | null, options?: { sock?: Socket }): Future<[Transport, P]> {
+  createUnixConnection<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, path?: string | Uint8Array | null, options?: { sock?: Socket } & SslOptions): Future<[Transport, P]> {
     return serverOps.createUnixConnection(this, protocolFactory, path, options);
   }
 

@@ -7,7 +7,7 @@
  * argument errors are delivered through it, as with the sock* coroutines.
  * @packageDocumentation
  */
-import { tlsClient, tlsServerFactory, wantsTls, type SslOptions } from './tls';
+import { prepareTls, tlsServerFactory, wantsTls, type SslOptions } from './tls';
 import { lstatSync, statSync, unlinkSync } from 'node:fs';
 import { codedError, errnoError, invalidArgType, outOfRange } from '../core/errors';
 import type { Future } from '../tasks/futures';
@@ -43,7 +43,7 @@ export interface CreateServerOptions extends SslOptions {
 }
 
 /** Options of `loop.createUnixServer`. */
-export interface CreateUnixServerOptions {
+export interface CreateUnixServerOptions extends SslOptions {
   /** An existing AF_UNIX stream socket, instead of a path. */
   sock?: Socket;
   /** listen() backlog (default 100). */
@@ -234,7 +234,7 @@ export function createConnection<P extends BaseProtocol>(loop: SelectorEventLoop
   return task(loop, async () => {
     const factory = checkFactory(protocolFactory);
     const opts = checkOptions(options);
-    const tls = wantsTls(opts);
+    const tls = wantsTls(opts) ? prepareTls(loop, factory, opts, host) : undefined;
     const hasHostPort = (host !== undefined && host !== null) || (port !== undefined && port !== null);
     let sock: Socket;
     if (opts.sock !== undefined && opts.sock !== null) {
@@ -289,7 +289,7 @@ export function createConnection<P extends BaseProtocol>(loop: SelectorEventLoop
       if (connected === undefined) throw connectFailure(errors);
       sock = connected;
     }
-    if (tls) return tlsClient(loop, factory, opts, host, (proto) => streamTransport(loop, sock, () => proto));
+    if (tls) return tls((proto) => streamTransport(loop, sock, () => proto));
     return streamTransport(loop, sock, factory);
   });
 }
@@ -297,8 +297,9 @@ export function createConnection<P extends BaseProtocol>(loop: SelectorEventLoop
 /** `SelectorEventLoop.createUnixServer`. */
 export function createUnixServer(loop: SelectorEventLoop, protocolFactory: ProtocolFactory, path?: string | Uint8Array | null, options?: CreateUnixServerOptions): Future<Server> {
   return task(loop, async () => {
-    const factory = checkFactory(protocolFactory);
     const opts = checkOptions(options);
+    const plainFactory = checkFactory(protocolFactory);
+    const factory = wantsTls(opts) ? tlsServerFactory(loop, plainFactory, opts) : plainFactory;
     const backlog = checkBacklog(opts.backlog);
     const { startServing = true, cleanupSocket = true } = opts;
     let sock: Socket;
@@ -347,10 +348,11 @@ export function createUnixServer(loop: SelectorEventLoop, protocolFactory: Proto
 }
 
 /** `SelectorEventLoop.createUnixConnection`. */
-export function createUnixConnection<P extends BaseProtocol>(loop: SelectorEventLoop, protocolFactory: ProtocolFactory<P>, path?: string | Uint8Array | null, options?: { sock?: Socket }): Future<[Transport, P]> {
+export function createUnixConnection<P extends BaseProtocol>(loop: SelectorEventLoop, protocolFactory: ProtocolFactory<P>, path?: string | Uint8Array | null, options?: { sock?: Socket } & SslOptions): Future<[Transport, P]> {
   return task(loop, async () => {
     const factory = checkFactory(protocolFactory);
     const opts = checkOptions(options);
+    const tls = wantsTls(opts) ? prepareTls(loop, factory, opts, undefined) : undefined;
     let sock: Socket;
     if (opts.sock !== undefined && opts.sock !== null) {
       if (path !== undefined && path !== null) throw argValue('path and sock can not be specified at the same time');
@@ -368,6 +370,8 @@ export function createUnixConnection<P extends BaseProtocol>(loop: SelectorEvent
         throw error;
       }
     }
+    // No host to check: asyncio requires serverHostname with ssl here (or verification off).
+    if (tls) return tls((proto) => streamTransport(loop, sock, () => proto));
     return streamTransport(loop, sock, factory);
   });
 }
@@ -378,7 +382,7 @@ export function connectAcceptedSocket<P extends BaseProtocol>(loop: SelectorEven
     const factory = checkFactory(protocolFactory);
     const opts = checkOptions(options);
     const checked = checkSocket(sock, SOCK_STREAM, 'SOCK_STREAM');
-    if (wantsTls(opts)) return tlsClient(loop, factory, opts, undefined, (proto) => streamTransport(loop, checked, () => proto), true);
+    if (wantsTls(opts)) return prepareTls(loop, factory, opts, undefined, true)((proto) => streamTransport(loop, checked, () => proto));
     return streamTransport(loop, checked, factory);
   });
 }

@@ -123,18 +123,19 @@ export function tlsServerFactory(loop: SelectorEventLoop, factory: () => BasePro
 }
 
 /**
- * @internal Client side of `createConnection(..., { ssl })`: `makeRaw(protocol)` makes the raw
- * transport for the SSLProtocol; resolves with the TLS transport and the user's protocol once the
- * handshake and verification succeeded (the raw transport is closed otherwise).
+ * @internal TLS for `createConnection(..., { ssl })` and its kin. Checks the options and builds
+ * the context at once (before any socket exists, so a bad option leaks nothing); the returned
+ * function runs the handshake over the connected socket: `makeRaw(protocol)` makes the raw
+ * transport for the SSLProtocol, and it resolves with the TLS transport and the user's protocol
+ * once the handshake and verification succeeded (the raw transport is closed otherwise).
  */
-export async function tlsClient<P extends BaseProtocol>(
+export function prepareTls<P extends BaseProtocol>(
   loop: SelectorEventLoop,
   factory: () => P,
   options: SslOptions,
   host: string | null | undefined,
-  makeRaw: (protocol: SSLProtocol) => Promise<unknown>,
   serverSide = false,
-): Promise<[Transport, P]> {
+): (makeRaw: (protocol: SSLProtocol) => Promise<unknown>) => Promise<[Transport, P]> {
   const context = toTlsContext(options.ssl, serverSide);
   const serverHostname = options.serverHostname ?? (serverSide ? undefined : host ?? undefined);
   if (!serverSide && (serverHostname === undefined || serverHostname === '') && context.rejectUnauthorized) {
@@ -142,15 +143,17 @@ export async function tlsClient<P extends BaseProtocol>(
   }
   const sslHandshakeTimeout = checkDelay(options.sslHandshakeTimeout, 'sslHandshakeTimeout');
   const sslShutdownTimeout = checkDelay(options.sslShutdownTimeout, 'sslShutdownTimeout');
-  const app = factory();
-  const waiter = loop.createFuture<void>();
-  const proto = new SSLProtocol(loop, app, context, { serverSide, serverHostname: serverHostname ?? undefined, sslHandshakeTimeout, sslShutdownTimeout }, waiter);
-  await makeRaw(proto);
-  try {
-    await waiter;
-  } catch (error) {
-    proto.raw?.abort();
-    throw error;
-  }
-  return [proto.appTransport, app];
+  return async (makeRaw) => {
+    const app = factory();
+    const waiter = loop.createFuture<void>();
+    const proto = new SSLProtocol(loop, app, context, { serverSide, serverHostname: serverHostname ?? undefined, sslHandshakeTimeout, sslShutdownTimeout }, waiter);
+    await makeRaw(proto);
+    try {
+      await waiter;
+    } catch (error) {
+      proto.raw?.abort();
+      throw error;
+    }
+    return [proto.appTransport, app];
+  };
 }
