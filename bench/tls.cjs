@@ -2,6 +2,7 @@
 //   node     Node's tls.createServer
 //   native   muxloop's native engine (lib/net/tls: OpenSSL memory BIOs driven from the addon)
 //   duplex   Node's tls.TLSSocket over a JS Duplex bridged to a muxloop transport (engine (b))
+//   asyncio  Python asyncio's create_server(ssl=...), when python3 is present
 // The server under test runs in its own process and reports its CPU time; the load is the same
 // for all: C Node tls clients in this process doing 1 KiB ping-pong for D seconds, then
 // `openssl s_time -new` (a neutral handshake generator) when the binary is present.
@@ -21,9 +22,9 @@ const MSG = Buffer.alloc(1024, 7);
 function certs() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'muxloop-tlsbench-'));
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem', '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { cwd: dir, stdio: 'ignore' });
-  const out = { key: fs.readFileSync(path.join(dir, 'k.pem'), 'utf8'), cert: fs.readFileSync(path.join(dir, 'c.pem'), 'utf8') };
-  fs.rmSync(dir, { recursive: true, force: true });
-  return out;
+  // The files stay until the end: Python's ssl loads the chain from files.
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  return { key: fs.readFileSync(path.join(dir, 'k.pem'), 'utf8'), cert: fs.readFileSync(path.join(dir, 'c.pem'), 'utf8'), keyFile: path.join(dir, 'k.pem'), certFile: path.join(dir, 'c.pem') };
 }
 
 function server(kind, pem) {
@@ -63,7 +64,27 @@ function server(kind, pem) {
       process.stdout.write(srv.sockets[0].getsockname()[1] + '\\n');
       loop.runForeverSync();
     }`;
-  const child = spawn(process.execPath, ['-e', code], { env: { ...process.env, PEM: JSON.stringify(pem) }, stdio: ['pipe', 'pipe', 'inherit'] });
+  // Python asyncio with ssl (its sslproto over the same OpenSSL 3.0 line), when python3 is here.
+  const py = `
+import asyncio, os, ssl, sys, time
+class Echo(asyncio.Protocol):
+    def connection_made(self, t): self.t = t
+    def data_received(self, d): self.t.write(d)
+async def main():
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(os.environ['CERT'], os.environ['KEY'])
+    loop = asyncio.get_running_loop()
+    srv = await loop.create_server(Echo, '127.0.0.1', 0, ssl=ctx, backlog=1024)
+    print(srv.sockets[0].getsockname()[1], flush=True)
+    gone = loop.create_future()
+    loop.add_reader(0, lambda: os.read(0, 4096) or gone.done() or gone.set_result(None))
+    await gone
+    print('{"cpu": %f}' % time.process_time(), flush=True)
+asyncio.run(main())
+`;
+  const child = kind === 'asyncio'
+    ? spawn('python3', ['-c', py], { env: { ...process.env, CERT: pem.certFile, KEY: pem.keyFile }, stdio: ['pipe', 'pipe', 'inherit'] })
+    : spawn(process.execPath, ['-e', code], { env: { ...process.env, PEM: JSON.stringify(pem) }, stdio: ['pipe', 'pipe', 'inherit'] });
   return new Promise((resolve) => {
     let buf = '';
     child.stdout.on('data', function first(d) {
@@ -114,6 +135,16 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   // Rounds interleave the kinds and the medians are reported: the machine is shared, and one
   // run's msgs/s moves by +-30% with the neighbours' load.
   const samples = { node: [], native: [], duplex: [] };
+  const hasPython = (() => {
+    try {
+      execFileSync('python3', ['-c', 'import ssl, asyncio'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  if (hasPython) samples.asyncio = [];
+  else console.log('python3 with ssl not found: the asyncio column is skipped');
   for (let round = 0; round < ROUNDS; round++) {
     for (const kind of Object.keys(samples)) {
       const s1 = await server(kind, pem);

@@ -11,7 +11,11 @@
  * The Duplex bridge costs twice the CPU per message (Node's JSStreamSocket in the path), so the
  * native engine it is. msgs/s and handshakes/s themselves swung by +-30% between runs with the
  * neighbours' load (native 0.61x to 1.42x Node's msgs/s), so the issue's 1.2x target is not shown
- * by these figures; only the CPU cost per message and per handshake was steadily lower.
+ * by these figures. A quieter run (load average 1.5, with Python asyncio's ssl server too):
+ *   node 88.2k msgs/s 1.04 CPU-s/100k 770 hs/s; native 85.7k 1.11 800 hs/s (0.97x, 1.04x);
+ *   duplex 53.7k 1.99 665 hs/s; asyncio 70.1k 1.38 743 hs/s.
+ * So: the native engine is on par with Node's tls (msgs/s within noise, handshakes >= 1x), far
+ * ahead of the Duplex bridge and of asyncio; the 1.2x msgs/s target is not reached.
  * @packageDocumentation
  */
 import { codedError, invalidArgType } from '../../core/errors';
