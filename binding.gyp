@@ -15,7 +15,9 @@
         "native/bindings/socket_binding.cc",
         "native/host/loop_host.cc",
         "native/syscalls/fd.cc",
-        "native/syscalls/socket.cc"
+        "native/syscalls/socket.cc",
+        "native/tls/engine.cc",
+        "native/bindings/tls_binding.cc"
       ],
       "include_dirs": ["native", "<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [
@@ -28,6 +30,12 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra"],
       "conditions": [
+        # OpenSSL is Node's own: with the bundled copy its headers are in Node's include dir
+        # (include/node/openssl) and the node binary exports the symbols; a Node built with
+        # --shared-openssl is linked to the system libssl, so the addon links to it too.
+        ["node_shared_openssl=='true'", {
+          "libraries": ["-lssl", "-lcrypto"]
+        }],
         ["OS=='linux'", {
           "sources": [
             "native/backends/selector_epoll.cc",

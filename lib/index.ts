@@ -95,6 +95,8 @@ export {
 } from './net/servers';
 export { MAX_READ_SIZE } from './net/transports/base';
 export type { PipeLike } from './net/transports/pipes';
+export { TlsContext, wrapTls, SSLProtocol, SSLTransport, SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT } from './net/tls';
+export type { TlsOptions, WrapTlsOptions, SslOptions } from './net/tls';
 export {
   StreamReader,
   StreamWriter,

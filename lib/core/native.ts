@@ -65,8 +65,55 @@ export interface NativeLoopOwner {
   close(): void;
 }
 
+/** An SSL_CTX (native/tls/engine.h); options are checked natively (lib/net/tls/context.ts builds them). */
+export interface NativeTlsContext {
+  /** Drops this reference; engines keep theirs. Idempotent. */
+  close(): void;
+}
+
+/**
+ * One TLS connection over memory BIOs (native/tls/engine.h). `start`, `receive`, `send` and
+ * `shutdown` return flags: 1 handshake done now, 2 close_notify received, 4 plaintext waiting
+ * (`takePlain`), 8 ciphertext waiting (`takeOut`); they throw Error{code: 'ERR_SSL_...'}.
+ */
+export interface NativeTlsEngine {
+  start(): number;
+  receive(data: ArrayBufferView, offset?: number, length?: number): number;
+  send(data: ArrayBufferView, offset?: number, length?: number): number;
+  /** `receive` returning the plaintext Buffer itself when that is all that happened, else the flags. */
+  open(data: ArrayBufferView, offset?: number, length?: number): Buffer | number;
+  /** `send` returning the ciphertext Buffer (undefined for empty input). */
+  seal(data: ArrayBufferView, offset?: number, length?: number): Buffer | undefined;
+  shutdown(): number;
+  takePlain(): Buffer | undefined;
+  takeOut(): Buffer | undefined;
+  info(): NativeTlsInfo;
+  /** Frees the SSL object; idempotent. */
+  close(): void;
+  readonly closed: boolean;
+}
+
+/** What `NativeTlsEngine.info()` reports. */
+export interface NativeTlsInfo {
+  protocol: string;
+  cipher?: string;
+  cipherStandard?: string;
+  cipherVersion?: string;
+  cipherBits?: number;
+  alpn?: string;
+  servername?: string;
+  peerCert?: Buffer;
+  verifyError?: string;
+  verifyMessage?: string;
+  sessionReused: boolean;
+}
+
 /** Everything the addon exports. */
 export interface NativeBinding {
+  TlsContext: new (options: Record<string, unknown>) => NativeTlsContext;
+  TlsEngine: new (context: NativeTlsContext, serverName?: string) => NativeTlsEngine;
+  /** OpenSSL_version(): the OpenSSL inside this Node. */
+  tlsOpenSslVersion: string;
   Selector: new (kind: string) => NativeSelector;
   LoopHost: new (selector: NativeSelector, onWake: (count: number) => void, out: Int32Array) => NativeLoopHost;
   LoopOwner: new (selector: NativeSelector) => NativeLoopOwner;

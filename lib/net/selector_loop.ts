@@ -18,6 +18,7 @@ import * as serverOps from './servers';
 import type { Server } from './server';
 import type { CreateConnectionOptions, CreateDatagramEndpointOptions, CreateServerOptions, CreateUnixServerOptions } from './servers';
 import * as sockOps from './sock_ops';
+import { wrapTls, type SslOptions, type TlsContext, type TlsOptions, type WrapTlsOptions } from './tls';
 import type { PipeLike } from './transports/pipes';
 
 interface FdWatch {
@@ -230,13 +231,27 @@ export class SelectorEventLoop extends BaseEventLoop {
   }
 
   /** Connects to the Unix stream socket at `path` (or uses `options.sock`): `[transport, protocol]`. */
-  createUnixConnection<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, path?: string | Uint8Array | null, options?: { sock?: Socket }): Future<[Transport, P]> {
+  createUnixConnection<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, path?: string | Uint8Array | null, options?: { sock?: Socket } & SslOptions): Future<[Transport, P]> {
     return serverOps.createUnixConnection(this, protocolFactory, path, options);
   }
 
-  /** Wraps an already accepted (connected) stream socket: `[transport, protocol]`. */
-  connectAcceptedSocket<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, sock: Socket): Future<[Transport, P]> {
-    return serverOps.connectAcceptedSocket(this, protocolFactory, sock);
+  /**
+   * Wraps an already accepted (connected) stream socket: `[transport, protocol]`. With
+   * `options.ssl` (a server context or its options) the server side of TLS runs first.
+   */
+  connectAcceptedSocket<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, sock: Socket, options?: SslOptions): Future<[Transport, P]> {
+    return serverOps.connectAcceptedSocket(this, protocolFactory, sock, options);
+  }
+
+  /**
+   * Upgrades a connected stream transport to TLS (STARTTLS), asyncio's `loop.start_tls`:
+   * resolves with the TLS transport once the handshake and verification succeeded; `protocol`
+   * then gets its callbacks (its `connectionMade` is not called again, as asyncio). The old
+   * transport must not be used afterwards. Rejects with a coded error and closes the connection
+   * on failure.
+   */
+  startTls(transport: Transport, protocol: BaseProtocol, sslContext: TlsContext | TlsOptions | true, options?: WrapTlsOptions): Future<Transport> {
+    return this.createTask(wrapTls(this, transport, protocol, sslContext, { ...options, callConnectionMade: false })) as unknown as Future<Transport>;
   }
 
   /**

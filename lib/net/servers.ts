@@ -7,6 +7,7 @@
  * argument errors are delivered through it, as with the sock* coroutines.
  * @packageDocumentation
  */
+import { prepareTls, tlsServerFactory, wantsTls, type SslOptions } from './tls';
 import { lstatSync, statSync, unlinkSync } from 'node:fs';
 import { codedError, errnoError, invalidArgType, outOfRange } from '../core/errors';
 import type { Future } from '../tasks/futures';
@@ -24,7 +25,7 @@ export type ReadPipeTransportType = ReadTransport;
 export type WritePipeTransportType = WriteTransport;
 
 /** Options of `loop.createServer`. */
-export interface CreateServerOptions {
+export interface CreateServerOptions extends SslOptions {
   /** `AF_UNSPEC` (default), `AF_INET` or `AF_INET6`. */
   family?: number;
   /** getaddrinfo flags; default `AI_PASSIVE`. */
@@ -42,7 +43,7 @@ export interface CreateServerOptions {
 }
 
 /** Options of `loop.createUnixServer`. */
-export interface CreateUnixServerOptions {
+export interface CreateUnixServerOptions extends SslOptions {
   /** An existing AF_UNIX stream socket, instead of a path. */
   sock?: Socket;
   /** listen() backlog (default 100). */
@@ -54,7 +55,7 @@ export interface CreateUnixServerOptions {
 }
 
 /** Options of `loop.createConnection`. */
-export interface CreateConnectionOptions {
+export interface CreateConnectionOptions extends SslOptions {
   /** An existing connected (or connecting) stream socket, instead of host and port. */
   sock?: Socket;
   /** `[host, port]` to bind to before connecting. */
@@ -175,8 +176,9 @@ function connectFailure(errors: unknown[]): unknown {
 /** `SelectorEventLoop.createServer`. */
 export function createServer(loop: SelectorEventLoop, protocolFactory: ProtocolFactory, host?: string | readonly string[] | null, port?: number | string | null, options?: CreateServerOptions): Future<Server> {
   return task(loop, async () => {
-    const factory = checkFactory(protocolFactory);
     const opts = checkOptions(options);
+    const plainFactory = checkFactory(protocolFactory);
+    const factory = wantsTls(opts) ? tlsServerFactory(loop, plainFactory, opts) : plainFactory;
     const backlog = checkBacklog(opts.backlog);
     const { family = AF_UNSPEC, flags = AI_PASSIVE, reuseAddress = true, reusePort = false, startServing = true } = opts;
     if (reusePort && SO_REUSEPORT === undefined) throw codedError('ERR_NOT_SUPPORTED', 'SO_REUSEPORT is not supported on loop platform');
@@ -232,6 +234,7 @@ export function createConnection<P extends BaseProtocol>(loop: SelectorEventLoop
   return task(loop, async () => {
     const factory = checkFactory(protocolFactory);
     const opts = checkOptions(options);
+    const tls = wantsTls(opts) ? prepareTls(loop, factory, opts, host) : undefined;
     const hasHostPort = (host !== undefined && host !== null) || (port !== undefined && port !== null);
     let sock: Socket;
     if (opts.sock !== undefined && opts.sock !== null) {
@@ -286,6 +289,7 @@ export function createConnection<P extends BaseProtocol>(loop: SelectorEventLoop
       if (connected === undefined) throw connectFailure(errors);
       sock = connected;
     }
+    if (tls) return tls((proto) => streamTransport(loop, sock, () => proto));
     return streamTransport(loop, sock, factory);
   });
 }
@@ -293,8 +297,9 @@ export function createConnection<P extends BaseProtocol>(loop: SelectorEventLoop
 /** `SelectorEventLoop.createUnixServer`. */
 export function createUnixServer(loop: SelectorEventLoop, protocolFactory: ProtocolFactory, path?: string | Uint8Array | null, options?: CreateUnixServerOptions): Future<Server> {
   return task(loop, async () => {
-    const factory = checkFactory(protocolFactory);
     const opts = checkOptions(options);
+    const plainFactory = checkFactory(protocolFactory);
+    const factory = wantsTls(opts) ? tlsServerFactory(loop, plainFactory, opts) : plainFactory;
     const backlog = checkBacklog(opts.backlog);
     const { startServing = true, cleanupSocket = true } = opts;
     let sock: Socket;
@@ -343,10 +348,11 @@ export function createUnixServer(loop: SelectorEventLoop, protocolFactory: Proto
 }
 
 /** `SelectorEventLoop.createUnixConnection`. */
-export function createUnixConnection<P extends BaseProtocol>(loop: SelectorEventLoop, protocolFactory: ProtocolFactory<P>, path?: string | Uint8Array | null, options?: { sock?: Socket }): Future<[Transport, P]> {
+export function createUnixConnection<P extends BaseProtocol>(loop: SelectorEventLoop, protocolFactory: ProtocolFactory<P>, path?: string | Uint8Array | null, options?: { sock?: Socket } & SslOptions): Future<[Transport, P]> {
   return task(loop, async () => {
     const factory = checkFactory(protocolFactory);
     const opts = checkOptions(options);
+    const tls = wantsTls(opts) ? prepareTls(loop, factory, opts, undefined) : undefined;
     let sock: Socket;
     if (opts.sock !== undefined && opts.sock !== null) {
       if (path !== undefined && path !== null) throw argValue('path and sock can not be specified at the same time');
@@ -364,15 +370,20 @@ export function createUnixConnection<P extends BaseProtocol>(loop: SelectorEvent
         throw error;
       }
     }
+    // No host to check: asyncio requires serverHostname with ssl here (or verification off).
+    if (tls) return tls((proto) => streamTransport(loop, sock, () => proto));
     return streamTransport(loop, sock, factory);
   });
 }
 
 /** `SelectorEventLoop.connectAcceptedSocket`. */
-export function connectAcceptedSocket<P extends BaseProtocol>(loop: SelectorEventLoop, protocolFactory: ProtocolFactory<P>, sock: Socket): Future<[Transport, P]> {
+export function connectAcceptedSocket<P extends BaseProtocol>(loop: SelectorEventLoop, protocolFactory: ProtocolFactory<P>, sock: Socket, options?: SslOptions): Future<[Transport, P]> {
   return task(loop, async () => {
     const factory = checkFactory(protocolFactory);
-    return streamTransport(loop, checkSocket(sock, SOCK_STREAM, 'SOCK_STREAM'), factory);
+    const opts = checkOptions(options);
+    const checked = checkSocket(sock, SOCK_STREAM, 'SOCK_STREAM');
+    if (wantsTls(opts)) return prepareTls(loop, factory, opts, undefined, true)((proto) => streamTransport(loop, checked, () => proto));
+    return streamTransport(loop, checked, factory);
   });
 }
 

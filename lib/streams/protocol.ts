@@ -109,6 +109,11 @@ export class StreamReaderProtocol extends FlowControlProtocol {
     this.#closed = this.loop.createFuture<void>();
   }
 
+  /** @internal True on a server's connection (a client-connected callback): `startTls`'s side. */
+  get serverSide(): boolean {
+    return this.#clientConnected !== undefined;
+  }
+
   /** Gives the reader its transport and, on a server, runs the client-connected callback. */
   override connectionMade(transport: BaseTransport): void {
     const stream = transport as Transport;

@@ -186,6 +186,11 @@ export class StreamReader {
     this.#transport = transport;
   }
 
+  /** @internal `StreamWriter.startTls`: reading now pauses the TLS transport. */
+  replaceTransport(transport: Transport): void {
+    this.#transport = transport;
+  }
+
   /** Marks the end of the stream: waiting reads complete (with what is there, or fail). */
   feedEof(): void {
     this.#eof = true;

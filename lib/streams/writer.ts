@@ -2,6 +2,7 @@
  * `StreamWriter`, the writing half of a stream pair (asyncio's `StreamWriter`).
  * @packageDocumentation
  */
+import type { TlsContext, TlsOptions, WrapTlsOptions } from '../net/tls';
 import type { Future } from '../tasks/futures';
 import type { SelectorEventLoop } from '../net/selector_loop';
 import type { BytesLike, Transport } from '../net/protocols';
@@ -15,7 +16,7 @@ import { StreamReaderProtocol } from './protocol';
  * memory bounded.
  */
 export class StreamWriter {
-  readonly #transport: Transport;
+  #transport: Transport;
   readonly #protocol: StreamReaderProtocol;
   readonly #reader: StreamReader | undefined;
   readonly #loop: SelectorEventLoop;
@@ -51,6 +52,19 @@ export class StreamWriter {
   /** Whether `writeEof` is supported. */
   canWriteEof(): boolean {
     return this.#transport.canWriteEof();
+  }
+
+  /**
+   * Upgrades this connection to TLS (STARTTLS), asyncio's `StreamWriter.start_tls`: drains, runs
+   * the handshake (the server side on a `startServer` connection), then reads and writes go
+   * through TLS. Rejects with a coded error (`ERR_TLS_CERT_ALTNAME_INVALID`, ...) and closes the
+   * connection when the handshake or verification fails.
+   */
+  async startTls(sslContext: TlsContext | TlsOptions | true, options: Omit<WrapTlsOptions, 'serverSide'> = {}): Promise<void> {
+    await this.drain();
+    const transport = await this.#loop.startTls(this.#transport, this.#protocol, sslContext, { ...options, serverSide: this.#protocol.serverSide });
+    this.#transport = transport;
+    this.#reader?.replaceTransport(transport);
   }
 
   /** Closes the transport (buffered data is flushed first); then `await writer.waitClosed()`. */

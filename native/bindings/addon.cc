@@ -10,6 +10,7 @@ AddonData::~AddonData() {
     if (auto selector = weak.lock()) selector->close();
   }
   for (int fd : owned_fds) fd::Close(fd);
+  if (tls) tls->CloseAll();
 }
 
 void AddonData::TrackSelector(const std::shared_ptr<Selector>& selector) {
@@ -30,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFdBinding(env, exports);
   InitLoopHostBinding(env, exports);
   InitSocketBinding(env, exports);
+  InitTlsBinding(env, exports);
   return exports;
 }
 

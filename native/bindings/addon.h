@@ -14,6 +14,21 @@
 
 namespace muxloop {
 
+namespace tls {
+class Context;
+class Engine;
+}  // namespace tls
+
+// TLS objects alive in this environment (bindings/tls_binding.cc). Shared with each wrap so that
+// whichever is destroyed first, the environment or the wrap, the other never sees a dangling
+// pointer; teardown frees every SSL and SSL_CTX JS left open.
+struct TlsRegistry {
+  ~TlsRegistry();
+  void CloseAll();
+  std::unordered_set<tls::Engine*> engines;
+  std::unordered_set<tls::Context*> contexts;
+};
+
 struct AddonData {
   ~AddonData();
 
@@ -30,6 +45,10 @@ struct AddonData {
   // The NativeSelector class, to recognise its instances (SelectorWrap::FromValue).
   Napi::FunctionReference selector_class;
 
+  // TLS engines and contexts; the TlsContext class, to recognise its instances.
+  std::shared_ptr<TlsRegistry> tls;
+  Napi::FunctionReference tls_context_class;
+
   static AddonData* Get(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 };
 
@@ -38,6 +57,7 @@ void InitSelectorBinding(Napi::Env env, Napi::Object exports);
 void InitFdBinding(Napi::Env env, Napi::Object exports);
 void InitLoopHostBinding(Napi::Env env, Napi::Object exports);
 void InitSocketBinding(Napi::Env env, Napi::Object exports);
+void InitTlsBinding(Napi::Env env, Napi::Object exports);
 
 }  // namespace muxloop
 

@@ -1,0 +1,378 @@
+// Memory-BIO TLS engine; see engine.h. The calls follow OpenSSL's documented non-blocking pattern
+// (SSL_do_handshake / SSL_read / SSL_write then SSL_get_error), as CPython's _ssl.c drives its
+// SSLObject over MemoryBIO for asyncio's sslproto.
+#include "tls/engine.h"
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <cctype>
+#include <climits>
+#include <cstring>
+
+namespace muxloop {
+namespace tls {
+
+TlsError TakeError(const char* fallback) {
+  TlsError error;
+  const unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e == 0) {
+    error.code = "ERR_SSL_UNKNOWN";
+    error.message = fallback;
+    return error;
+  }
+  char buffer[256];
+  ERR_error_string_n(e, buffer, sizeof(buffer));
+  error.message = buffer;
+  const char* lib = ERR_lib_error_string(e);
+  const char* reason = ERR_reason_error_string(e);
+  if (lib != nullptr) error.library = lib;
+  if (reason != nullptr) {
+    error.reason = reason;
+    // Node: "ERR_SSL_" + reason upper-cased, spaces to underscores (crypto_util.cc, ThrowCryptoError).
+    std::string code = "ERR_SSL_";
+    for (const char* p = reason; *p != '\0'; ++p) {
+      code += *p == ' ' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(*p)));
+    }
+    error.code = code;
+  } else {
+    error.code = "ERR_SSL_UNKNOWN";
+  }
+  return error;
+}
+
+namespace {
+
+int AcceptAll(int, X509_STORE_CTX*) {
+  // As Node: the handshake completes whatever the chain, and the verify result is judged after it
+  // (rejectUnauthorized), so the error carries Node's code and the peer gets a clean close.
+  return 1;
+}
+
+int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+               unsigned int inlen, void* arg) {
+  auto* context = static_cast<Context*>(arg);
+  const std::vector<uint8_t>& ours = context->alpn();
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, outlen, ours.data(), static_cast<unsigned int>(ours.size()), in,
+                            inlen) != OPENSSL_NPN_NEGOTIATED) {
+    // No common protocol: carry on without ALPN, as CPython's _selectALPN_cb does.
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+int PassphraseCallback(char* buf, int size, int, void* userdata) {
+  const auto* passphrase = static_cast<const std::string*>(userdata);
+  if (passphrase == nullptr || size <= 0) return 0;
+  const size_t n = passphrase->size() < static_cast<size_t>(size) ? passphrase->size() : static_cast<size_t>(size);
+  std::memcpy(buf, passphrase->data(), n);
+  return static_cast<int>(n);
+}
+
+bool LoadChain(SSL_CTX* ctx, const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (bio == nullptr) return false;
+  X509* leaf = PEM_read_bio_X509_AUX(bio, nullptr, nullptr, nullptr);
+  bool ok = leaf != nullptr && SSL_CTX_use_certificate(ctx, leaf) == 1;
+  X509_free(leaf);
+  if (ok) {
+    SSL_CTX_clear_chain_certs(ctx);
+    while (X509* extra = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+      if (SSL_CTX_add0_chain_cert(ctx, extra) != 1) {
+        X509_free(extra);
+        ok = false;
+        break;
+      }
+    }
+    // The loop ends on "no start line" at the end of the bundle: not an error.
+    if (ok) ERR_clear_error();
+  }
+  BIO_free(bio);
+  return ok;
+}
+
+bool LoadKey(SSL_CTX* ctx, const std::string& pem, const std::string& passphrase) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (bio == nullptr) return false;
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, PassphraseCallback, const_cast<std::string*>(&passphrase));
+  BIO_free(bio);
+  const bool ok = key != nullptr && SSL_CTX_use_PrivateKey(ctx, key) == 1 && SSL_CTX_check_private_key(ctx) == 1;
+  EVP_PKEY_free(key);
+  return ok;
+}
+
+bool LoadCa(SSL_CTX* ctx, const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (bio == nullptr) return false;
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  int count = 0;
+  while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+    // A duplicate in the bundle is not an error (X509_STORE_add_cert ignores it since 1.1.1).
+    X509_STORE_add_cert(store, cert);
+    X509_free(cert);
+    ++count;
+  }
+  BIO_free(bio);
+  ERR_clear_error();
+  return count > 0;
+}
+
+}  // namespace
+
+Context* Context::Create(const ContextOptions& options, TlsError* error) {
+  ERR_clear_error();
+  SSL_CTX* ctx = SSL_CTX_new(options.server_side ? TLS_server_method() : TLS_client_method());
+  if (ctx == nullptr) {
+    *error = TakeError("SSL_CTX_new failed");
+    return nullptr;
+  }
+  auto* context = new Context();
+  context->ctx_ = ctx;
+  context->server_side_ = options.server_side;
+  context->alpn_ = options.alpn;
+  auto fail = [&](const char* what) -> Context* {
+    *error = TakeError(what);
+    delete context;
+    return nullptr;
+  };
+  // Node's defaults (node_options: --tls-min-v1.2, max 1.3), overridable per context.
+  if (SSL_CTX_set_min_proto_version(ctx, options.min_version) != 1 ||
+      SSL_CTX_set_max_proto_version(ctx, options.max_version) != 1) {
+    return fail("invalid TLS version range");
+  }
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
+  // Memory BIOs: a write always completes whole; no partial writes to track.
+  SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  if (!options.ciphers.empty() && SSL_CTX_set_cipher_list(ctx, options.ciphers.c_str()) != 1) {
+    return fail("no cipher match");
+  }
+  if (!options.ciphersuites.empty() && SSL_CTX_set_ciphersuites(ctx, options.ciphersuites.c_str()) != 1) {
+    return fail("no ciphersuite match");
+  }
+  if (!options.cert.empty() && !LoadChain(ctx, options.cert)) return fail("cannot load the certificate");
+  if (!options.key.empty() && !LoadKey(ctx, options.key, options.passphrase)) return fail("cannot load the private key");
+  if (!options.ca.empty() && !LoadCa(ctx, options.ca)) return fail("no certificate in ca");
+  if (options.server_side) {
+    static const unsigned char kSessionContext[] = "muxloop";
+    SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
+    if (options.request_cert) {
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (options.require_cert ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), AcceptAll);
+    } else {
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+    }
+    if (!context->alpn_.empty()) SSL_CTX_set_alpn_select_cb(ctx, SelectAlpn, context);
+  } else {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, AcceptAll);
+    if (!context->alpn_.empty() &&
+        SSL_CTX_set_alpn_protos(ctx, context->alpn_.data(), static_cast<unsigned int>(context->alpn_.size())) != 0) {
+      return fail("invalid ALPN protocols");
+    }
+  }
+  return context;
+}
+
+Context::~Context() { Close(); }
+
+void Context::Close() {
+  if (ctx_ != nullptr) {
+    // The ALPN callback's arg is this object: clear it so live engines (their SSL keeps the
+    // SSL_CTX) never see a dangling pointer; their handshake then proceeds without ALPN.
+    if (server_side_) SSL_CTX_set_alpn_select_cb(ctx_, nullptr, nullptr);
+    SSL_CTX_free(ctx_);
+    ctx_ = nullptr;
+  }
+}
+
+Engine* Engine::Create(Context* context, const std::string& server_name, TlsError* error) {
+  ERR_clear_error();
+  SSL* ssl = SSL_new(context->ctx());
+  if (ssl == nullptr) {
+    *error = TakeError("SSL_new failed");
+    return nullptr;
+  }
+  BIO* rbio = BIO_new(BIO_s_mem());
+  BIO* wbio = BIO_new(BIO_s_mem());
+  if (rbio == nullptr || wbio == nullptr) {
+    BIO_free(rbio);
+    BIO_free(wbio);
+    SSL_free(ssl);
+    *error = TakeError("BIO_new failed");
+    return nullptr;
+  }
+  // An empty memory BIO means "retry", not EOF.
+  BIO_set_mem_eof_return(rbio, -1);
+  BIO_set_mem_eof_return(wbio, -1);
+  SSL_set_bio(ssl, rbio, wbio);
+  if (context->server_side()) {
+    SSL_set_accept_state(ssl);
+  } else {
+    SSL_set_connect_state(ssl);
+    if (!server_name.empty() && SSL_set_tlsext_host_name(ssl, server_name.c_str()) != 1) {
+      *error = TakeError("invalid server name");
+      SSL_free(ssl);
+      return nullptr;
+    }
+  }
+  auto* engine = new Engine();
+  engine->ssl_ = ssl;
+  engine->rbio_ = rbio;
+  engine->wbio_ = wbio;
+  return engine;
+}
+
+Engine::~Engine() { Close(); }
+
+void Engine::Close() {
+  if (ssl_ != nullptr) {
+    SSL_free(ssl_);  // frees both BIOs (SSL_set_bio gave it ownership)
+    ssl_ = nullptr;
+    rbio_ = wbio_ = nullptr;
+  }
+  std::vector<uint8_t>().swap(plain_);
+}
+
+int Engine::Flags(int flags) const {
+  if (!plain_.empty()) flags |= kHavePlain;
+  if (close_notify_) flags |= kCloseNotify;
+  if (BIO_ctrl_pending(wbio_) > 0) flags |= kHaveOut;
+  return flags;
+}
+
+int Engine::ReadAll(int flags, TlsError* error) {
+  // Every complete record of the batch, into one buffer: one JS callback per batch. Records are
+  // read into this thread's scratch (one per thread, so per Node environment; no zero-filling of
+  // a growing vector per call, which cost more than the decryption for 1 KiB messages).
+  constexpr size_t kChunk = 64 * 1024;
+  thread_local std::vector<uint8_t> scratch(kChunk);
+  while (!close_notify_) {
+    size_t got = 0;
+    const int r = SSL_read_ex(ssl_, scratch.data(), kChunk, &got);
+    if (r == 1) {
+      plain_.insert(plain_.end(), scratch.data(), scratch.data() + got);
+      continue;
+    }
+    const int e = SSL_get_error(ssl_, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
+    if (e == SSL_ERROR_ZERO_RETURN) {
+      close_notify_ = true;
+      break;
+    }
+    *error = TakeError("SSL_read failed");
+    return -1;
+  }
+  return Flags(flags);
+}
+
+int Engine::Start(TlsError* error) { return Receive(nullptr, 0, error); }
+
+int Engine::Receive(const uint8_t* data, size_t length, TlsError* error) {
+  ERR_clear_error();
+  while (length > 0) {
+    const int chunk = length > static_cast<size_t>(INT_MAX) ? INT_MAX : static_cast<int>(length);
+    const int n = BIO_write(rbio_, data, chunk);
+    if (n <= 0) {
+      *error = TakeError("BIO_write failed");
+      return -1;
+    }
+    data += n;
+    length -= static_cast<size_t>(n);
+  }
+  int flags = 0;
+  if (!SSL_is_init_finished(ssl_)) {
+    const int r = SSL_do_handshake(ssl_);
+    if (r != 1) {
+      const int e = SSL_get_error(ssl_, r);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return Flags(0);
+      *error = TakeError("handshake failed");
+      return -1;
+    }
+    flags |= kHandshakeDone;
+  }
+  return ReadAll(flags, error);
+}
+
+int Engine::Send(const uint8_t* data, size_t length, TlsError* error) {
+  ERR_clear_error();
+  while (length > 0) {
+    size_t written = 0;
+    const int r = SSL_write_ex(ssl_, data, length, &written);
+    if (r != 1) {
+      *error = TakeError("SSL_write failed");
+      return -1;
+    }
+    data += written;
+    length -= written;
+  }
+  return Flags(0);
+}
+
+int Engine::Shutdown(TlsError* error) {
+  ERR_clear_error();
+  // 0 means "sent, the peer's not seen yet": what we want, the peer's arrives through Receive.
+  if (SSL_shutdown(ssl_) < 0) {
+    const int e = SSL_get_error(ssl_, -1);
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+      *error = TakeError("SSL_shutdown failed");
+      return -1;
+    }
+  }
+  return Flags(0);
+}
+
+size_t Engine::PeekOut(const uint8_t** data) const {
+  if (wbio_ == nullptr) return 0;
+  char* p = nullptr;
+  const long n = BIO_get_mem_data(wbio_, &p);
+  *data = reinterpret_cast<const uint8_t*>(p);
+  return n > 0 ? static_cast<size_t>(n) : 0;
+}
+
+void Engine::ConsumeOut() {
+  if (wbio_ != nullptr) (void)BIO_reset(wbio_);
+}
+
+const char* VerifyErrorCode(long result) {
+  switch (result) {
+#define CASE(name) \
+  case X509_V_ERR_##name: return #name;
+    CASE(UNABLE_TO_GET_ISSUER_CERT)
+    CASE(UNABLE_TO_GET_CRL)
+    CASE(UNABLE_TO_DECRYPT_CERT_SIGNATURE)
+    CASE(UNABLE_TO_DECRYPT_CRL_SIGNATURE)
+    CASE(UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY)
+    CASE(CERT_SIGNATURE_FAILURE)
+    CASE(CRL_SIGNATURE_FAILURE)
+    CASE(CERT_NOT_YET_VALID)
+    CASE(CERT_HAS_EXPIRED)
+    CASE(CRL_NOT_YET_VALID)
+    CASE(CRL_HAS_EXPIRED)
+    CASE(ERROR_IN_CERT_NOT_BEFORE_FIELD)
+    CASE(ERROR_IN_CERT_NOT_AFTER_FIELD)
+    CASE(ERROR_IN_CRL_LAST_UPDATE_FIELD)
+    CASE(ERROR_IN_CRL_NEXT_UPDATE_FIELD)
+    CASE(OUT_OF_MEM)
+    CASE(DEPTH_ZERO_SELF_SIGNED_CERT)
+    CASE(SELF_SIGNED_CERT_IN_CHAIN)
+    CASE(UNABLE_TO_GET_ISSUER_CERT_LOCALLY)
+    CASE(UNABLE_TO_VERIFY_LEAF_SIGNATURE)
+    CASE(CERT_CHAIN_TOO_LONG)
+    CASE(CERT_REVOKED)
+    CASE(INVALID_CA)
+    CASE(PATH_LENGTH_EXCEEDED)
+    CASE(INVALID_PURPOSE)
+    CASE(CERT_UNTRUSTED)
+    CASE(CERT_REJECTED)
+    CASE(HOSTNAME_MISMATCH)
+#undef CASE
+    case X509_V_OK: return nullptr;
+    default: return "UNSPECIFIED";
+  }
+}
+
+}  // namespace tls
+}  // namespace muxloop

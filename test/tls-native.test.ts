@@ -1,0 +1,122 @@
+// The TLS binding checks every argument itself (as test/native-args.test.ts for the rest of the
+// addon): whatever JS passes, TlsContext/TlsEngine return or throw a TypeError/RangeError or a
+// coded Error; hostile ciphertext is an ERR_SSL_* error, never a crash.
+import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { binding } from '../lib/core/native';
+import { hasOpenssl, makeCerts } from './tls-certs';
+
+const WEIRD: unknown[] = [
+  undefined, null, true, '', '3', -1, 0.5, 2 ** 32 + 1, Number.NaN, Infinity, 1n, Symbol('s'), {}, [], [1], () => 1,
+  new Date(0), Buffer.alloc(0), { valueOf: () => 3 },
+];
+
+function outcome(fn: () => unknown): string {
+  try {
+    fn();
+    return 'ok';
+  } catch (error) {
+    if (error instanceof TypeError || error instanceof RangeError) return error.name;
+    const code = (error as { code?: string }).code;
+    return code !== undefined ? `Error:${code}` : `unexpected:${String(error)}`;
+  }
+}
+
+describe('TLS binding argument checks', () => {
+  it('TlsContext refuses malformed options', () => {
+    for (const value of WEIRD) {
+      expect(outcome(() => new binding.TlsContext(value as never))).not.toMatch(/^unexpected/);
+      for (const key of ['serverSide', 'cert', 'key', 'ca', 'ciphers', 'alpn', 'minVersion', 'maxVersion', 'requestCert', 'passphrase']) {
+        const r = outcome(() => new binding.TlsContext({ [key]: value }).close());
+        expect(r).not.toMatch(/^unexpected/);
+      }
+    }
+    expect(outcome(() => new binding.TlsContext(null as never))).toBe('TypeError');
+    expect(outcome(() => new binding.TlsContext({ minVersion: 0x0304, maxVersion: 0x0303 }))).toBe('RangeError');
+    expect(outcome(() => new binding.TlsContext({ minVersion: 0x0305 }))).toBe('RangeError');
+    expect(outcome(() => new binding.TlsContext({ alpn: Buffer.from([5, 104]) }))).toBe('RangeError');
+    expect(outcome(() => new binding.TlsContext({ alpn: Buffer.from([0]) }))).toBe('RangeError');
+    expect(outcome(() => new binding.TlsContext({ serverSide: true }))).toBe('TypeError');
+    expect(outcome(() => new binding.TlsContext({ ciphers: 'NOT-A-CIPHER' }))).toMatch(/^Error:ERR_SSL_/);
+    expect(outcome(() => new binding.TlsContext({ ca: 'not pem' }))).toMatch(/^Error:ERR_SSL_/);
+    expect(outcome(() => new binding.TlsContext({ serverSide: true, cert: 'x', key: 'y' }))).toMatch(/^Error:ERR_SSL_/);
+  });
+
+  it('TlsEngine refuses a non-context, a bad server name and bad views, and fails closed', () => {
+    const ctx = new binding.TlsContext({});
+    for (const value of WEIRD) {
+      expect(outcome(() => new binding.TlsEngine(value as never))).toBe('TypeError');
+      if (value !== undefined && typeof value !== 'string') expect(outcome(() => new binding.TlsEngine(ctx, value as never))).toBe('TypeError');
+    }
+    expect(outcome(() => new binding.TlsEngine({} as never))).toBe('TypeError');
+    expect(outcome(() => new binding.TlsEngine(ctx, 'a'.repeat(256)))).toBe('RangeError');
+    expect(outcome(() => new binding.TlsEngine(ctx, 'a\0b'))).toBe('RangeError');
+    const engine = new binding.TlsEngine(ctx, 'localhost');
+    for (const value of WEIRD) {
+      if (!ArrayBuffer.isView(value)) {
+        expect(outcome(() => engine.receive(value as never))).toBe('TypeError');
+        expect(outcome(() => engine.send(value as never))).toBe('TypeError');
+      }
+      if (value !== undefined && typeof value !== 'number') expect(outcome(() => engine.receive(Buffer.alloc(4), value as never))).toBe('TypeError');
+    }
+    expect(outcome(() => engine.receive(Buffer.alloc(4), 5))).toBe('RangeError');
+    expect(outcome(() => engine.receive(Buffer.alloc(4), 0, 5))).toBe('RangeError');
+    expect(outcome(() => engine.send(Buffer.from('early')))).toBe('Error:ERR_TLS_HANDSHAKE_PENDING');
+    expect(engine.start() & 8).toBe(8);
+    expect(engine.takeOut()!.length).toBeGreaterThan(0);
+    expect(engine.takeOut()).toBeUndefined();
+    // Hostile input: random bytes where a ServerHello should be.
+    expect(outcome(() => engine.receive(randomBytes(4096)))).toMatch(/^Error:ERR_SSL_/);
+    engine.close();
+    engine.close();
+    expect(engine.closed).toBe(true);
+    for (const call of [() => engine.start(), () => engine.receive(Buffer.alloc(1)), () => engine.takeOut(), () => engine.info(), () => engine.shutdown()]) {
+      expect(outcome(call)).toBe('Error:ERR_TLS_ENGINE_CLOSED');
+    }
+    ctx.close();
+    expect(outcome(() => new binding.TlsEngine(ctx))).toBe('Error:ERR_TLS_CONTEXT_CLOSED');
+  });
+
+  it.skipIf(!hasOpenssl())('survives random garbage at every handshake stage on the server side', () => {
+    const certs = makeCerts();
+    const server = new binding.TlsContext({ serverSide: true, key: certs.key, cert: certs.cert });
+    const client = new binding.TlsContext({ ca: certs.cert });
+    for (let i = 0; i < 200; i++) {
+      const s = new binding.TlsEngine(server);
+      const c = new binding.TlsEngine(client, 'localhost');
+      c.start();
+      const hello = c.takeOut()!;
+      // A truncated or corrupted hello: the engine waits for more or fails with ERR_SSL_*.
+      const bad = Buffer.from(hello.subarray(0, (i * 7) % hello.length));
+      if (i % 2 === 1 && bad.length > 0) bad[(i * 13) % bad.length] ^= 0xff;
+      expect(outcome(() => s.receive(bad))).toMatch(/^(ok|Error:ERR_SSL_)/);
+      expect(outcome(() => s.receive(randomBytes(i)))).toMatch(/^(ok|Error:ERR_SSL_)/);
+      s.close();
+      c.close();
+    }
+    server.close();
+    client.close();
+  });
+
+  it('frees what a worker left open at its teardown (dist/ build)', async () => {
+    const native = path.resolve(__dirname, '..', 'dist', 'core', 'native.js');
+    const code = `
+      const { binding } = require(${JSON.stringify(native)});
+      const ctx = new binding.TlsContext({});
+      const engines = [];
+      for (let i = 0; i < 100; i++) { const e = new binding.TlsEngine(ctx, 'localhost'); e.start(); engines.push(e); }
+      globalThis.keep = engines;
+      require('node:worker_threads').parentPort.postMessage('ready');
+      setInterval(() => {}, 1000);`;
+    for (let round = 0; round < 3; round++) {
+      const worker = new Worker(code, { eval: true });
+      await new Promise((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      expect(await worker.terminate()).toBe(1);
+    }
+  });
+});
