@@ -95,16 +95,27 @@ export interface NativeTlsEngine {
 
 /** What `NativeTlsEngine.info()` reports. */
 export interface NativeTlsInfo {
+  /** The TLS version ('TLSv1.3', ...). */
   protocol: string;
+  /** OpenSSL's name of the cipher suite. */
   cipher?: string;
+  /** Its IANA (standard) name. */
   cipherStandard?: string;
+  /** The TLS version the cipher suite belongs to. */
   cipherVersion?: string;
+  /** The cipher's key size in bits. */
   cipherBits?: number;
+  /** The protocol ALPN agreed on. */
   alpn?: string;
+  /** The SNI name (sent by a client, received by a server). */
   servername?: string;
+  /** The peer's certificate, DER. */
   peerCert?: Buffer;
+  /** OpenSSL's verify result as Node's code ('CERT_HAS_EXPIRED', ...), when it failed. */
   verifyError?: string;
+  /** Its message. */
   verifyMessage?: string;
+  /** Whether the session was resumed. */
   sessionReused: boolean;
 }
 

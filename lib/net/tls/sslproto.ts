@@ -35,10 +35,12 @@ const HAVE_OUT = 8;
 
 /** asyncio's constants.SSL_HANDSHAKE_TIMEOUT and SSL_SHUTDOWN_TIMEOUT, in seconds. */
 export const SSL_HANDSHAKE_TIMEOUT = 60;
+/** Seconds a TLS shutdown (close_notify exchange) may take before the socket is closed (asyncio's SSL_SHUTDOWN_TIMEOUT). */
 export const SSL_SHUTDOWN_TIMEOUT = 30;
 
 /** Options of an `SSLProtocol`. */
 export interface SSLProtocolOptions {
+  /** Whether this end is the server. */
   serverSide: boolean;
   /** Client: the name sent in SNI and checked against the certificate. */
   serverHostname?: string;
@@ -195,6 +197,7 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
     if (out !== undefined && this.raw !== undefined && !this.raw.isClosing()) this.raw.write(out);
   }
 
+  /** @internal Whether the handshake has completed. */
   handshakeDone(): boolean {
     this.#timer?.cancel();
     this.#timer = undefined;
@@ -217,6 +220,7 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
     return true;
   }
 
+  /** @internal Checks the peer after the handshake (certificate chain and host name); the error, if any. */
   verify(info: NativeTlsInfo): Error | undefined {
     const ctx = this.context;
     if (!ctx.rejectUnauthorized || !ctx.requestCert) return undefined;
@@ -235,6 +239,7 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
     return undefined;
   }
 
+  /** @internal Hands decrypted bytes to the app protocol. */
   deliver(plain: Buffer): void {
     if (this.#readPaused) {
       this.#pending.push(plain);
@@ -262,6 +267,7 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
     }
   }
 
+  /** @internal The peer sent close_notify: EOF for the app protocol. */
   appEof(): void {
     if (this.#eofSeen || !this.#appMade || this.phase === 'closed') return;
     this.#eofSeen = true;
@@ -305,6 +311,7 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
     if (this.phase !== 'closed') this.raw?.resumeReading();
   }
 
+  /** @internal Whether the app paused reading. */
   isReadPaused(): boolean {
     return this.#readPaused;
   }
@@ -324,6 +331,7 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
     this.raw?.abort();
   }
 
+  /** @internal Ends the handshake waiter, with `error` if it failed. */
   settle(error: Error | undefined): void {
     const waiter = this.#waiter;
     this.#waiter = undefined;
