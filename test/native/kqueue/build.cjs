@@ -31,7 +31,9 @@ function newestMtime(paths) {
 }
 
 function gypTarget() {
-  const gyp = JSON.parse(fs.readFileSync(path.join(ROOT, 'binding.gyp'), 'utf8'));
+  // binding.gyp is JSON plus gyp's whole-line '#' comments.
+  const text = fs.readFileSync(path.join(ROOT, 'binding.gyp'), 'utf8').replace(/^\s*#.*$/gm, '');
+  const gyp = JSON.parse(text);
   const target = gyp.targets.find((t) => t.target_name === 'muxloop');
   // gyp wants paths relative to the .gyp file.
   const abs = (src) => path.relative(OUT, path.join(ROOT, src));
