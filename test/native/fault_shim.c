@@ -9,7 +9,7 @@
 //
 // Scoping, because node itself calls the same functions (libuv's epoll_ctl, read on its wakeup
 // fds, write to stdout):
-//  * only calls whose caller is the addon count (its file name ends in "muxloop.node"; found with
+//  * only calls whose caller is the addon count (its file name is muxloop*.node; found with
 //    backtrace + dladdr, so it also works under ASan, whose interceptors sit in between);
 //  * only after the test armed the rules, and until it disarms them. Arming goes through a marker
 //    path that no real file can have, so the test needs nothing but node's own fs:
@@ -119,8 +119,12 @@ static int called_from_addon(void) {
   for (int i = 1; i < n; i++) {
     Dl_info info;
     if (dladdr(frames[i], &info) == 0 || info.dli_fname == NULL) continue;
-    const size_t len = strlen(info.dli_fname);
-    if (len >= 12 && strcmp(info.dli_fname + len - 12, "muxloop.node") == 0) return 1;
+    // The addon is build/Release/muxloop.node or a prebuild (prebuilds/<platform>/muxloop.glibc.node):
+    // a file name that starts with "muxloop" and ends in ".node".
+    const char* slash = strrchr(info.dli_fname, '/');
+    const char* base = slash == NULL ? info.dli_fname : slash + 1;
+    const size_t len = strlen(base);
+    if (strncmp(base, "muxloop", 7) == 0 && len >= 5 && strcmp(base + len - 5, ".node") == 0) return 1;
     if (strstr(info.dli_fname, "fault_shim") == NULL && strstr(info.dli_fname, "libasan") == NULL &&
         strstr(info.dli_fname, "libubsan") == NULL && strstr(info.dli_fname, "libc.so") == NULL &&
         strstr(info.dli_fname, "libstdc++") == NULL)
