@@ -11,7 +11,7 @@ import { Deque } from '../core/deque';
 import { codedError, invalidArgType, outOfRange } from '../core/errors';
 import type { TimerHandle } from '../core/events';
 import { CancelledError, Future } from './futures';
-import { abortMessage, type Awaitable, type ResultOf, checkSignal, ensureFuture, getEventLoop, isCoroutine, resultDiscarded, spawn, type TaskLoop } from './tasks';
+import { cancelOnAbort, type Awaitable, type ResultOf, checkSignal, ensureFuture, getEventLoop, isCoroutine, resultDiscarded, spawn, type TaskLoop } from './tasks';
 import { timeoutAt, TimeoutError } from './timeouts';
 
 // Future<T> is invariant in T; collections of Futures of any type use this.
@@ -69,18 +69,13 @@ export function sleep<T = undefined>(delay: number, result?: T, options: SleepOp
   const signal = checkSignal(options?.signal);
   const loop = getEventLoop();
   const future = new SleepFuture<T>(loop);
-  if (signal?.aborted === true) {
-    future.cancel(abortMessage(signal));
-    return future;
+  if (signal !== undefined) {
+    future.addDoneCallback(cancelOnAbort(signal, (message) => future.cancel(message)));
+    if (future.done()) return future;
   }
   // A done Future resumes its awaiter through callSoon: exactly one iteration, as a bare yield.
   if (delay <= 0) future.setResult(result as T);
   else future.timer = loop.callLater(delay, setUnlessDone, future, result as T);
-  if (signal !== undefined && !future.done()) {
-    const onAbort = (): void => void future.cancel(abortMessage(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    future.addDoneCallback(() => signal.removeEventListener('abort', onAbort));
-  }
   return future;
 }
 

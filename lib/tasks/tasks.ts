@@ -136,6 +136,20 @@ export function checkSignal(signal: unknown, name = 'options.signal'): AbortSign
   return signal;
 }
 
+/**
+ * @internal Calls `cancel(message)` when `signal` aborts, at once if it already has. Returns what
+ * removes the listener (a no-op when `cancel` already ran).
+ */
+export function cancelOnAbort(signal: AbortSignal, cancel: (message: string) => unknown): () => void {
+  if (signal.aborted) {
+    cancel(abortMessage(signal));
+    return () => undefined;
+  }
+  const listener = (): void => void cancel(abortMessage(signal));
+  signal.addEventListener('abort', listener, { once: true });
+  return () => signal.removeEventListener('abort', listener);
+}
+
 function isAsyncFunction(fn: unknown): boolean {
   return Object.prototype.toString.call(fn) === '[object AsyncFunction]';
 }
@@ -242,8 +256,8 @@ export class Task<T = unknown> extends Future<T> {
   #controller: AbortController | undefined;
   /** The function returned a thenable that is not a loop Future, and is not an async function's own. */
   #foreign = false;
-  /** The incoming `options.signal` and its listener, removed when the task is done. */
-  #incoming: { signal: AbortSignal; listener: () => void } | undefined;
+  /** Removes the listener on the incoming `options.signal`, when the task is done. */
+  #stopListening: (() => void) | undefined;
   readonly #internal: boolean;
   /** @internal What a dropped result of this (internal) task stood for. */
   [resultDiscarded]?: () => void;
@@ -285,15 +299,7 @@ export class Task<T = unknown> extends Future<T> {
       if (this.#kind === KIND_PROMISE) this.#track();
       else startingTasks.add(this as Task<unknown>);
     }
-    if (signal !== undefined && !this.done()) {
-      if (signal.aborted) {
-        this.cancel(abortMessage(signal));
-      } else {
-        const listener = (): void => void this.cancel(abortMessage(signal));
-        signal.addEventListener('abort', listener, { once: true });
-        this.#incoming = { signal, listener };
-      }
-    }
+    if (signal !== undefined && !this.done()) this.#stopListening = cancelOnAbort(signal, (message) => this.cancel(message));
   }
 
   /** Started and still pending: track weakly, for `allTasks()` and the "destroyed but pending" report. */
@@ -695,10 +701,8 @@ export class Task<T = unknown> extends Future<T> {
   #settle(): void {
     this.#generator = undefined;
     this.#waiter = undefined;
-    if (this.#incoming !== undefined) {
-      this.#incoming.signal.removeEventListener('abort', this.#incoming.listener);
-      this.#incoming = undefined;
-    }
+    this.#stopListening?.();
+    this.#stopListening = undefined;
     if (this.#tracked) {
       this.#tracked = false;
       liveTasks.delete(this.#id);

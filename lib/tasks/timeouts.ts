@@ -17,7 +17,7 @@
 import { TimeoutError, codedError, invalidArgType, outOfRange } from '../core/errors';
 import { CancelledError } from './futures';
 import type { Handle } from '../core/events';
-import { abortMessage, checkSignal, currentTask, getRunningLoop, type Task } from './tasks';
+import { cancelOnAbort, checkSignal, currentTask, getRunningLoop, type Task } from './tasks';
 
 export { TimeoutError };
 
@@ -48,7 +48,7 @@ export class Timeout {
   /** Scoped (`using`) form: the TimeoutError thrown in at expiry. */
   #substitute: TimeoutError | undefined;
   readonly #signal: AbortSignal | undefined;
-  #onAbort: (() => void) | undefined;
+  #stopListening: (() => void) | undefined;
 
   /**
    * A Timeout at loop time `when` (seconds; `null` for none). Not entered yet. While it is
@@ -97,15 +97,7 @@ export class Timeout {
     this.#cancelling = task.cancelling();
     if (scoped) this.#substitute = new TimeoutError('', { cause: new CancelledError() });
     this.reschedule(this.#when);
-    const signal = this.#signal;
-    if (signal !== undefined) {
-      if (signal.aborted) {
-        task.cancel(abortMessage(signal));
-      } else {
-        this.#onAbort = (): void => void task.cancel(abortMessage(signal));
-        signal.addEventListener('abort', this.#onAbort, { once: true });
-      }
-    }
+    if (this.#signal !== undefined) this.#stopListening = cancelOnAbort(this.#signal, (message) => task.cancel(message));
     return this;
   }
 
@@ -119,8 +111,8 @@ export class Timeout {
     }
     this.#handle?.cancel();
     this.#handle = undefined;
-    if (this.#onAbort !== undefined) this.#signal?.removeEventListener('abort', this.#onAbort);
-    this.#onAbort = undefined;
+    this.#stopListening?.();
+    this.#stopListening = undefined;
     const task = this.#task as Task;
     if (this.#substitute !== undefined) task.clearSubstitute(this.#substitute);
     if (this.#state === ENTERED) {
