@@ -236,6 +236,20 @@ export abstract class BaseSelectorTransport implements BaseTransport {
     }
   }
 
+  /**
+   * @internal Watches the fd with `onWritable`; false (after a fatal error with `message`) if the
+   * loop refused.
+   */
+  protected watchWritable(onWritable: () => void, message: string): boolean {
+    try {
+      this.loop.addWriter(this.fd, onWritable);
+      return true;
+    } catch (error) {
+      this.fatalError(error, message);
+      return false;
+    }
+  }
+
   protected fatalError(exception: unknown, message: string): void {
     if (!isQuietError(exception)) this.report(message, exception);
     this.forceClose(exception as Error);

@@ -139,13 +139,7 @@ export class DatagramSocketTransport extends BaseSelectorTransport implements Da
   }
 
   #startWriting(): boolean {
-    try {
-      this.loop.addWriter(this.fd, this.#onWritable);
-      return true;
-    } catch (error) {
-      this.fatalError(error, 'Fatal error: cannot watch the socket for writing');
-      return false;
-    }
+    return this.watchWritable(this.#onWritable, 'Fatal error: cannot watch the socket for writing');
   }
 
   readonly #onWritable = (): void => {

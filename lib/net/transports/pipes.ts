@@ -178,12 +178,7 @@ export class WritePipeTransport extends BaseSelectorTransport implements WriteTr
       }
       if (n === length) return;
       if (n < 0) n = 0;
-      try {
-        this.loop.addWriter(this.fd, this.#onWritable);
-      } catch (error) {
-        this.fatalError(error, 'Fatal error: cannot watch the pipe for writing');
-        return;
-      }
+      if (!this.watchWritable(this.#onWritable, 'Fatal error: cannot watch the pipe for writing')) return;
     }
     this.#buffer.push(Buffer.from(n === 0 ? bytes : bytes.subarray(n)));
     this.bufferSize += length - n;

@@ -229,15 +229,8 @@ export class SocketTransport extends BaseSelectorTransport implements Transport 
     this.maybePauseProtocol();
   }
 
-  /** Watches for writability; false (after a fatal error) if the loop refused. */
   #startWriting(): boolean {
-    try {
-      this.loop.addWriter(this.fd, this.#onWritable);
-      return true;
-    } catch (error) {
-      this.fatalError(error, 'Fatal error: cannot watch the socket for writing');
-      return false;
-    }
+    return this.watchWritable(this.#onWritable, 'Fatal error: cannot watch the socket for writing');
   }
 
   readonly #onWritable = (): void => {
