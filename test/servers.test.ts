@@ -435,7 +435,7 @@ describe.each(availableSelectors())('%s backend: servers and clients', (kind: Se
   });
 });
 
-describe.each(availableSelectors().filter((k) => k === 'epoll' || k === 'poll' || k === 'kqueue'))(
+describe.each(availableSelectors().filter((k) => k === 'epoll' || k === 'io_uring' || k === 'poll' || k === 'kqueue'))(
   '%s backend: 1,000 connections',
   (kind: SelectorKind) => {
     useFdLeakCheck();

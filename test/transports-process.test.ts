@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { availableSelectors } from '../lib/selectors';
 
 const FIXTURES = path.join(__dirname, 'fixtures');
-const KINDS = availableSelectors().filter((k) => k === 'epoll' || k === 'poll' || k === 'kqueue');
+const KINDS = availableSelectors().filter((k) => k === 'epoll' || k === 'io_uring' || k === 'poll' || k === 'kqueue');
 
 function runChild(command: string, timeout = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

@@ -45,7 +45,15 @@ namespace {
 
 // Whether the selector's ring asks for DEFER_TASKRUN (where the kernel has it): see the hosted
 // mode notes in native/uring/README.md.
+// DEFER_TASKRUN is off: with it a poll wakeup only queues work for our next io_uring_enter and
+// never makes the ring fd readable, so libuv (hosted mode) would never wake us (measured: an
+// epoll watching the ring fd saw nothing after the pipe was written; test/selectors-uring.test.ts
+// checks the readability this needs).
 constexpr bool kUringSelectorDeferTaskrun = false;
+// COOP_TASKRUN is off too: with it a completion's task work waits for this thread's next system
+// call instead of interrupting it. Suspected in a hosted-mode hang (test/streams-net.test.ts F9
+// run after E8 on io_uring; OPEN: dropping it did not cure the full run, see the branch report).
+constexpr bool kUringSelectorCoopTaskrun = false;
 
 constexpr uint64_t kOpPoll = 0;
 constexpr uint64_t kOpRemove = 1;
@@ -408,6 +416,7 @@ class UringSelector final : public Selector {
 std::unique_ptr<Selector> CreateUringSelector(SysResult* err) {
   uring::Options options;
   options.defer_taskrun = kUringSelectorDeferTaskrun;
+  options.coop_taskrun = kUringSelectorCoopTaskrun;
   std::unique_ptr<uring::Ring> ring = uring::Ring::Create(options, err);
   if (!ring) return nullptr;
   if (!ring->Supports(IORING_OP_POLL_ADD) || !ring->Supports(IORING_OP_POLL_REMOVE)) {

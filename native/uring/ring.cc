@@ -59,7 +59,7 @@ SysResult Ring::Setup(const Options& options) {
   for (unsigned flags : kFlagSteps) {
     if (!options.defer_taskrun && (flags & IORING_SETUP_DEFER_TASKRUN)) continue;
     std::memset(&p, 0, sizeof p);
-    p.flags = flags;
+    p.flags = options.coop_taskrun ? flags : flags & ~static_cast<unsigned>(IORING_SETUP_COOP_TASKRUN);
     p.cq_entries = options.cq_entries;
     fd = SysSetup(options.sq_entries, &p);
     if (fd >= 0 || errno != EINVAL) break;
@@ -136,6 +136,15 @@ void Ring::Close() {
   sqes_ = nullptr;
   cq_mem_ = nullptr;
   ring_mem_ = nullptr;
+  // The registered ring fd lives in this thread's io_uring context, not in the ring: left there
+  // it would keep the ring (and every file its requests hold) alive until the thread exits.
+  if (enter_flags_ & IORING_ENTER_REGISTERED_RING) {
+    io_uring_rsrc_update reg;
+    std::memset(&reg, 0, sizeof reg);
+    reg.offset = static_cast<unsigned>(enter_fd_);
+    SysRegister(fd_, IORING_UNREGISTER_RING_FDS, &reg, 1);
+    enter_flags_ = 0;
+  }
   // Closing the fd ends every request still in flight (the kernel cancels them on ring exit).
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;

@@ -28,6 +28,9 @@ struct Options {
   // DEFER_TASKRUN: completions are posted only inside io_uring_enter(GETEVENTS) on the ring's
   // thread. Exact and cheap, but see selector_uring.cc for how it interacts with hosting.
   bool defer_taskrun = true;
+  // COOP_TASKRUN: no interrupt of the ring's thread when a completion is ready; its task work
+  // waits for the thread's next system call. See selector_uring.cc for why the selector drops it.
+  bool coop_taskrun = true;
 };
 
 // One completion, as copied out of the CQ ring.
