@@ -71,6 +71,7 @@ export {
 export { Timeout, TimeoutError, timeout, timeoutAt, type TimeoutOptions } from './tasks/timeouts';
 export { TaskGroup, ExceptionGroup } from './tasks/taskgroups';
 export { run, runSync, type RunOptions, KeyboardInterrupt } from './runners';
+export type { SignalLike } from './loop/signals';
 export { Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier, BrokenBarrierError, type Held } from './tasks/locks';
 export { Queue, PriorityQueue, LifoQueue, QueueEmpty, QueueFull, QueueShutDown } from './tasks/queues';
 export {

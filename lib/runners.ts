@@ -7,24 +7,16 @@
  * @packageDocumentation
  */
 import { executionAsyncId } from 'node:async_hooks';
-import { isMainThread } from 'node:worker_threads';
 import { codedError, invalidArgType } from './core/errors';
 import { peekDefaultExecutor } from './loop/run_in_executor';
+import { SigintGuard } from './loop/signals';
 import { CancelledError, type Future, wrapFuture } from './tasks/futures';
 import { gather } from './tasks/helpers';
 import type { EventLoopOptions } from './loop/base_loop';
 import { type EventLoop, getRunningLoop, newEventLoop, setEventLoop } from './loops';
 import { allTasks, checkSignal, type Coroutine, isCoroutine, type Task } from './tasks/tasks';
 
-/** `run()` ended because of Ctrl-C (Python's `KeyboardInterrupt`). */
-export class KeyboardInterrupt extends Error {
-  /** Always `'ERR_KEYBOARD_INTERRUPT'`. */
-  readonly code = 'ERR_KEYBOARD_INTERRUPT';
-  constructor(message = 'interrupted by SIGINT') {
-    super(message);
-    this.name = 'KeyboardInterrupt';
-  }
-}
+export { KeyboardInterrupt } from './loop/signals';
 
 /** Options of `run` and `runSync`. */
 export interface RunOptions {
@@ -44,9 +36,7 @@ type RunUntil = <T>(loop: EventLoop, future: Future<T>) => T | Promise<T>;
 /** One run: loop setup, SIGINT, and the shutdown that cancels what is left. */
 class Runner {
   readonly loop: EventLoop;
-  #interrupts = 0;
-  #sigint: (() => void) | undefined;
-  #main: Task<unknown> | undefined;
+  #sigint: SigintGuard | undefined;
 
   constructor(options: RunOptions) {
     try {
@@ -62,44 +52,21 @@ class Runner {
 
   start<T>(main: Coroutine<T>, signal: AbortSignal | undefined): Task<T> {
     const task = this.loop.createTask(main as Coroutine<unknown>, signal === undefined ? {} : { signal }) as Task<T>;
-    this.#main = task as Task<unknown>;
-    // Like asyncio: only take over SIGINT where nobody else handles it, and in the main thread.
-    if (isMainThread && process.listenerCount('SIGINT') === 0) {
-      this.#sigint = () => this.#onSigint();
-      process.on('SIGINT', this.#sigint);
-    }
+    // Installed before the run, so the run's own guard (runUntilComplete) leaves SIGINT to this one.
+    this.#sigint = SigintGuard.install(task as Task<unknown>);
     return task;
-  }
-
-  #onSigint(): void {
-    this.#interrupts++;
-    const main = this.#main;
-    if (this.#interrupts === 1 && main !== undefined && !main.done()) {
-      main.cancel();
-      return;
-    }
-    // Second Ctrl-C: let the default action kill the process, as a second ^C does in Python.
-    this.#removeSigint();
-    process.kill(process.pid, 'SIGINT');
-  }
-
-  #removeSigint(): void {
-    if (this.#sigint !== undefined) process.removeListener('SIGINT', this.#sigint);
-    this.#sigint = undefined;
   }
 
   /** After main: turns its cancellation by Ctrl-C into KeyboardInterrupt. */
   failure(error: unknown): unknown {
-    this.#removeSigint();
-    if (error instanceof CancelledError && this.#interrupts > 0 && this.#main?.uncancel() === 0) {
-      return new KeyboardInterrupt();
-    }
-    return error;
+    const interrupt = error instanceof CancelledError ? this.#sigint?.interruption() : undefined;
+    this.#sigint?.remove();
+    return interrupt ?? error;
   }
 
   /** asyncio's `_cancel_all_tasks`, then close. Yields what must be run until complete. */
   *shutdown(): Generator<Future<unknown>, void, unknown> {
-    this.#removeSigint();
+    this.#sigint?.remove();
     try {
       const leftover = allTasks(this.loop);
       if (leftover.size > 0) {

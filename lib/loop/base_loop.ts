@@ -1,7 +1,8 @@
 /**
  * `BaseEventLoop`: asyncio's `BaseEventLoop`, the part of every muxloop loop that is not about I/O:
  * scheduling (`callSoon`, `callLater`, `callAt`), timers, futures and tasks, the exception
- * handler, debug mode, name resolution, and the runs (hosted and owning) with `stop`/`close`. The
+ * handler, debug mode, name resolution, signal handlers, and the runs (hosted and owning) with
+ * `stop`/`close`. The
  * I/O engine is a selector given at construction: subclasses (`SelectorEventLoop` in lib/net/,
  * a completion loop later) watch fds on it and turn its ready events into callbacks
  * (`processEvents`). This folder imports core/, selectors/, socket/ and tasks/, never net/.
@@ -55,6 +56,7 @@ import { createHost, type LoopHost } from './hosts';
 import * as executors from './run_in_executor';
 import * as resolver from './resolver';
 import type { AddrInfo, GetaddrinfoOptions } from './resolver';
+import { resolveSignal, SigintGuard, SignalHandlers, type SignalLike } from './signals';
 
 /** asyncio's MAXIMUM_SELECT_TIMEOUT: no single wait is longer than a day. */
 const MAX_TIMEOUT = 24 * 3600;
@@ -82,6 +84,8 @@ export type { TaskOptions } from '../tasks/tasks';
 
 /** A task factory (`setTaskFactory`): makes the Future that runs `coro` on `loop`. */
 export type TaskFactory = (loop: BaseEventLoop, coro: Coroutine<unknown>, options: TaskOptions) => Future<unknown>;
+
+function noop(): void {}
 
 /** @internal The error of every scheduling call on a closed loop. */
 export function loopClosed(): Error {
@@ -137,6 +141,9 @@ export abstract class BaseEventLoop implements TaskLoop {
   #exceptionHandler: ExceptionHandler | null = null;
   #taskFactory: TaskFactory | null = null;
   #warnedLongDelay = false;
+  #signals: SignalHandlers | undefined;
+  /** A ref'd Node timer while a run has signal handlers: Node's signal handles are unref'd. */
+  #signalKeeper: NodeJS.Timeout | undefined;
   /** Callbacks slower than this many seconds are reported in debug mode (asyncio: 0.1). */
   slowCallbackDuration = 0.1;
 
@@ -464,18 +471,32 @@ export abstract class BaseEventLoop implements TaskLoop {
    * A Future that nothing can complete (no timers, no watched fds, nothing else in Node that
    * could resolve it) stays pending without spinning, and the loop does not keep Node alive for
    * it (reliability.md C15).
+   *
+   * Ctrl-C: when nobody else listens for SIGINT (no `process.on('SIGINT')`, no
+   * `addSignalHandler('SIGINT')`) and this is the main thread, the first SIGINT during the run
+   * cancels `future` and the run rejects with `KeyboardInterrupt` (asyncio's `Runner`); a second
+   * one kills the process at once with the default action.
    */
   async runUntilComplete<T>(future: Future<T> | Coroutine<T>): Promise<T> {
     this.#checkCanRun();
     const fut = this.#adopt(future);
     const onDone = (): void => this.stop();
     fut.addDoneCallback(onDone);
+    const sigint = SigintGuard.install(fut);
     try {
       await this.runForever();
     } finally {
       fut.removeDoneCallback(onDone);
+      sigint?.remove();
     }
+    return this.#outcome(fut, sigint);
+  }
+
+  /** The end of `runUntilComplete(Sync)`: the result, `KeyboardInterrupt`, or "stopped". */
+  #outcome<T>(fut: Future<T>, sigint: SigintGuard | undefined): T {
     if (!fut.done()) throw codedError('ERR_LOOP_STOPPED', 'Event loop stopped before Future completed.');
+    const interrupt = sigint?.interruption();
+    if (interrupt !== undefined) throw interrupt;
     return fut.result();
   }
 
@@ -582,20 +603,21 @@ export abstract class BaseEventLoop implements TaskLoop {
 
   /**
    * Owning mode `runUntilComplete`: blocks until `future` is done and returns its result (or
-   * throws its exception). Same restrictions as `runForeverSync`.
+   * throws its exception). Same restrictions as `runForeverSync`; Ctrl-C as in `runUntilComplete`.
    */
   runUntilCompleteSync<T>(future: Future<T> | Coroutine<T>): T {
     this.#checkCanRun();
     const fut = this.#adopt(future);
     const onDone = (): void => this.stop();
     fut.addDoneCallback(onDone);
+    const sigint = SigintGuard.install(fut);
     try {
       this.runForeverSync();
     } finally {
       fut.removeDoneCallback(onDone);
+      sigint?.remove();
     }
-    if (!fut.done()) throw codedError('ERR_LOOP_STOPPED', 'Event loop stopped before Future completed.');
-    return fut.result();
+    return this.#outcome(fut, sigint);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -631,12 +653,14 @@ export abstract class BaseEventLoop implements TaskLoop {
   #beginRun(): void {
     this.#running = true;
     setRunningLoop(this);
+    this.#keepAliveForSignals();
   }
 
   #endRun(): void {
     this.#stopping = false;
     this.#running = false;
     if (runningLoopOrNone() === this) setRunningLoop(undefined);
+    this.#keepAliveForSignals();
   }
 
   /**
@@ -666,6 +690,8 @@ export abstract class BaseEventLoop implements TaskLoop {
     if (this.#running) throw codedError('ERR_LOOP_RUNNING', 'Cannot close a running event loop');
     if (this.#closed) return;
     this.#closed = true;
+    this.#signals?.removeAll();
+    this.#keepAliveForSignals();
     this.#ready = [];
     this.#spare = [];
     for (const timer of this.#timers.values()) timer.scheduled = false;
@@ -673,6 +699,60 @@ export abstract class BaseEventLoop implements TaskLoop {
     this.#cancelledTimers = 0;
     this.#selector.close();
     forgetCurrentLoop(this);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Signals
+
+  /**
+   * Runs `callback(...args)` as a loop callback (through `callSoon`, never inside the signal
+   * handler) each time the process receives `sig`: a name (`'SIGTERM'`) or a number. One handler
+   * per signal and loop; a second call for the same signal replaces the first. Works in hosted
+   * and owning mode, through Node's own signal handling (`process.on`), so Node's listeners for
+   * the same signal still run. While the loop runs with a handler registered it holds Node
+   * alive, so `runForever()` waits for the signal as asyncio's loop does.
+   *
+   * Refuses, with nothing registered: an unknown signal (`ERR_UNKNOWN_SIGNAL`, TypeError or
+   * RangeError), SIGKILL and SIGSTOP (`ERR_INVALID_ARG_VALUE`, RangeError), a callback that is not a
+   * function or is an async or generator function (TypeError, as asyncio refuses coroutines),
+   * a worker thread (`ERR_WORKER_UNSUPPORTED_OPERATION`), a closed loop (`ERR_LOOP_CLOSED`).
+   * `close()` removes the loop's handlers.
+   *
+   * ```ts
+   * loop.addSignalHandler('SIGTERM', () => loop.stop());
+   * await loop.runForever();
+   * ```
+   */
+  addSignalHandler<A extends unknown[]>(sig: SignalLike, callback: (...args: A) => unknown, ...args: A): void {
+    if (this.#closed) throw loopClosed();
+    this.#signals ??= new SignalHandlers(this);
+    this.#signals.add(sig, callback, args);
+    this.#keepAliveForSignals();
+  }
+
+  /**
+   * Removes the handler for `sig` (name or number); `true` if there was one, `false` if not.
+   * An unknown signal throws `ERR_UNKNOWN_SIGNAL`.
+   */
+  removeSignalHandler(sig: SignalLike): boolean {
+    if (this.#signals === undefined) {
+      resolveSignal(sig); // the same refusal of an unknown signal as with handlers
+      return false;
+    }
+    const removed = this.#signals.remove(sig);
+    this.#keepAliveForSignals();
+    return removed;
+  }
+
+  #keepAliveForSignals(): void {
+    const want = this.#running && !this.#closed && (this.#signals?.size ?? 0) > 0;
+    if (want && this.#signalKeeper === undefined) {
+      // An interval of about 24 days: the cheapest ref'd libuv handle; it never fires in practice.
+      this.#signalKeeper = setInterval(noop, 0x7fffffff);
+    } else if (!want && this.#signalKeeper !== undefined) {
+      clearInterval(this.#signalKeeper);
+      this.#signalKeeper = undefined;
+    }
   }
 
   /** Same as `close()`, for `using`. */

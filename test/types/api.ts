@@ -5,6 +5,7 @@
 import {
   type AddressOf,
   type DefaultSelector as DefaultSelectorType,
+  type EventLoop,
   DefaultSelector,
   EVENT_READ,
   type Future,
@@ -104,6 +105,16 @@ function selectors(): void {
   void same;
 }
 
+function signals(loop: EventLoop): void {
+  // The handler's arguments are checked against the callback's parameters.
+  loop.addSignalHandler('SIGTERM', (why: string, code: number) => void [why, code], 'stop', 15);
+  // @ts-expect-error the second argument must be a number
+  loop.addSignalHandler('SIGTERM', (why: string, code: number) => void [why, code], 'stop', 'x');
+  const removed: boolean = loop.removeSignalHandler(15);
+  void removed;
+}
+
 void tasks;
+void signals;
 void sockets;
 void selectors;
