@@ -404,7 +404,18 @@ class ReadPipeProto extends BaseProtocol {
 }
 
 /** The protocol of the stdin pipe (asyncio's `WriteSubprocessPipeProto`). */
-class WritePipeProto extends ReadPipeProto {
+class WritePipeProto extends BaseProtocol {
+  constructor(
+    readonly owner: SubprocessTransportImpl,
+    readonly fd: number,
+  ) {
+    super();
+  }
+
+  override connectionLost(exc: Error | undefined): void {
+    this.owner.pipeConnectionLost(this.fd, exc);
+  }
+
   override pauseWriting(): void {
     this.owner.pauseWriting();
   }

@@ -10,6 +10,8 @@ import type { SignalLike } from '../loop/signals';
 import type { BaseTransport, BytesLike, ReadTransport, Transport } from '../net/protocols';
 import { getRunningLoop, type SelectorEventLoop } from '../net/selector_loop';
 import { type SubprocessOptions, type SubprocessTransport, waitForExit } from '../net/subprocess';
+import { toBytes } from '../net/transports/base';
+import type { WritePipeTransport } from '../net/transports/pipes';
 import type { Future } from '../tasks/futures';
 import { gather } from '../tasks/helpers';
 import { FlowControlProtocol } from './protocol';
@@ -150,7 +152,7 @@ export class Process {
   /**
    * Writes `input` (if any) to stdin and closes it, reads stdout and stderr to EOF at the same
    * time, waits for the exit, and resolves with `[stdout, stderr]` (null for a stream that is not
-   * `PIPE`). A child that exits without reading its stdin is not an error (EPIPE and ECONNRESET
+   * `PIPE`). `input` is not copied: leave it unchanged until the Future resolves. A child that exits without reading its stdin is not an error (EPIPE and ECONNRESET
    * are ignored, as asyncio does).
    */
   communicate(input?: BytesLike | null): Future<[Buffer | null, Buffer | null]> {
@@ -165,7 +167,12 @@ export class Process {
     const stdin = this.stdin;
     if (stdin === null) return;
     try {
-      if (input !== undefined && input !== null) stdin.write(input);
+      if (input !== undefined && input !== null) {
+        // No copy of what the pipe does not take at once: `input` is only read until this resolves.
+        const pipe = this.#transport.getPipeTransport(0) as WritePipeTransport | null;
+        if (pipe !== null && !pipe.isClosing()) pipe.writeBorrowed(toBytes(input, 'input'));
+        else stdin.write(input);
+      }
       await stdin.drain();
     } catch (error) {
       const code = (error as { code?: string } | null)?.code;
