@@ -13,6 +13,7 @@ import { pendingOrphans } from '../lib/net/child_watcher';
 import { DEVNULL, PIPE, STDOUT, SubprocessProtocol, type SubprocessTransport } from '../lib/net/subprocess';
 import { createSubprocessExec, createSubprocessShell, type Process } from '../lib/streams/subprocess';
 import { EventLoop } from '../lib/loops';
+import { availableSelectors } from '../lib/selectors';
 import { openFdCount, useRealLoop } from './helpers';
 
 /** Whether `pid` is gone for us: no child of ours by that pid, running or zombie. */
@@ -282,6 +283,25 @@ describe.each(['pidfd', 'sigchld'])('subprocesses, %s route', (route) => {
       }
     });
     expect(r).toBe('ESRCH');
+  });
+});
+
+describe.each(availableSelectors())('on the %s backend', (kind) => {
+  const fixture = useRealLoop(kind);
+
+  it.each(['pidfd', 'sigchld'])('communicate and wait (%s)', async (route) => {
+    if (route === 'sigchld') process.env.MUXLOOP_TEST_NO_PIDFD = '1';
+    try {
+      const r = await fixture.loop.runUntilComplete(async () => {
+        const cat = await createSubprocessExec('cat', [], { stdin: PIPE, stdout: PIPE });
+        const [out] = await cat.communicate(Buffer.alloc(4 << 20, 1));
+        const sleeper = await createSubprocessExec('sleep', ['0.05']);
+        return [out!.length, cat.returncode, await sleeper.wait()];
+      });
+      expect(r).toEqual([4 << 20, 0, 0]);
+    } finally {
+      delete process.env.MUXLOOP_TEST_NO_PIDFD;
+    }
   });
 });
 
