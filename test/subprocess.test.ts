@@ -383,6 +383,19 @@ describe('SubprocessProtocol and SubprocessTransport', () => {
   });
 });
 
+describe('a parent with its stdio closed', () => {
+  it('pipes that land on fds 0..2 still reach the child (the dup2 clears close-on-exec)', async () => {
+    const script = "const m = require('muxloop'); m.run(async () => { const p = await m.createSubprocessExec('cat', [], { stdin: m.PIPE, stdout: m.PIPE }); const [o] = await p.communicate('through fd 0'); process.stdout.write(JSON.stringify([o.toString(), p.returncode])); });";
+    const out = await new Promise<string>((resolve, reject) => {
+      // stdin closed (<&-): the first pipe2 of the child program returns fd 0.
+      execFile('/bin/sh', ['-c', `exec ${JSON.stringify(process.execPath)} -e ${JSON.stringify(script)} <&-`], { cwd: path.join(__dirname, '..'), timeout: 30_000 }, (error, stdout, stderr) =>
+        error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
+      );
+    });
+    expect(JSON.parse(out)).toEqual(['through fd 0', 0]);
+  });
+});
+
 describe('owning mode (child process)', () => {
   it.each(['pidfd', 'sigchld'])('communicate, kill, many children and a loop closed first (%s)', async (route) => {
     const env = { ...process.env, MUXLOOP_TEST_NO_PIDFD: route === 'sigchld' ? '1' : '' };

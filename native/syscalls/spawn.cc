@@ -108,6 +108,9 @@ int SpawnResolved(const Spec& spec, const char* path, const int child_fds[3], pi
   if (err == 0 && spec.cwd != nullptr) err = AddChdir() != nullptr ? AddChdir()(&actions, spec.cwd) : ENOTSUP;
   // The child starts with no signal blocked and every signal at its default action: Node ignores
   // SIGPIPE, and an ignored signal stays ignored across exec (Python's restore_signals, libuv).
+  // Known gap: glibc's sigfillset leaves out its two internal signals (32 and 33), and its spawn
+  // child sets those to SIG_IGN (sysdeps/unix/sysv/linux/spawni.c), so the program starts with 32
+  // and 33 ignored. glibc programs never use them (SIGRTMIN is 34); a fork+exec would not do this.
   sigset_t all;
   sigset_t none;
   sigfillset(&all);
@@ -121,6 +124,17 @@ int SpawnResolved(const Spec& spec, const char* path, const int child_fds[3], pi
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   return -err;
+}
+
+// /dev/null, close-on-exec, on an fd above 2 (see Spawn).
+int OpenDevNull() {
+  const int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (fd < 0 || fd >= 3) return fd;
+  const int high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  const int saved = errno;
+  close(fd);
+  errno = saved;
+  return high;
 }
 
 }  // namespace
@@ -141,18 +155,20 @@ int Spawn(const Spec& spec, Result* result) {
       return err;
     }
   }
-  // Sources on 0..2 that are not their own target are copied above 2 first, so that one dup2
-  // never overwrites the source of a later one (stdout=2, stderr=1 swaps them).
+  // Every source on 0..2 is copied above 2 first, so that one dup2 never overwrites the source
+  // of a later one (stdout=2, stderr=1 swaps them), and so that a source that is its own target
+  // still gets the dup2 that clears close-on-exec (a pipe end or /dev/null lands on 0..2 when this
+  // process runs with its stdio closed).
   int child_fds[3];
   int temps[3] = {-1, -1, -1};
   int dev_null = -1;
   for (int i = 0; i < 3 && err == 0; i++) {
     int fd = spec.stdio[i];
     if (fd == kDevNull) {
-      if (dev_null < 0) dev_null = open("/dev/null", O_RDWR | O_CLOEXEC);
+      if (dev_null < 0) dev_null = OpenDevNull();
       if (dev_null < 0) err = -errno;
       fd = dev_null;
-    } else if (fd >= 0 && fd < 3 && fd != i) {
+    } else if (fd >= 0 && fd < 3) {
       temps[i] = fcntl(fd, F_DUPFD_CLOEXEC, 3);
       if (temps[i] < 0) err = -errno;
       fd = temps[i];
