@@ -271,6 +271,42 @@ describe.each(['pidfd', 'sigchld'])('subprocesses, %s route', (route) => {
     expect(out).toBe('from a generator 0');
   });
 
+  it("Node's own children and ours side by side: each side reaps only its own", async () => {
+    const { spawn } = await import('node:child_process');
+    const r = await fixture.loop.runUntilComplete(async () => {
+      const node = Array.from({ length: 20 }, (_, i) => new Promise<number | null>((resolve) => spawn('sh', ['-c', `exit ${i % 3}`], { stdio: 'ignore' }).on('exit', resolve)));
+      const ours = [];
+      for (let i = 0; i < 20; i++) ours.push(await createSubprocessShell(`exit ${(i % 3) + 3}`));
+      const oursCodes = [];
+      for (const p of ours) oursCodes.push(await p.wait());
+      return [await Promise.all(node), oursCodes];
+    });
+    expect(r[0]).toEqual(Array.from({ length: 20 }, (_, i) => i % 3));
+    expect(r[1]).toEqual(Array.from({ length: 20 }, (_, i) => (i % 3) + 3));
+  });
+
+  it('a child reaped by someone else (a wait for any child) reports 255 with a warning, as Python', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error & { code?: string }): void => void warnings.push(w.code ?? '');
+    process.on('warning', onWarning);
+    try {
+      const code = await fixture.loop.runUntilComplete(async () => {
+        const proc = await createSubprocessShell('sleep 0.3');
+        // Steal the exit status, as code calling waitpid(-1) would: synchronously, so that the
+        // loop's watcher cannot run first (bounded: 10 s).
+        const end = Date.now() + 10_000;
+        while (binding.reap(proc.pid, -1) === null && Date.now() < end);
+        if (route === 'sigchld') process.kill(process.pid, 'SIGCHLD'); // the stolen exit's own signal may have come first
+        return proc.wait();
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(code).toBe(255);
+      expect(warnings).toContain('MUXLOOP_UNKNOWN_CHILD');
+    } finally {
+      process.removeListener('warning', onWarning);
+    }
+  });
+
   it('sendSignal once the transport finished is ESRCH (ProcessLookupError), as in asyncio', async () => {
     const r = await fixture.loop.runUntilComplete(async () => {
       const proc = await createSubprocessExec('true');
