@@ -229,9 +229,19 @@ class SubprocessTransportImpl implements SubprocessTransport {
     watchChild(this.#child);
   }
 
-  /** @internal Connects the parent's pipe ends; resolves once every pipe transport started. */
-  async connectPipes(parentFds: Map<number, number>): Promise<void> {
-    const waiters: Array<Future<void>> = [];
+  /**
+   * @internal Connects the parent's pipe ends; once every pipe transport has started,
+   * `connectionMade` runs and then `onReady` (asyncio's `_connect_pipes` order), in one callback.
+   */
+  connectPipes(parentFds: Map<number, number>, onReady: () => void): void {
+    let starting = parentFds.size;
+    const connected = (): void => {
+      this.#protocol.connectionMade?.(this);
+      const pending = this.#pending ?? [];
+      this.#pending = undefined;
+      for (const call of pending) call();
+      onReady();
+    };
     for (const [childFd, fd] of parentFds) {
       let open = true;
       const closeFd = (): void => {
@@ -243,18 +253,12 @@ class SubprocessTransportImpl implements SubprocessTransport {
       const proto = childFd === 0 ? new WritePipeProto(this, childFd) : new ReadPipeProto(this, childFd);
       const transport = childFd === 0 ? new WritePipeTransport(this.#loop, pipe, fd, proto, waiter) : new ReadPipeTransport(this.#loop, pipe, fd, proto, waiter);
       this.#pipes.set(childFd, { transport, fd, closeFd, disconnected: false });
-      waiters.push(waiter);
+      // A pipe transport's waiter is only ever resolved (its start-up cannot fail).
+      waiter.addDoneCallback(() => {
+        if (--starting === 0) this.#loop.callSoon(connected);
+      });
     }
-    for (const waiter of waiters) await waiter;
-    this.#loop.callSoon(() => {
-      this.#protocol.connectionMade?.(this);
-      const pending = this.#pending ?? [];
-      this.#pending = undefined;
-      for (const call of pending) call();
-    });
-    const ready = this.#loop.createFuture<void>();
-    this.#loop.callSoon(() => ready.done() || ready.setResult(undefined));
-    await ready;
+    if (starting === 0) this.#loop.callSoon(connected);
   }
 
   /** A protocol call: queued until connectionMade ran, then in order. */
@@ -469,16 +473,10 @@ export function subprocessExec<P extends BaseProtocol>(
     outer.setException(error);
     return outer;
   }
-  transport.connectPipes(stdio.parentFds).then(
-    () => {
-      if (!outer.done()) outer.setResult([transport, protocol]);
-      else transport.close(); // cancelled meanwhile: the child is killed and reaped
-    },
-    (error: unknown) => {
-      transport.close();
-      if (!outer.done()) outer.setException(error);
-    },
-  );
+  transport.connectPipes(stdio.parentFds, () => {
+    if (!outer.done()) outer.setResult([transport, protocol]);
+    else transport.close(); // cancelled meanwhile: the child is killed and reaped
+  });
   return outer;
 }
 
