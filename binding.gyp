@@ -16,6 +16,8 @@
         "native/host/loop_host.cc",
         "native/syscalls/fd.cc",
         "native/syscalls/socket.cc",
+        "native/syscalls/spawn.cc",
+        "native/bindings/subprocess_binding.cc",
         "native/tls/engine.cc",
         "native/bindings/tls_binding.cc"
       ],

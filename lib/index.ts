@@ -119,7 +119,16 @@ export {
   type OpenUnixConnectionOptions,
   type StartUnixServerOptions,
   type ClientConnectedCallback,
+  type WriterProtocol,
+  createSubprocessExec,
+  createSubprocessShell,
+  Process,
+  PIPE,
+  STDOUT,
+  DEVNULL,
+  type CreateSubprocessOptions,
 } from './streams';
+export { SubprocessProtocol, type SubprocessTransport, type SubprocessOptions, type StdioOption } from './net/subprocess';
 export {
   ThreadPoolExecutor,
   type ThreadPoolOptions,

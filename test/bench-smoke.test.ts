@@ -21,6 +21,17 @@ describe('bench harness', () => {
     expect(result.opsPerSec).toBeGreaterThan(0);
   });
 
+  it.each(['muxloop-spawn', 'node-spawn', 'muxloop-communicate', 'node-pipe'])('subprocess worker runs %s', (peer) => {
+    const out = execFileSync(process.execPath, [path.join(BENCH, 'workers', 'subprocess.cjs'), `--peer=${peer}`, '--n=5', '--mib=1'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    const result = JSON.parse(out.trim().split('\n').pop() as string);
+    expect(result.ms).toBeGreaterThan(0);
+    if (peer.endsWith('spawn')) expect(result.failures).toBe(0);
+    else expect(result).toMatchObject({ bytes: 1 << 20, code: 0 });
+  });
+
   it.skipIf(!hasCc)('load generator against the C echo server', async () => {
     const { startServer, load, stop } = requireCjs(path.join(BENCH, 'lib', 'echo.cjs'));
     const server = await startServer('c-epoll');

@@ -147,6 +147,20 @@ export interface NativeBinding {
   setNonBlocking(fd: number, nonblocking: boolean): void;
   /** Whether O_NONBLOCK is set. */
   getNonBlocking(fd: number): boolean;
+  // Child processes (contract: native/syscalls/spawn.h).
+
+  /**
+   * posix_spawn of `file` (looked up in the PATH of `env`, else of this process) with `argv`,
+   * `env` (`'K=V'` strings; undefined: this process's), `cwd`, and `stdio` for fds 0..2 (-1
+   * inherit, -2 /dev/null, else an fd dup2'ed onto it). Returns `[pid, pidfd]` (pidfd -1 when not
+   * asked for or not supported; owned by the addon). Throws Error{code, errno, syscall ('spawn',
+   * 'execve', 'fcntl'), path}.
+   */
+  spawn(file: string, argv: string[], env: string[] | undefined, cwd: string | undefined, stdio: [number, number, number], wantPidfd: boolean): [number, number];
+  /** waitid(P_PIDFD or P_PID, WEXITED | WNOHANG): the returncode once reaped, null while it runs. */
+  reap(pid: number, pidfd: number): number | null;
+  /** pidfd_send_signal (pidfd >= 0) or kill(2). */
+  sendSignal(pid: number, pidfd: number, signal: number): void;
   /** Platform constants. */
   constants: {
     AF_UNIX: number;

@@ -20,6 +20,8 @@ import type { CreateConnectionOptions, CreateDatagramEndpointOptions, CreateServ
 import * as sockOps from './sock_ops';
 import { wrapTls, type SslOptions, type TlsContext, type TlsOptions, type WrapTlsOptions } from './tls';
 import type { PipeLike } from './transports/pipes';
+import * as subprocessOps from './subprocess';
+import type { SubprocessOptions, SubprocessTransport } from './subprocess';
 
 interface FdWatch {
   reader: Handle | undefined;
@@ -132,10 +134,13 @@ export class SelectorEventLoop extends BaseEventLoop {
 
   /**
    * Drops every pending callback, timer and fd watch without running them, and closes the
-   * selector (registered fds stay open). Idempotent; `ERR_LOOP_RUNNING` while running.
+   * selector (registered fds stay open). Children started by `subprocessExec` that still run
+   * have their pipes closed and are handed, alive, to a reaper: no zombie is left. Idempotent;
+   * `ERR_LOOP_RUNNING` while running.
    */
   override close(): void {
     if (!this.isRunning() && !this.isClosed()) {
+      subprocessOps.abandonSubprocesses(this);
       this.#watches.length = 0;
       this.#watchCount = 0;
     }
@@ -277,6 +282,34 @@ export class SelectorEventLoop extends BaseEventLoop {
    */
   connectWritePipe<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, pipe: PipeLike): Future<[WriteTransport, P]> {
     return serverOps.connectWritePipe(this, protocolFactory, pipe);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Subprocesses (subprocess.ts)
+
+  /**
+   * Starts `program` with `args` (argv is `[program, ...args]`; a name without '/' is looked up in
+   * PATH) and resolves with `[transport, protocol]` once `protocol.connectionMade(transport)` ran
+   * (asyncio's `subprocess_exec`). `options.stdin`/`stdout`/`stderr`: `PIPE` (the default, as in
+   * asyncio's loop method), `DEVNULL`, `STDOUT` (stderr only), an fd, or `null` to inherit; the pipes
+   * are muxloop pipe transports (`transport.getPipeTransport(fd)`), with flow control. Also
+   * `options.cwd` and `options.env` (the whole environment).
+   *
+   * The protocol (a `SubprocessProtocol`) gets `pipeDataReceived(fd, data)`,
+   * `pipeConnectionLost(fd, exc)`, `processExited()` and, last, `connectionLost`. The exit is
+   * observed without polling: a pidfd in this loop's selector (Linux 5.3+), else SIGCHLD.
+   *
+   * Rejects, leaking nothing: a missing program with `ENOENT` (`errno`, `syscall` 'spawn', `path`
+   * the program), a missing cwd with `ENOENT` (`syscall` 'chdir'), bad arguments with
+   * `TypeError`/`RangeError`.
+   */
+  subprocessExec<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, program: string, args?: readonly string[], options?: SubprocessOptions): Future<[SubprocessTransport, P]> {
+    return subprocessOps.subprocessExec(this, protocolFactory, program, args, options);
+  }
+
+  /** `subprocessExec` of `/bin/sh -c cmd` (asyncio's `subprocess_shell`). */
+  subprocessShell<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, cmd: string, options?: SubprocessOptions): Future<[SubprocessTransport, P]> {
+    return subprocessOps.subprocessShell(this, protocolFactory, cmd, options);
   }
 }
 

@@ -19,7 +19,8 @@ import { StreamWriter } from './writer';
 
 export { IncompleteReadError, LimitOverrunError, StreamReader, type ReadOptions } from './reader';
 export { FlowControlProtocol, StreamReaderProtocol, type ClientConnectedCallback } from './protocol';
-export { StreamWriter } from './writer';
+export { StreamWriter, type WriterProtocol } from './writer';
+export { createSubprocessExec, createSubprocessShell, Process, PIPE, STDOUT, DEVNULL, type CreateSubprocessOptions } from './subprocess';
 
 /** What every stream function takes besides its loop method's options. */
 export interface StreamOptions {

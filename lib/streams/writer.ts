@@ -5,9 +5,21 @@
 import type { TlsContext, TlsOptions, WrapTlsOptions } from '../net/tls';
 import type { Future } from '../tasks/futures';
 import type { SelectorEventLoop } from '../net/selector_loop';
-import type { BytesLike, Transport } from '../net/protocols';
+import type { BaseProtocol, BytesLike, Transport } from '../net/protocols';
 import { StreamReader } from './reader';
-import { StreamReaderProtocol } from './protocol';
+import type { FlowControlProtocol } from './protocol';
+
+/**
+ * What a writer needs of its protocol: flow control (`FlowControlProtocol`), the Future
+ * `waitClosed()` returns, and which side of TLS it would be (`StreamReaderProtocol`, or a
+ * subprocess's stdin protocol).
+ */
+export type WriterProtocol = BaseProtocol & Pick<FlowControlProtocol, 'drainHelper' | 'drainInto'> & {
+  /** The Future `waitClosed()` returns. */
+  closeWaiter(): Future<void>;
+  /** True on a server's connection (the side `startTls` takes). */
+  readonly serverSide: boolean;
+};
 
 /**
  * The writing half of a stream connection (asyncio's `StreamWriter`): `write` never blocks and
@@ -17,12 +29,12 @@ import { StreamReaderProtocol } from './protocol';
  */
 export class StreamWriter {
   #transport: Transport;
-  readonly #protocol: StreamReaderProtocol;
+  readonly #protocol: WriterProtocol;
   readonly #reader: StreamReader | undefined;
   readonly #loop: SelectorEventLoop;
 
-  /** Normally made by `openConnection`/`startServer`. */
-  constructor(transport: Transport, protocol: StreamReaderProtocol, reader: StreamReader | undefined, loop: SelectorEventLoop) {
+  /** Normally made by `openConnection`/`startServer` (or `createSubprocessExec` for stdin). */
+  constructor(transport: Transport, protocol: WriterProtocol, reader: StreamReader | undefined, loop: SelectorEventLoop) {
     this.#transport = transport;
     this.#protocol = protocol;
     this.#reader = reader;

@@ -32,6 +32,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitLoopHostBinding(env, exports);
   InitSocketBinding(env, exports);
   InitTlsBinding(env, exports);
+  InitSubprocessBinding(env, exports);
   return exports;
 }
 

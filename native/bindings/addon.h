@@ -58,6 +58,7 @@ void InitFdBinding(Napi::Env env, Napi::Object exports);
 void InitLoopHostBinding(Napi::Env env, Napi::Object exports);
 void InitSocketBinding(Napi::Env env, Napi::Object exports);
 void InitTlsBinding(Napi::Env env, Napi::Object exports);
+void InitSubprocessBinding(Napi::Env env, Napi::Object exports);
 
 }  // namespace muxloop
 
