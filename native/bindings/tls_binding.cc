@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 
 #include <memory>
+#include <vector>
 #include <string>
 
 #include "bindings/addon.h"
@@ -147,6 +148,9 @@ class TlsEngineWrap : public Napi::ObjectWrap<TlsEngineWrap> {
                         InstanceMethod<&TlsEngineWrap::TakePlain>("takePlain"),
                         InstanceMethod<&TlsEngineWrap::TakeOut>("takeOut"),
                         InstanceMethod<&TlsEngineWrap::Info>("info"),
+                        InstanceMethod<&TlsEngineWrap::SetSession>("setSession"),
+                        InstanceMethod<&TlsEngineWrap::TakeSession>("takeSession"),
+                        InstanceMethod<&TlsEngineWrap::ResumeSni>("resumeSni"),
                         InstanceMethod<&TlsEngineWrap::Close>("close"),
                         InstanceAccessor<&TlsEngineWrap::Closed>("closed")});
   }
@@ -164,8 +168,15 @@ class TlsEngineWrap : public Napi::ObjectWrap<TlsEngineWrap> {
         throw RangeErrorWithCode(env, "ERR_OUT_OF_RANGE", "serverName must be a host name of at most 255 bytes");
       }
     }
+    bool pause_at_sni = false;
+    if (!info[2].IsUndefined()) {
+      if (!info[2].IsBoolean()) {
+        throw TypeErrorWithCode(env, "ERR_INVALID_ARG_TYPE", "The \"pauseAtSni\" argument must be of type boolean");
+      }
+      pause_at_sni = info[2].As<Napi::Boolean>().Value();
+    }
     tls::TlsError error;
-    tls::Engine* engine = tls::Engine::Create(context->context(), server_name, &error);
+    tls::Engine* engine = tls::Engine::Create(context->context(), server_name, pause_at_sni, &error);
     if (engine == nullptr) throw ToJsError(env, error);
     engine_.reset(engine);
     registry_ = Registry(env);
@@ -290,6 +301,43 @@ class TlsEngineWrap : public Napi::ObjectWrap<TlsEngineWrap> {
     }
     out.Set("sessionReused", Napi::Boolean::New(env, SSL_session_reused(ssl) == 1));
     return out;
+  }
+  // setSession(der): a client's session to resume, before start().
+  Napi::Value SetSession(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ByteRange range = ToByteRange(info[0], env.Undefined(), env.Undefined(), "session");
+    tls::Engine* engine = Live(env);
+    if (SSL_in_before(engine->ssl()) != 1 || SSL_is_server(engine->ssl()) == 1) {
+      throw StateError(env, "ERR_TLS_SESSION_LATE", "setSession() is for a client engine before start()");
+    }
+    tls::TlsError error;
+    if (!engine->SetSession(range.data, range.length, &error)) {
+      Napi::Error js = TypeErrorWithCode(env, "ERR_INVALID_ARG_VALUE", "The \"session\" argument is not a TLS session (" + error.message + ")");
+      throw js;
+    }
+    return env.Undefined();
+  }
+  // takeSession() -> Buffer | undefined: the newest session the server gave (kNewSession).
+  Napi::Value TakeSession(const Napi::CallbackInfo& info) {
+    std::vector<uint8_t> der = Live(info.Env())->TakeSession();
+    if (der.empty()) return info.Env().Undefined();
+    return Napi::Buffer<uint8_t>::Copy(info.Env(), der.data(), der.size());
+  }
+  // resumeSni(context?) -> flags: after kWantSni, the chosen context (undefined: this one).
+  Napi::Value ResumeSni(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const tls::Context* sni = nullptr;
+    if (!info[0].IsUndefined()) {
+      TlsContextWrap* wrap = TlsContextWrap::FromValue(env, info[0]);
+      if (!wrap->context()->server_side()) {
+        throw TypeErrorWithCode(env, "ERR_INVALID_ARG_VALUE", "The \"context\" argument must be a server context");
+      }
+      sni = wrap->context();
+    }
+    tls::Engine* engine = Live(env);
+    if (!engine->sni_pending()) throw StateError(env, "ERR_INVALID_STATE", "resumeSni() without a pending SNI pause");
+    tls::TlsError error;
+    return Flags(env, engine->ResumeSni(sni, &error), error);
   }
   Napi::Value Close(const Napi::CallbackInfo& info) {
     engine_->Close();

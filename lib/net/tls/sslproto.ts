@@ -26,12 +26,14 @@ import type { Future } from '../../tasks/futures';
 import type { BaseProtocol, BufferedProtocol, BytesLike, Protocol, Transport } from '../protocols';
 import { toBytes, writeBufferLimits } from '../transports/base';
 import type { SelectorEventLoop } from '../selector_loop';
-import type { TlsContext } from './context';
+import { TlsContext as TlsContextClass, toTlsContext, type TlsContext, type TlsOptions } from './context';
 
 const HANDSHAKE_DONE = 1;
 const CLOSE_NOTIFY = 2;
 const HAVE_PLAIN = 4;
 const HAVE_OUT = 8;
+const WANT_SNI = 16;
+const NEW_SESSION = 32;
 
 /** asyncio's constants.SSL_HANDSHAKE_TIMEOUT and SSL_SHUTDOWN_TIMEOUT, in seconds. */
 export const SSL_HANDSHAKE_TIMEOUT = 60;
@@ -48,6 +50,11 @@ export interface SSLProtocolOptions {
   sslHandshakeTimeout?: number;
   /** Seconds; default 30. */
   sslShutdownTimeout?: number;
+  /**
+   * Client: a session from an earlier connection (`getExtraInfo('sslSession')`) to resume: the
+   * handshake is then abbreviated when the server still accepts it (`isSessionReused()`).
+   */
+  sslSession?: Buffer | Uint8Array;
   /**
    * Call the app protocol's `connectionMade` after the handshake (default true). `loop.startTls`
    * passes false, as asyncio's start_tls: the protocol was already connected.
@@ -71,6 +78,8 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
   /** @internal */ readonly appTransport: SSLTransport;
   /** @internal */ phase: Phase = 'unwrapped';
   /** @internal */ info: NativeTlsInfo | undefined;
+  /** @internal The newest resumable session the server gave (client), DER. */
+  session: Buffer | undefined;
   #waiter: Future<void> | undefined;
   #timer: { cancel(): void } | undefined;
   #error: Error | undefined;
@@ -101,8 +110,11 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
       }
     });
     try {
-      this.engine = new binding.TlsEngine(this.context.native, sniName(this.options.serverHostname));
-      if (!this.options.serverSide) this.handle(this.engine.start());
+      this.engine = new binding.TlsEngine(this.context.native, sniName(this.options.serverHostname), this.context.sniCallback !== undefined);
+      if (!this.options.serverSide) {
+        if (this.options.sslSession !== undefined) this.engine.setSession(this.options.sslSession);
+        this.handle(this.engine.start());
+      }
     } catch (error) {
       this.fatal(error as Error);
     }
@@ -181,6 +193,11 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
   /** @internal Acts on the engine's flags: send, finish the handshake, deliver, see EOF. */
   handle(flags: number): void {
     if (flags & HAVE_OUT) this.flush();
+    if (flags & NEW_SESSION) this.session = this.engine!.takeSession();
+    if (flags & WANT_SNI) {
+      this.askSni();
+      return;
+    }
     if (flags & HANDSHAKE_DONE) {
       if (!this.handshakeDone()) return;
     }
@@ -195,6 +212,43 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
   flush(): void {
     const out = this.engine?.closed === false ? this.engine.takeOut() : undefined;
     if (out !== undefined && this.raw !== undefined && !this.raw.isClosing()) this.raw.write(out);
+  }
+
+  /**
+   * @internal The handshake stopped at the certificate step: the context's SNICallback chooses
+   * the certificate for the name the client sent, then the handshake goes on (Node's order).
+   */
+  askSni(): void {
+    const engine = this.engine!;
+    const name = engine.info().servername ?? '';
+    let answered = false;
+    const callback = (error: Error | null, chosen?: TlsContext | TlsOptions | null): void => {
+      if (answered) return;
+      answered = true;
+      // The connection may have ended (reset, handshake timeout) while the callback ran.
+      if (this.phase !== 'handshake' || engine.closed) return;
+      if (error) {
+        this.fatal(error);
+        return;
+      }
+      let made: TlsContext | undefined;
+      try {
+        const ctx = chosen === undefined || chosen === null ? undefined : chosen instanceof TlsContextClass ? chosen : (made = toTlsContext(chosen, true));
+        this.handle(engine.resumeSni(ctx?.native));
+      } catch (exception) {
+        this.fatal(exception as Error);
+      } finally {
+        // The engine holds its own references to the certificate and key.
+        made?.close();
+      }
+    };
+    try {
+      this.context.sniCallback!(name, callback);
+    } catch (exception) {
+      this.loop.callExceptionHandler({ message: 'ssl.SNICallback() failed', exception, transport: this.appTransport });
+      answered = true;
+      this.fatal(exception as Error);
+    }
   }
 
   /** @internal Whether the handshake has completed. */
@@ -390,7 +444,9 @@ export class SSLTransport implements Transport {
   /**
    * Extra information: `'peercert'` (Node's `getPeerCertificate()` object), `'cipher'`
    * (`{ name, standardName, version }`), `'alpnProtocol'` (string or false), `'sslObject'`
-   * (protocol, cipher, servername, peer certificate), `'servername'`, `'tlsVersion'`, and what
+   * (protocol, cipher, servername, peer certificate, `isSessionReused()`, `session`),
+   * `'sslSession'` (client: the newest resumable session the server gave, a Buffer to pass as
+   * `sslSession` to a later connection), `'servername'`, `'tlsVersion'`, and what
    * the raw transport knows (`'socket'`, `'peername'`, `'sockname'`).
    */
   getExtraInfo(name: string, defaultValue?: unknown): unknown {
@@ -408,15 +464,25 @@ export class SSLTransport implements Transport {
         return info?.servername ?? this.#proto.options.serverHostname ?? defaultValue;
       case 'tlsVersion':
         return info?.protocol ?? defaultValue;
-      case 'sslObject':
-        return info === undefined ? defaultValue : {
+      case 'sslSession':
+        return this.#proto.session ?? defaultValue;
+      case 'sslObject': {
+        if (info === undefined) return defaultValue;
+        const proto = this.#proto;
+        return {
           getProtocol: () => info.protocol,
           getCipher: () => this.getExtraInfo('cipher'),
           getPeerCertificate: () => this.peerCertificate(),
           alpnProtocol: info.alpn ?? false,
           servername: info.servername,
           isSessionReused: () => info.sessionReused,
+          // asyncio's SSLObject.session: TLS 1.3 tickets come after the handshake, so this is
+          // the newest one at the time of reading (undefined before the first).
+          get session() {
+            return proto.session;
+          },
         };
+      }
       default:
         return this.#proto.raw?.getExtraInfo(name, defaultValue) ?? defaultValue;
     }
