@@ -11,7 +11,7 @@ const fs = require('node:fs');
 const { machineInfo, progress, killAll, buildC, ROOT } = require('./lib/common.cjs');
 const { writeAll } = require('./report.cjs');
 
-const CASES = ['callbacks', 'timers', 'tasks', 'queues', 'echo', 'selectors', 'connections', 'executors'];
+const CASES = ['callbacks', 'timers', 'tasks', 'queues', 'echo', 'selectors', 'connections', 'executors', 'tls'];
 
 async function main() {
   const argv = process.argv.slice(2);

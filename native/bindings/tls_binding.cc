@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <cstring>
 #include <memory>
 #include <vector>
 #include <string>
@@ -144,6 +145,8 @@ class TlsEngineWrap : public Napi::ObjectWrap<TlsEngineWrap> {
                         InstanceMethod<&TlsEngineWrap::Send>("send"),
                         InstanceMethod<&TlsEngineWrap::Open>("open"),
                         InstanceMethod<&TlsEngineWrap::Seal>("seal"),
+                        InstanceMethod<&TlsEngineWrap::OpenInto>("openInto"),
+                        InstanceMethod<&TlsEngineWrap::SealInto>("sealInto"),
                         InstanceMethod<&TlsEngineWrap::Shutdown>("shutdown"),
                         InstanceMethod<&TlsEngineWrap::TakePlain>("takePlain"),
                         InstanceMethod<&TlsEngineWrap::TakeOut>("takeOut"),
@@ -228,6 +231,42 @@ class TlsEngineWrap : public Napi::ObjectWrap<TlsEngineWrap> {
     const int flags = engine->Receive(range.data, range.length, &error);
     if (flags == tls::kHavePlain) return TakePlain(info);
     return Flags(info.Env(), flags, error);
+  }
+  // The hot path without a Buffer per message (the allocation, its backing store and its sweep
+  // cost as much as the AES-GCM of a 1 KiB record). openInto(data, length, pool, poolOffset) ->
+  // used * 256 + flags: the batch's plaintext, when it fits, is in pool[poolOffset, +used); any
+  // other plaintext is in takePlain() as after receive().
+  Napi::Value OpenInto(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ByteRange range = ToByteRange(info[0], env.Undefined(), info[1], "data");
+    ByteRange pool = ToByteRange(info[2], info[3], env.Undefined(), "pool");
+    tls::Engine* engine = Live(env);
+    // used * 256 must stay an exact small integer for the caller's `>>> 8`.
+    constexpr size_t kMaxPool = size_t{1} << 22;
+    tls::TlsError error;
+    size_t used = 0;
+    const int flags = engine->ReceiveInto(range.data, range.length, pool.data, pool.length < kMaxPool ? pool.length : kMaxPool, &used, &error);
+    if (flags < 0) throw ToJsError(env, error);
+    return Napi::Number::New(env, static_cast<double>(used) * 256 + flags);
+  }
+  // sealInto(data, out) -> ciphertext bytes copied to `out`, or -1 when they do not fit (then
+  // takeOut() has them). For a raw transport that copies what it keeps (SocketTransport).
+  Napi::Value SealInto(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ByteRange range = ToByteRange(info[0], env.Undefined(), env.Undefined(), "data");
+    ByteRange out = ToByteRange(info[1], env.Undefined(), env.Undefined(), "out");
+    tls::Engine* engine = Live(env);
+    if (!engine->handshake_done()) {
+      throw StateError(env, "ERR_TLS_HANDSHAKE_PENDING", "sealInto() before the handshake completed");
+    }
+    tls::TlsError error;
+    if (engine->Send(range.data, range.length, &error) < 0) throw ToJsError(env, error);
+    const uint8_t* data = nullptr;
+    const size_t pending = engine->PeekOut(&data);
+    if (pending > out.length) return Napi::Number::New(env, -1);
+    if (pending > 0) std::memcpy(out.data, data, pending);
+    engine->ConsumeOut();
+    return Napi::Number::New(env, static_cast<double>(pending));
   }
   // seal(view, offset?, length?) -> the ciphertext Buffer (undefined for empty input).
   Napi::Value Seal(const Napi::CallbackInfo& info) {

@@ -291,9 +291,13 @@ int Engine::ReadAll(int flags, TlsError* error) {
   thread_local std::vector<uint8_t> scratch(kChunk);
   while (!close_notify_) {
     size_t got = 0;
-    const int r = SSL_read_ex(ssl_, scratch.data(), kChunk, &got);
+    // ReceiveInto: straight into the caller's memory (its capacity bounds every byte of the batch).
+    const bool direct = target_ != nullptr;
+    const int r = direct ? SSL_read_ex(ssl_, target_ + target_used_, target_capacity_ - target_used_, &got)
+                         : SSL_read_ex(ssl_, scratch.data(), kChunk, &got);
     if (r == 1) {
-      plain_.insert(plain_.end(), scratch.data(), scratch.data() + got);
+      if (direct) target_used_ += got;
+      else plain_.insert(plain_.end(), scratch.data(), scratch.data() + got);
       continue;
     }
     const int e = SSL_get_error(ssl_, r);
@@ -309,6 +313,24 @@ int Engine::ReadAll(int flags, TlsError* error) {
 }
 
 int Engine::Start(TlsError* error) { return Receive(nullptr, 0, error); }
+
+int Engine::ReceiveInto(const uint8_t* data, size_t length, uint8_t* target, size_t capacity, size_t* used,
+                        TlsError* error) {
+  *used = 0;
+  // Plaintext never outgrows the ciphertext it comes from: what waits in the read BIO plus this
+  // batch bounds it. Only a batch that surely fits goes direct (plain() is empty then: every
+  // earlier batch was taken), so the protocol still gets one chunk per batch.
+  const bool fits = plain_.empty() && handshake_done() && !sni_pending_ && BIO_ctrl_pending(rbio_) + length <= capacity;
+  if (!fits) return Receive(data, length, error);
+  target_ = target;
+  target_capacity_ = capacity;
+  target_used_ = 0;
+  const int flags = Receive(data, length, error);
+  *used = target_used_;
+  target_ = nullptr;
+  target_capacity_ = target_used_ = 0;
+  return flags;
+}
 
 int Engine::Receive(const uint8_t* data, size_t length, TlsError* error) {
   ERR_clear_error();

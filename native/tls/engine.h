@@ -91,6 +91,10 @@ class Engine {
   int Start(TlsError* error);
   // Ciphertext in: advances the handshake, decrypts every complete record. Flags or -1.
   int Receive(const uint8_t* data, size_t length, TlsError* error);
+  // Receive, with the plaintext of this batch decrypted straight into `target` (up to `capacity`
+  // bytes; `*used` says how many) when it surely fits: then plain() stays empty. Otherwise
+  // (*used == 0) it goes to plain() as with Receive, so a batch is never split.
+  int ReceiveInto(const uint8_t* data, size_t length, uint8_t* target, size_t capacity, size_t* used, TlsError* error);
   // Plaintext in (after the handshake): encrypted into the output. Flags or -1.
   int Send(const uint8_t* data, size_t length, TlsError* error);
   // Queues close_notify. Flags or -1.
@@ -124,6 +128,9 @@ class Engine {
   BIO* rbio_ = nullptr;  // network -> engine
   BIO* wbio_ = nullptr;  // engine -> network
   std::vector<uint8_t> plain_;
+  uint8_t* target_ = nullptr;  // ReceiveInto's destination during the call
+  size_t target_capacity_ = 0;
+  size_t target_used_ = 0;
   bool close_notify_ = false;
   bool pause_at_sni_ = false;  // server: stop at the certificate step once
   bool sni_pending_ = false;   // stopped there, waiting for ResumeSni()

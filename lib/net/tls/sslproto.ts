@@ -25,6 +25,7 @@ import { binding, type NativeTlsEngine, type NativeTlsInfo } from '../../core/na
 import type { Future } from '../../tasks/futures';
 import type { BaseProtocol, BufferedProtocol, BytesLike, Protocol, Transport } from '../protocols';
 import { toBytes, writeBufferLimits } from '../transports/base';
+import { SocketTransport } from '../transports/socket';
 import type { SelectorEventLoop } from '../selector_loop';
 import { TlsContext as TlsContextClass, toTlsContext, type TlsContext, type TlsOptions } from './context';
 
@@ -87,6 +88,10 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
   #eofSeen = false;
   #readPaused = false;
   #pending: Buffer[] = [];
+  /** The engine exists and is not closed (a field: `engine.closed` is a native call per batch). */
+  #engineLive = false;
+  /** @internal The raw transport copies what it keeps of a write: ciphertext may go from a scratch. */
+  rawCopies = false;
 
   /** `waiter` resolves once the handshake and verification succeeded, rejects otherwise. */
   constructor(loop: SelectorEventLoop, app: BaseProtocol, context: TlsContext, options: SSLProtocolOptions, waiter?: Future<void>) {
@@ -111,6 +116,8 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
     });
     try {
       this.engine = new binding.TlsEngine(this.context.native, sniName(this.options.serverHostname), this.context.sniCallback !== undefined);
+      this.#engineLive = true;
+      this.rawCopies = transport instanceof SocketTransport;
       if (!this.options.serverSide) {
         if (this.options.sslSession !== undefined) this.engine.setSession(this.options.sslSession);
         this.handle(this.engine.start());
@@ -138,19 +145,39 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
     this.receive(data, data.length);
   }
 
-  /** @internal */
+  /**
+   * @internal One batch of ciphertext. The plaintext is decrypted straight into a pool slab
+   * (Node's Buffer pool idea: slices of one 64 KiB allocation, never reused, so a protocol may
+   * keep what it got), not into a new Buffer per batch; batches too big for the slab's free end
+   * come as their own Buffer (takePlain).
+   */
   receive(data: Buffer, length: number): void {
     const engine = this.engine;
-    if (engine === undefined || engine.closed || this.phase === 'closed') return;
-    let result: Buffer | number;
+    if (engine === undefined || !this.#engineLive || this.phase === 'closed') return;
+    if (plainPool.length - plainPoolOffset < PLAIN_POOL_MIN) {
+      plainPool = Buffer.allocUnsafeSlow(PLAIN_POOL);
+      plainPoolOffset = 0;
+    }
+    const pool = plainPool;
+    const offset = plainPoolOffset;
+    let result: number;
     try {
-      result = engine.open(data, 0, length);
+      result = engine.openInto(data, length, pool, offset);
     } catch (error) {
       this.fatal(error as Error);
       return;
     }
-    if (typeof result === 'number') this.handle(result);
-    else this.deliver(result);
+    const used = Math.floor(result / 256);
+    const flags = result & 255;
+    if (used === 0) {
+      if (flags !== 0) this.handle(flags);
+      return;
+    }
+    // 8-byte aligned slices, as Node's pool (alignPool).
+    plainPoolOffset = (offset + used + 7) & ~7;
+    const plain = pool.subarray(offset, offset + used);
+    if (flags === 0) this.deliver(plain);
+    else this.handle(flags, plain);
   }
 
   /** The raw peer shut down its write side (with or without close_notify). */
@@ -170,6 +197,7 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
     this.phase = 'closed';
     this.#timer?.cancel();
     this.#timer = undefined;
+    this.#engineLive = false;
     this.engine?.close();
     if (phase === 'handshake' || phase === 'unwrapped') {
       this.settle(error ?? codedError('ECONNRESET', 'Connection lost during the TLS handshake'));
@@ -190,8 +218,8 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
     if (this.#appMade) this.app.resumeWriting?.();
   }
 
-  /** @internal Acts on the engine's flags: send, finish the handshake, deliver, see EOF. */
-  handle(flags: number): void {
+  /** @internal Acts on the engine's flags: send, finish the handshake, deliver (`pooled` first), see EOF. */
+  handle(flags: number, pooled?: Buffer): void {
     if (flags & HAVE_OUT) this.flush();
     if (flags & NEW_SESSION) this.session = this.engine!.takeSession();
     if (flags & WANT_SNI) {
@@ -201,7 +229,8 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
     if (flags & HANDSHAKE_DONE) {
       if (!this.handshakeDone()) return;
     }
-    if (flags & HAVE_PLAIN) {
+    if (pooled !== undefined) this.deliver(pooled);
+    if (flags & HAVE_PLAIN && this.#engineLive) {
       const plain = this.engine!.takePlain();
       if (plain !== undefined) this.deliver(plain);
     }
@@ -210,7 +239,7 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
 
   /** @internal Sends whatever ciphertext the engine has. */
   flush(): void {
-    const out = this.engine?.closed === false ? this.engine.takeOut() : undefined;
+    const out = this.#engineLive ? this.engine!.takeOut() : undefined;
     if (out !== undefined && this.raw !== undefined && !this.raw.isClosing()) this.raw.write(out);
   }
 
@@ -419,6 +448,14 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
 }
 
 const EOF_MARK = Buffer.alloc(0);
+/** The plaintext pool: slabs of 64 KiB, a new one when less than 16 KiB (one record) is left. */
+const PLAIN_POOL = 64 * 1024;
+const PLAIN_POOL_MIN = 16 * 1024 + 256;
+let plainPool = Buffer.alloc(0);
+let plainPoolOffset = 0;
+/** Ciphertext of one write, before the raw transport sends it (and copies what it cannot). */
+const SEAL_SCRATCH = 128 * 1024;
+let sealScratch: Buffer | undefined;
 /** Ciphertext read size: asyncio's max read, 256 KiB (transports/base.ts MAX_READ_SIZE). */
 const READ_SCRATCH = 256 * 1024;
 let readScratch: Buffer | undefined;
@@ -554,9 +591,19 @@ export class SSLTransport implements Transport {
     const bytes = toBytes(data);
     if (this.#eofWritten) throw codedError('ERR_STREAM_WRITE_AFTER_END', 'write after writeEof()');
     if (bytes.byteLength === 0 || this.isClosing() || this.#proto.phase !== 'wrapped') return;
+    const proto = this.#proto;
     try {
-      const out = this.#proto.engine!.seal(bytes);
-      if (out !== undefined) this.#proto.raw!.write(out);
+      if (proto.rawCopies) {
+        // No Buffer per write: the raw socket transport sends from the scratch at once and copies
+        // only what the kernel did not take.
+        const scratch = (sealScratch ??= Buffer.allocUnsafeSlow(SEAL_SCRATCH));
+        const n = proto.engine!.sealInto(bytes, scratch);
+        if (n > 0) proto.raw!.write(scratch.subarray(0, n));
+        else if (n < 0) proto.flush();
+      } else {
+        const out = proto.engine!.seal(bytes);
+        if (out !== undefined) proto.raw!.write(out);
+      }
     } catch (error) {
       this.#proto.fatal(error as Error);
     }
