@@ -138,9 +138,36 @@ describe('TLS binding argument checks', () => {
     expect(flags & 32).toBe(32);
     expect(c.takeSession()!.length).toBeGreaterThan(0);
     expect(c.takeSession()).toBeUndefined();
+    // openInto/sealInto: checked views; a record round trip through the pool and the scratch.
+    const out = Buffer.alloc(4096);
+    const pool = Buffer.alloc(4096);
+    for (const value of WEIRD) {
+      if (!ArrayBuffer.isView(value)) {
+        expect(outcome(() => c.sealInto(value as never, out))).toBe('TypeError');
+        expect(outcome(() => c.sealInto(Buffer.from('x'), value as never))).toBe('TypeError');
+        expect(outcome(() => s.openInto(out, 0, value as never, 0))).toBe('TypeError');
+      }
+      if (value !== undefined && typeof value !== 'number') expect(outcome(() => s.openInto(out, value as never, pool, 0))).toBe('TypeError');
+    }
+    expect(outcome(() => s.openInto(out, 4097, pool, 0))).toBe('RangeError');
+    expect(outcome(() => s.openInto(out, 1, pool, 4097))).toBe('RangeError');
+    expect(c.sealInto(Buffer.from('x'.repeat(5000)), Buffer.alloc(16))).toBe(-1); // too big: takeOut has it
+    const big = c.takeOut()!;
+    expect(big.length).toBeGreaterThan(5000);
+    // Too big for the pool's free end: receive-style, the plaintext waits in takePlain.
+    const rb = s.openInto(big, big.length, pool, 4000);
+    expect([Math.floor(rb / 256), rb & 4]).toEqual([0, 4]);
+    expect(s.takePlain()!.length).toBe(5000);
+    const n = c.sealInto(Buffer.from('hello'), out);
+    expect(n).toBeGreaterThan(5);
+    const r = s.openInto(out, n, pool, 100);
+    expect([Math.floor(r / 256), r & 255]).toEqual([5, 0]);
+    expect(pool.subarray(100, 105).toString()).toBe('hello');
     s.close();
     c.close();
-    for (const call of [() => s.resumeSni(), () => c.takeSession(), () => c.setSession(Buffer.alloc(1))]) expect(outcome(call)).toBe('Error:ERR_TLS_ENGINE_CLOSED');
+    for (const call of [() => s.resumeSni(), () => c.takeSession(), () => c.setSession(Buffer.alloc(1)), () => s.openInto(out, 1, pool, 0), () => c.sealInto(out, pool)]) {
+      expect(outcome(call)).toBe('Error:ERR_TLS_ENGINE_CLOSED');
+    }
     server.close();
     other.close();
     client.close();

@@ -81,8 +81,6 @@ export interface NativeTlsEngine {
   start(): number;
   receive(data: ArrayBufferView, offset?: number, length?: number): number;
   send(data: ArrayBufferView, offset?: number, length?: number): number;
-  /** `receive` returning the plaintext Buffer itself when that is all that happened, else the flags. */
-  open(data: ArrayBufferView, offset?: number, length?: number): Buffer | number;
   /** `receive` decrypting into `pool` from `poolOffset` when the batch fits: returns used * 256 + flags. */
   openInto(data: ArrayBufferView, length: number, pool: ArrayBufferView, poolOffset: number): number;
   /** `send`, the ciphertext copied to `out`: its length, or -1 when too big (then `takeOut`). */

@@ -143,7 +143,6 @@ class TlsEngineWrap : public Napi::ObjectWrap<TlsEngineWrap> {
                        {InstanceMethod<&TlsEngineWrap::Start>("start"),
                         InstanceMethod<&TlsEngineWrap::Receive>("receive"),
                         InstanceMethod<&TlsEngineWrap::Send>("send"),
-                        InstanceMethod<&TlsEngineWrap::Open>("open"),
                         InstanceMethod<&TlsEngineWrap::Seal>("seal"),
                         InstanceMethod<&TlsEngineWrap::OpenInto>("openInto"),
                         InstanceMethod<&TlsEngineWrap::SealInto>("sealInto"),
@@ -221,19 +220,9 @@ class TlsEngineWrap : public Napi::ObjectWrap<TlsEngineWrap> {
     tls::TlsError error;
     return Flags(info.Env(), engine->Send(range.data, range.length, &error), error);
   }
-  // The hot path in one call each way (1 KiB echo: 2 native calls per message instead of 4).
-  // open(view, offset?, length?) -> Buffer of plaintext when that is all that happened, else the
-  // flags of receive() (the caller then uses takePlain/takeOut).
-  Napi::Value Open(const Napi::CallbackInfo& info) {
-    ByteRange range = ToByteRange(info[0], info[1], info[2], "data");
-    tls::Engine* engine = Live(info.Env());
-    tls::TlsError error;
-    const int flags = engine->Receive(range.data, range.length, &error);
-    if (flags == tls::kHavePlain) return TakePlain(info);
-    return Flags(info.Env(), flags, error);
-  }
-  // The hot path without a Buffer per message (the allocation, its backing store and its sweep
-  // cost as much as the AES-GCM of a 1 KiB record). openInto(data, length, pool, poolOffset) ->
+  // The hot path in one call each way (1 KiB echo: 2 native calls per message instead of 4) and
+  // without a Buffer per message (the allocation, its backing store and its sweep cost as much
+  // as the AES-GCM of a 1 KiB record). openInto(data, length, pool, poolOffset) ->
   // used * 256 + flags: the batch's plaintext, when it fits, is in pool[poolOffset, +used); any
   // other plaintext is in takePlain() as after receive().
   Napi::Value OpenInto(const Napi::CallbackInfo& info) {
