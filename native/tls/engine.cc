@@ -291,8 +291,9 @@ int Engine::ReadAll(int flags, TlsError* error) {
   thread_local std::vector<uint8_t> scratch(kChunk);
   while (!close_notify_) {
     size_t got = 0;
-    // ReceiveInto: straight into the caller's memory (its capacity bounds every byte of the batch).
-    const bool direct = target_ != nullptr;
+    // ReceiveInto: straight into the caller's memory while it has room; the rest (if the bound
+    // of ReceiveInto was short) spills to plain(), after it in order.
+    const bool direct = target_ != nullptr && target_used_ < target_capacity_;
     const int r = direct ? SSL_read_ex(ssl_, target_ + target_used_, target_capacity_ - target_used_, &got)
                          : SSL_read_ex(ssl_, scratch.data(), kChunk, &got);
     if (r == 1) {
@@ -317,10 +318,14 @@ int Engine::Start(TlsError* error) { return Receive(nullptr, 0, error); }
 int Engine::ReceiveInto(const uint8_t* data, size_t length, uint8_t* target, size_t capacity, size_t* used,
                         TlsError* error) {
   *used = 0;
-  // Plaintext never outgrows the ciphertext it comes from: what waits in the read BIO plus this
-  // batch bounds it. Only a batch that surely fits goes direct (plain() is empty then: every
-  // earlier batch was taken), so the protocol still gets one chunk per batch.
-  const bool fits = plain_.empty() && handshake_done() && !sni_pending_ && BIO_ctrl_pending(rbio_) + length <= capacity;
+  // Plaintext never outgrows the ciphertext it comes from: what waits in the read BIO, what
+  // OpenSSL holds of a partial record, and this batch bound it. Only a batch that surely fits
+  // goes direct (plain() is empty then: every earlier batch was taken), so the protocol still
+  // gets one chunk per batch; ReadAll spills to plain() should the bound ever be short.
+  // OpenSSL may hold part of a record it already pulled from the BIO (SSL_has_pending): count a
+  // whole record for it.
+  const size_t held = SSL_has_pending(ssl_) == 1 ? SSL3_RT_MAX_PLAIN_LENGTH + SSL3_RT_MAX_ENCRYPTED_OVERHEAD : 0;
+  const bool fits = plain_.empty() && handshake_done() && !sni_pending_ && BIO_ctrl_pending(rbio_) + length + held <= capacity;
   if (!fits) return Receive(data, length, error);
   target_ = target;
   target_capacity_ = capacity;

@@ -92,8 +92,8 @@ class Engine {
   // Ciphertext in: advances the handshake, decrypts every complete record. Flags or -1.
   int Receive(const uint8_t* data, size_t length, TlsError* error);
   // Receive, with the plaintext of this batch decrypted straight into `target` (up to `capacity`
-  // bytes; `*used` says how many) when it surely fits: then plain() stays empty. Otherwise
-  // (*used == 0) it goes to plain() as with Receive, so a batch is never split.
+  // bytes; `*used` says how many) when it surely fits. Otherwise (*used == 0) it goes to plain()
+  // as with Receive, so a batch is not split (were the bound short, the excess follows in plain()).
   int ReceiveInto(const uint8_t* data, size_t length, uint8_t* target, size_t capacity, size_t* used, TlsError* error);
   // Plaintext in (after the handshake): encrypted into the output. Flags or -1.
   int Send(const uint8_t* data, size_t length, TlsError* error);

@@ -147,7 +147,7 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
 
   /**
    * @internal One batch of ciphertext. The plaintext is decrypted straight into a pool slab
-   * (Node's Buffer pool idea: slices of one 64 KiB allocation, never reused, so a protocol may
+   * (Node's Buffer pool idea: slices of one 32 KiB allocation, never reused, so a protocol may
    * keep what it got), not into a new Buffer per batch; batches too big for the slab's free end
    * come as their own Buffer (takePlain).
    */
@@ -448,9 +448,13 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
 }
 
 const EOF_MARK = Buffer.alloc(0);
-/** The plaintext pool: slabs of 64 KiB, a new one when less than 16 KiB (one record) is left. */
-const PLAIN_POOL = 64 * 1024;
-const PLAIN_POOL_MIN = 16 * 1024 + 256;
+/**
+ * The plaintext pool: slabs of 32 KiB, a new one when less than 4 KiB is left. A protocol that
+ * keeps one small chunk keeps its slab alive (as with Node's 8 KiB Buffer pool): the slab is
+ * small for that reason; batches that do not fit (bulk transfers) get a Buffer of their own.
+ */
+const PLAIN_POOL = 32 * 1024;
+const PLAIN_POOL_MIN = 4 * 1024;
 let plainPool = Buffer.alloc(0);
 let plainPoolOffset = 0;
 /** Ciphertext of one write, before the raw transport sends it (and copies what it cannot). */
