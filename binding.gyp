@@ -1,4 +1,5 @@
 {
+  "variables": {"muxloop_system_openssl%": "false"},
   "targets": [
     {
       "target_name": "muxloop",
@@ -35,7 +36,9 @@
         # OpenSSL is Node's own: with the bundled copy its headers are in Node's include dir
         # (include/node/openssl) and the node binary exports the symbols; a Node built with
         # --shared-openssl is linked to the system libssl, so the addon links to it too.
-        ["node_shared_openssl=='true'", {
+        # -Dmuxloop_system_openssl=true forces that link for scripts/shared-openssl.sh, which
+        # checks the route on a Node that bundles OpenSSL (see there for what it can show).
+        ["node_shared_openssl=='true' or muxloop_system_openssl=='true'", {
           "libraries": ["-lssl", "-lcrypto"]
         }],
         ["OS=='linux'", {

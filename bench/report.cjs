@@ -31,6 +31,10 @@ const PEERS = {
   'c-epoll': ['C epoll server', '#7f7f7f'],
   asyncio: ['Python asyncio', '#ff7f0e'],
   uvloop: ['Python uvloop', '#d62728'],
+  'node-tls': ['Node tls', '#2ca02c'],
+  'muxloop-tls-owning': ['muxloop TLS (owning)', '#0b3d91'],
+  'muxloop-tls-hosted': ['muxloop TLS (hosted)', '#1f77b4'],
+  'asyncio-ssl': ['Python asyncio ssl', '#ff7f0e'],
 };
 const label = (peer) => PEERS[peer]?.[0] ?? peer;
 const colour = (peer) => PEERS[peer]?.[1] ?? '#444444';

@@ -97,7 +97,7 @@ export {
 export { MAX_READ_SIZE } from './net/transports/base';
 export type { PipeLike } from './net/transports/pipes';
 export { TlsContext, wrapTls, SSLProtocol, SSLTransport, SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT } from './net/tls';
-export type { TlsOptions, WrapTlsOptions, SslOptions } from './net/tls';
+export type { TlsOptions, WrapTlsOptions, SslOptions, SNICallback } from './net/tls';
 export type { PemInput } from './net/tls/context';
 export type { SSLProtocolOptions } from './net/tls/sslproto';
 export type { NativeTlsInfo } from './core/native';

@@ -47,6 +47,31 @@ describe('bench harness', () => {
     }
   });
 
+  it.skipIf(!hasCc)('TLS load generator against the muxloop and Node TLS servers (echo and handshakes)', async () => {
+    const { buildC, runJson, stop } = requireCjs(path.join(BENCH, 'lib', 'common.cjs'));
+    const { makeCert, startServer } = requireCjs(path.join(BENCH, 'cases', 'tls.cjs'));
+    const bin = buildC('tls_loadgen.c', ['-lssl', '-lcrypto']);
+    if (bin.skipped) {
+      console.warn(`bench-smoke: TLS load generator not built (${bin.skipped}): needs libssl-dev`);
+      return;
+    }
+    const pem = makeCert();
+    for (const peer of ['muxloop-tls-owning', 'node-tls']) {
+      const server = await startServer(peer, pem);
+      try {
+        const echo = await runJson([bin.path, `--port=${server.port}`, `--server-pid=${server.child.pid}`, '--conns=4', '--size=1024', '--warmup=0.05', '--duration=0.3'], { timeoutMs: 20_000 });
+        expect(echo).toMatchObject({ mode: 'echo', connsOk: 4, errors: 0 });
+        expect(echo.count).toBeGreaterThan(0);
+        const hs = await runJson([bin.path, `--port=${server.port}`, '--conns=2', '--handshakes=1', '--warmup=0.05', '--duration=0.3'], { timeoutMs: 20_000 });
+        expect(hs).toMatchObject({ mode: 'handshakes', errors: 0 });
+        expect(hs.count).toBeGreaterThan(0);
+      } finally {
+        await stop(server.child);
+      }
+    }
+    requireCjs('node:fs').rmSync(pem.dir, { recursive: true, force: true });
+  });
+
   it('renders a run as a table, Markdown and SVG', () => {
     const { terminal, markdown, svg } = requireCjs(path.join(BENCH, 'report.cjs'));
     const row = (peer: string, median: number) => ({ peer, samples: [median], median, min: median, max: median, extra: {} });

@@ -45,3 +45,15 @@ export function makeCerts(): Certs {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** A self-signed certificate for `name` (DNS SAN), for the SNI tests. */
+export function makeNamedCert(name: string): { key: string; cert: string } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'muxloop-tls-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'k.pem',
+      '-out', 'c.pem', '-days', '2', '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    return { key: readFileSync(path.join(dir, 'k.pem'), 'utf8'), cert: readFileSync(path.join(dir, 'c.pem'), 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -100,6 +100,88 @@ describe('TLS binding argument checks', () => {
     client.close();
   });
 
+  it.skipIf(!hasOpenssl())('setSession, takeSession and resumeSni check their arguments and state', () => {
+    const certs = makeCerts();
+    const server = new binding.TlsContext({ serverSide: true, key: certs.key, cert: certs.cert });
+    const other = new binding.TlsContext({ serverSide: true, key: certs.expiredKey, cert: certs.expiredCert });
+    const client = new binding.TlsContext({ ca: certs.cert });
+    for (const value of WEIRD) {
+      if (value !== undefined && typeof value !== 'boolean') expect(outcome(() => new binding.TlsEngine(server, undefined, value as never))).toBe('TypeError');
+      if (value !== undefined) expect(outcome(() => new binding.TlsEngine(server, undefined, true).resumeSni(value as never))).toMatch(/^(TypeError|Error:ERR_INVALID_STATE)$/);
+      if (!ArrayBuffer.isView(value)) expect(outcome(() => new binding.TlsEngine(client, 'localhost').setSession(value as never))).toBe('TypeError');
+    }
+    // One in-memory handshake paused at SNI and resumed with another context's certificate.
+    const s = new binding.TlsEngine(server, undefined, true);
+    const c = new binding.TlsEngine(client, 'localhost');
+    expect(outcome(() => s.setSession(Buffer.alloc(8)))).toBe('Error:ERR_TLS_SESSION_LATE');
+    expect(outcome(() => s.resumeSni())).toBe('Error:ERR_INVALID_STATE');
+    expect(outcome(() => c.setSession(Buffer.from('junk')))).toBe('TypeError');
+    let flags = c.start();
+    expect(outcome(() => c.setSession(Buffer.alloc(8)))).toBe('Error:ERR_TLS_SESSION_LATE');
+    let sflags = s.receive(c.takeOut()!);
+    expect(sflags & 16).toBe(16);
+    // More bytes while paused wait in the engine; a client context is refused.
+    expect(s.receive(Buffer.alloc(0)) & 16).toBe(0);
+    expect(outcome(() => s.resumeSni(client))).toBe('TypeError');
+    sflags = s.resumeSni(other);
+    expect(outcome(() => s.resumeSni())).toBe('Error:ERR_INVALID_STATE');
+    for (let i = 0; i < 10 && !(flags & 1); i++) {
+      if (sflags & 8) flags = c.receive(s.takeOut()!);
+      if (flags & 8) sflags = s.receive(c.takeOut()!);
+    }
+    expect(flags & 1).toBe(1);
+    // The expired certificate came: the context given to resumeSni served it (the listening one's verifies).
+    expect(c.info().verifyError).toBe('CERT_HAS_EXPIRED');
+    expect(c.info().servername).toBe('localhost');
+    // TLS 1.3: the tickets follow the handshake; the client gets a session flag and its bytes.
+    if (sflags & 8) flags = c.receive(s.takeOut()!);
+    expect(flags & 32).toBe(32);
+    expect(c.takeSession()!.length).toBeGreaterThan(0);
+    expect(c.takeSession()).toBeUndefined();
+    // openInto/sealInto: checked views; a record round trip through the pool and the scratch.
+    const out = Buffer.alloc(4096);
+    const pool = Buffer.alloc(4096);
+    for (const value of WEIRD) {
+      if (!ArrayBuffer.isView(value)) {
+        expect(outcome(() => c.sealInto(value as never, out))).toBe('TypeError');
+        expect(outcome(() => c.sealInto(Buffer.from('x'), value as never))).toBe('TypeError');
+        expect(outcome(() => s.openInto(out, 0, value as never, 0))).toBe('TypeError');
+      }
+      if (value !== undefined && typeof value !== 'number') expect(outcome(() => s.openInto(out, value as never, pool, 0))).toBe('TypeError');
+    }
+    expect(outcome(() => s.openInto(out, 4097, pool, 0))).toBe('RangeError');
+    expect(outcome(() => s.openInto(out, 1, pool, 4097))).toBe('RangeError');
+    expect(c.sealInto(Buffer.from('x'.repeat(5000)), Buffer.alloc(16))).toBe(-1); // too big: takeOut has it
+    const big = c.takeOut()!;
+    expect(big.length).toBeGreaterThan(5000);
+    // Too big for the pool's free end: receive-style, the plaintext waits in takePlain.
+    const rb = s.openInto(big, big.length, pool, 4000);
+    expect([Math.floor(rb / 256), rb & 4]).toEqual([0, 4]);
+    expect(s.takePlain()!.length).toBe(5000);
+    // A record split across batches: OpenSSL holds its first part, so the second batch's bound
+    // counts a whole record; every byte arrives, in order, whatever the pool's room.
+    const m = c.sealInto(Buffer.alloc(3000, 7), out);
+    const record = Buffer.from(out.subarray(0, m));
+    const first = s.openInto(record.subarray(0, 2000), 2000, pool, 0);
+    expect(first).toBe(0);
+    const second = s.openInto(record.subarray(2000), record.length - 2000, Buffer.alloc(2500), 0);
+    const got = Math.floor(second / 256) + (second & 4 ? s.takePlain()!.length : 0);
+    expect(got).toBe(3000);
+    const n = c.sealInto(Buffer.from('hello'), out);
+    expect(n).toBeGreaterThan(5);
+    const r = s.openInto(out, n, pool, 100);
+    expect([Math.floor(r / 256), r & 255]).toEqual([5, 0]);
+    expect(pool.subarray(100, 105).toString()).toBe('hello');
+    s.close();
+    c.close();
+    for (const call of [() => s.resumeSni(), () => c.takeSession(), () => c.setSession(Buffer.alloc(1)), () => s.openInto(out, 1, pool, 0), () => c.sealInto(out, pool)]) {
+      expect(outcome(call)).toBe('Error:ERR_TLS_ENGINE_CLOSED');
+    }
+    server.close();
+    other.close();
+    client.close();
+  });
+
   it('frees what a worker left open at its teardown (dist/ build)', async () => {
     const native = path.resolve(__dirname, '..', 'dist', 'core', 'native.js');
     const code = `

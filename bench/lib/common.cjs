@@ -164,8 +164,8 @@ function machineInfo() {
   };
 }
 
-/** Builds `bench/<src>` with cc -O2 into the scratch dir (only when the source is newer). */
-function buildC(src) {
+/** Builds `bench/<src>` with cc -O2 into the scratch dir (only when the source is newer); `libs` go last (-lssl). */
+function buildC(src, libs = []) {
   const cc = which('cc');
   if (!cc) return { skipped: 'no C compiler (cc) on PATH' };
   fs.mkdirSync(SCRATCH, { recursive: true });
@@ -173,7 +173,7 @@ function buildC(src) {
   const output = path.join(SCRATCH, path.basename(src, '.c'));
   try {
     if (!fs.existsSync(output) || fs.statSync(output).mtimeMs < fs.statSync(input).mtimeMs) {
-      execFileSync(cc, ['-O2', '-Wall', '-o', output, input], { stdio: ['ignore', 'ignore', 'pipe'] });
+      execFileSync(cc, ['-O2', '-Wall', '-o', output, input, ...libs], { stdio: ['ignore', 'ignore', 'pipe'] });
     }
   } catch (error) {
     return { skipped: `cc failed on ${src}: ${String(error.stderr ?? error.message).trim().split('\n')[0]}` };

@@ -42,4 +42,15 @@ const SERVERS = {
   },
 };
 
-module.exports = { SERVERS, python };
+/** TLS echo servers (bench/cases/tls.cjs): peer name -> (pem files) => argv | { skipped }. */
+const TLS_SERVERS = {
+  'node-tls': ({ key, cert }) => [node, path.join(dir, 'tls-node.cjs'), `--key=${key}`, `--cert=${cert}`],
+  'muxloop-tls-owning': ({ key, cert }) => [node, path.join(dir, 'tls-muxloop.cjs'), '--mode=owning', `--key=${key}`, `--cert=${cert}`],
+  'muxloop-tls-hosted': ({ key, cert }) => [node, path.join(dir, 'tls-muxloop.cjs'), '--mode=hosted', `--key=${key}`, `--cert=${cert}`],
+  'asyncio-ssl': ({ key, cert }) => {
+    const py = python().asyncio;
+    return py ? [py, path.join(dir, 'tls_asyncio.py'), `--key=${key}`, `--cert=${cert}`] : { skipped: 'python3 with asyncio not found' };
+  },
+};
+
+module.exports = { SERVERS, TLS_SERVERS, python };

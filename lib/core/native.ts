@@ -74,20 +74,29 @@ export interface NativeTlsContext {
 /**
  * One TLS connection over memory BIOs (native/tls/engine.h). `start`, `receive`, `send` and
  * `shutdown` return flags: 1 handshake done now, 2 close_notify received, 4 plaintext waiting
- * (`takePlain`), 8 ciphertext waiting (`takeOut`); they throw Error{code: 'ERR_SSL_...'}.
+ * (`takePlain`), 8 ciphertext waiting (`takeOut`), 16 server paused at SNI (`resumeSni`), 32 a new
+ * client session (`takeSession`); they throw Error{code: 'ERR_SSL_...'}.
  */
 export interface NativeTlsEngine {
   start(): number;
   receive(data: ArrayBufferView, offset?: number, length?: number): number;
   send(data: ArrayBufferView, offset?: number, length?: number): number;
-  /** `receive` returning the plaintext Buffer itself when that is all that happened, else the flags. */
-  open(data: ArrayBufferView, offset?: number, length?: number): Buffer | number;
+  /** `receive` decrypting into `pool` from `poolOffset` when the batch fits: returns used * 256 + flags. */
+  openInto(data: ArrayBufferView, length: number, pool: ArrayBufferView, poolOffset: number): number;
+  /** `send`, the ciphertext copied to `out`: its length, or -1 when too big (then `takeOut`). */
+  sealInto(data: ArrayBufferView, out: ArrayBufferView): number;
   /** `send` returning the ciphertext Buffer (undefined for empty input). */
   seal(data: ArrayBufferView, offset?: number, length?: number): Buffer | undefined;
   shutdown(): number;
   takePlain(): Buffer | undefined;
   takeOut(): Buffer | undefined;
   info(): NativeTlsInfo;
+  /** Client, before `start`: a DER session (from `takeSession`) to resume. */
+  setSession(der: ArrayBufferView): void;
+  /** The newest session the server gave (DER), once per flag 32. */
+  takeSession(): Buffer | undefined;
+  /** After flag 16: go on with `context`'s certificate (undefined: the engine's own). */
+  resumeSni(context?: NativeTlsContext): number;
   /** Frees the SSL object; idempotent. */
   close(): void;
   readonly closed: boolean;
@@ -122,7 +131,7 @@ export interface NativeTlsInfo {
 /** Everything the addon exports. */
 export interface NativeBinding {
   TlsContext: new (options: Record<string, unknown>) => NativeTlsContext;
-  TlsEngine: new (context: NativeTlsContext, serverName?: string) => NativeTlsEngine;
+  TlsEngine: new (context: NativeTlsContext, serverName?: string, pauseAtSni?: boolean) => NativeTlsEngine;
   /** OpenSSL_version(): the OpenSSL inside this Node. */
   tlsOpenSslVersion: string;
   Selector: new (kind: string) => NativeSelector;

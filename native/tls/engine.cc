@@ -124,6 +124,32 @@ bool LoadCa(SSL_CTX* ctx, const std::string& pem) {
 
 }  // namespace
 
+int CertCallback(SSL* ssl, void*) {
+  // Node's SNICallback point (its crypto_tls.cc pauses in the same callback): the ClientHello is
+  // parsed (SSL_get_servername works), no certificate chosen yet. -1 suspends the handshake:
+  // SSL_do_handshake then reports SSL_ERROR_WANT_X509_LOOKUP, and calling it again re-enters here.
+  auto* engine = static_cast<Engine*>(SSL_get_app_data(ssl));
+  if (engine == nullptr || !engine->pause_at_sni_) return 1;
+  if (SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) == nullptr) return 1;  // no SNI: no callback, as Node
+  engine->pause_at_sni_ = false;
+  engine->sni_pending_ = true;
+  return -1;
+}
+
+int NewSessionCallback(SSL* ssl, SSL_SESSION* session) {
+  // Client: a session (TLS 1.2: at the handshake's end; TLS 1.3: each NewSessionTicket after it)
+  // kept as DER for the caller, as Node's 'session' event. 0: OpenSSL keeps no reference.
+  auto* engine = static_cast<Engine*>(SSL_get_app_data(ssl));
+  if (engine == nullptr || SSL_SESSION_is_resumable(session) != 1) return 0;
+  const int n = i2d_SSL_SESSION(session, nullptr);
+  if (n <= 0) return 0;
+  engine->session_.resize(static_cast<size_t>(n));
+  unsigned char* p = engine->session_.data();
+  i2d_SSL_SESSION(session, &p);
+  engine->new_session_ = true;
+  return 0;
+}
+
 Context* Context::Create(const ContextOptions& options, TlsError* error) {
   ERR_clear_error();
   SSL_CTX* ctx = SSL_CTX_new(options.server_side ? TLS_server_method() : TLS_client_method());
@@ -166,8 +192,15 @@ Context* Context::Create(const ContextOptions& options, TlsError* error) {
       SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
     }
     if (!context->alpn_.empty()) SSL_CTX_set_alpn_select_cb(ctx, SelectAlpn, context);
+    // Session tickets (RFC 5077, and TLS 1.3's) and the session-id cache are OpenSSL's server
+    // defaults, with ticket keys random per context; the cert callback is the SNI pause point.
+    SSL_CTX_set_cert_cb(ctx, CertCallback, nullptr);
   } else {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, AcceptAll);
+    // Sessions go to the caller (NewSessionCallback), not to a cache inside the context: Node's
+    // client setup (SSL_SESS_CACHE_CLIENT | NO_INTERNAL_STORE with a new-session callback).
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, NewSessionCallback);
     if (!context->alpn_.empty() &&
         SSL_CTX_set_alpn_protos(ctx, context->alpn_.data(), static_cast<unsigned int>(context->alpn_.size())) != 0) {
       return fail("invalid ALPN protocols");
@@ -188,7 +221,7 @@ void Context::Close() {
   }
 }
 
-Engine* Engine::Create(Context* context, const std::string& server_name, TlsError* error) {
+Engine* Engine::Create(Context* context, const std::string& server_name, bool pause_at_sni, TlsError* error) {
   ERR_clear_error();
   SSL* ssl = SSL_new(context->ctx());
   if (ssl == nullptr) {
@@ -222,6 +255,9 @@ Engine* Engine::Create(Context* context, const std::string& server_name, TlsErro
   engine->ssl_ = ssl;
   engine->rbio_ = rbio;
   engine->wbio_ = wbio;
+  engine->pause_at_sni_ = pause_at_sni && context->server_side();
+  // The callbacks (CertCallback, NewSessionCallback) find the engine through the SSL.
+  SSL_set_app_data(ssl, engine);
   return engine;
 }
 
@@ -229,17 +265,21 @@ Engine::~Engine() { Close(); }
 
 void Engine::Close() {
   if (ssl_ != nullptr) {
+    SSL_set_app_data(ssl_, nullptr);
     SSL_free(ssl_);  // frees both BIOs (SSL_set_bio gave it ownership)
     ssl_ = nullptr;
     rbio_ = wbio_ = nullptr;
   }
   std::vector<uint8_t>().swap(plain_);
+  std::vector<uint8_t>().swap(session_);
+  new_session_ = sni_pending_ = false;
 }
 
 int Engine::Flags(int flags) const {
   if (!plain_.empty()) flags |= kHavePlain;
   if (close_notify_) flags |= kCloseNotify;
   if (BIO_ctrl_pending(wbio_) > 0) flags |= kHaveOut;
+  if (new_session_) flags |= kNewSession;
   return flags;
 }
 
@@ -251,9 +291,14 @@ int Engine::ReadAll(int flags, TlsError* error) {
   thread_local std::vector<uint8_t> scratch(kChunk);
   while (!close_notify_) {
     size_t got = 0;
-    const int r = SSL_read_ex(ssl_, scratch.data(), kChunk, &got);
+    // ReceiveInto: straight into the caller's memory while it has room; the rest (if the bound
+    // of ReceiveInto was short) spills to plain(), after it in order.
+    const bool direct = target_ != nullptr && target_used_ < target_capacity_;
+    const int r = direct ? SSL_read_ex(ssl_, target_ + target_used_, target_capacity_ - target_used_, &got)
+                         : SSL_read_ex(ssl_, scratch.data(), kChunk, &got);
     if (r == 1) {
-      plain_.insert(plain_.end(), scratch.data(), scratch.data() + got);
+      if (direct) target_used_ += got;
+      else plain_.insert(plain_.end(), scratch.data(), scratch.data() + got);
       continue;
     }
     const int e = SSL_get_error(ssl_, r);
@@ -270,6 +315,28 @@ int Engine::ReadAll(int flags, TlsError* error) {
 
 int Engine::Start(TlsError* error) { return Receive(nullptr, 0, error); }
 
+int Engine::ReceiveInto(const uint8_t* data, size_t length, uint8_t* target, size_t capacity, size_t* used,
+                        TlsError* error) {
+  *used = 0;
+  // Plaintext never outgrows the ciphertext it comes from: what waits in the read BIO, what
+  // OpenSSL holds of a partial record, and this batch bound it. Only a batch that surely fits
+  // goes direct (plain() is empty then: every earlier batch was taken), so the protocol still
+  // gets one chunk per batch; ReadAll spills to plain() should the bound ever be short.
+  // OpenSSL may hold part of a record it already pulled from the BIO (SSL_has_pending): count a
+  // whole record for it.
+  const size_t held = SSL_has_pending(ssl_) == 1 ? SSL3_RT_MAX_PLAIN_LENGTH + SSL3_RT_MAX_ENCRYPTED_OVERHEAD : 0;
+  const bool fits = plain_.empty() && handshake_done() && !sni_pending_ && BIO_ctrl_pending(rbio_) + length + held <= capacity;
+  if (!fits) return Receive(data, length, error);
+  target_ = target;
+  target_capacity_ = capacity;
+  target_used_ = 0;
+  const int flags = Receive(data, length, error);
+  *used = target_used_;
+  target_ = nullptr;
+  target_capacity_ = target_used_ = 0;
+  return flags;
+}
+
 int Engine::Receive(const uint8_t* data, size_t length, TlsError* error) {
   ERR_clear_error();
   while (length > 0) {
@@ -282,18 +349,62 @@ int Engine::Receive(const uint8_t* data, size_t length, TlsError* error) {
     data += n;
     length -= static_cast<size_t>(n);
   }
+  // Waiting for ResumeSni(): the bytes wait in the BIO.
+  if (sni_pending_) return Flags(0);
+  return Advance(error);
+}
+
+int Engine::Advance(TlsError* error) {
   int flags = 0;
   if (!SSL_is_init_finished(ssl_)) {
     const int r = SSL_do_handshake(ssl_);
     if (r != 1) {
       const int e = SSL_get_error(ssl_, r);
       if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return Flags(0);
+      if (e == SSL_ERROR_WANT_X509_LOOKUP && sni_pending_) return Flags(kWantSni);
       *error = TakeError("handshake failed");
       return -1;
     }
     flags |= kHandshakeDone;
   }
   return ReadAll(flags, error);
+}
+
+bool Engine::SetSession(const uint8_t* der, size_t length, TlsError* error) {
+  ERR_clear_error();
+  const unsigned char* p = der;
+  SSL_SESSION* session = length > static_cast<size_t>(LONG_MAX) ? nullptr : d2i_SSL_SESSION(nullptr, &p, static_cast<long>(length));
+  if (session == nullptr) {
+    *error = TakeError("not a TLS session");
+    return false;
+  }
+  const int ok = SSL_set_session(ssl_, session);
+  SSL_SESSION_free(session);  // SSL_set_session took its own reference
+  if (ok != 1) {
+    *error = TakeError("SSL_set_session failed");
+    return false;
+  }
+  return true;
+}
+
+int Engine::ResumeSni(const Context* sni, TlsError* error) {
+  ERR_clear_error();
+  if (sni != nullptr) {
+    // Node's UseSNIContext: the chosen context lends its certificate, key and chain; everything
+    // else (verification, ALPN, tickets) stays the listening context's.
+    SSL_CTX* ctx = sni->ctx();
+    X509* cert = SSL_CTX_get0_certificate(ctx);
+    EVP_PKEY* key = SSL_CTX_get0_privatekey(ctx);
+    STACK_OF(X509)* chain = nullptr;
+    if (cert == nullptr || key == nullptr || SSL_CTX_get0_chain_certs(ctx, &chain) != 1 ||
+        SSL_use_certificate(ssl_, cert) != 1 || SSL_use_PrivateKey(ssl_, key) != 1 ||
+        (chain != nullptr && SSL_set1_chain(ssl_, chain) != 1)) {
+      *error = TakeError("cannot use the SNI context's certificate");
+      return -1;
+    }
+  }
+  sni_pending_ = false;
+  return Advance(error);
 }
 
 int Engine::Send(const uint8_t* data, size_t length, TlsError* error) {

@@ -72,12 +72,16 @@ enum : int {
   kCloseNotify = 2,    // the peer sent close_notify
   kHavePlain = 4,      // TakePlain() has bytes
   kHaveOut = 8,        // TakeOut() has ciphertext to send
+  kWantSni = 16,       // server: the handshake waits at the certificate step for ResumeSni()
+  kNewSession = 32,    // client: TakeSession() has a new resumable session (ticket)
 };
 
 class Engine {
  public:
-  // server_name: SNI to send (client; empty for none). nullptr and `error` on failure.
-  static Engine* Create(Context* context, const std::string& server_name, TlsError* error);
+  // server_name: SNI to send (client; empty for none). pause_at_sni (server): when the client
+  // sends a name, the handshake stops before the certificate is chosen (kWantSni) until
+  // ResumeSni(), as Node's SNICallback. nullptr and `error` on failure.
+  static Engine* Create(Context* context, const std::string& server_name, bool pause_at_sni, TlsError* error);
   ~Engine();
   // Frees the SSL object (and its BIOs); idempotent. Every other call fails after it.
   void Close();
@@ -87,10 +91,23 @@ class Engine {
   int Start(TlsError* error);
   // Ciphertext in: advances the handshake, decrypts every complete record. Flags or -1.
   int Receive(const uint8_t* data, size_t length, TlsError* error);
+  // Receive, with the plaintext of this batch decrypted straight into `target` (up to `capacity`
+  // bytes; `*used` says how many) when it surely fits. Otherwise (*used == 0) it goes to plain()
+  // as with Receive, so a batch is not split (were the bound short, the excess follows in plain()).
+  int ReceiveInto(const uint8_t* data, size_t length, uint8_t* target, size_t capacity, size_t* used, TlsError* error);
   // Plaintext in (after the handshake): encrypted into the output. Flags or -1.
   int Send(const uint8_t* data, size_t length, TlsError* error);
   // Queues close_notify. Flags or -1.
   int Shutdown(TlsError* error);
+  // Client, before Start(): offers `der` (i2d_SSL_SESSION bytes, from TakeSession) for
+  // resumption. False and `error` when the bytes are not a session.
+  bool SetSession(const uint8_t* der, size_t length, TlsError* error);
+  // Server after kWantSni: use `sni`'s certificate, key and chain (nullptr: keep this context's),
+  // then go on with the handshake. Flags or -1.
+  int ResumeSni(const Context* sni, TlsError* error);
+  bool sni_pending() const { return sni_pending_; }
+  // The newest session the server gave (DER); TakeSession() moves it out.
+  std::vector<uint8_t> TakeSession() { new_session_ = false; return std::move(session_); }
 
   // Decrypted bytes not yet taken; ClearPlain() keeps the capacity for the next batch.
   const std::vector<uint8_t>& plain() const { return plain_; }
@@ -106,12 +123,25 @@ class Engine {
   Engine() = default;
   int Flags(int flags) const;
   int ReadAll(int flags, TlsError* error);
+  int Advance(TlsError* error);  // handshake step if not done, then every complete record
   SSL* ssl_ = nullptr;
   BIO* rbio_ = nullptr;  // network -> engine
   BIO* wbio_ = nullptr;  // engine -> network
   std::vector<uint8_t> plain_;
+  uint8_t* target_ = nullptr;  // ReceiveInto's destination during the call
+  size_t target_capacity_ = 0;
+  size_t target_used_ = 0;
   bool close_notify_ = false;
+  bool pause_at_sni_ = false;  // server: stop at the certificate step once
+  bool sni_pending_ = false;   // stopped there, waiting for ResumeSni()
+  std::vector<uint8_t> session_;
+  bool new_session_ = false;
+  friend int CertCallback(SSL* ssl, void* arg);
+  friend int NewSessionCallback(SSL* ssl, SSL_SESSION* session);
 };
+
+int CertCallback(SSL* ssl, void* arg);
+int NewSessionCallback(SSL* ssl, SSL_SESSION* session);
 
 // Node's name for an X509_V_ERR_* verify result (CERT_HAS_EXPIRED, DEPTH_ZERO_SELF_SIGNED_CERT,
 // ...; node's crypto_common.cc X509ErrorCode), nullptr for X509_V_OK.

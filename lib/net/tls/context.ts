@@ -47,7 +47,19 @@ export interface TlsOptions {
   rejectUnauthorized?: boolean;
   /** Client: host name check, Node's `tls.checkServerIdentity` by default. */
   checkServerIdentity?: (hostname: string, cert: tls.PeerCertificate) => Error | undefined;
+  /**
+   * Server: picks the certificate per SNI name, Node's `SNICallback` shape. Called during the
+   * handshake of a client that sent a name; answer `callback(null, context)` with a server
+   * `TlsContext` (prepare them once: an options object here builds a new SSL_CTX per handshake),
+   * or `callback(null)` to keep this context's certificate, or `callback(error)` to refuse the
+   * connection. The chosen context lends its certificate, key and chain; verification, ALPN and
+   * tickets stay this context's (as Node's). Not called for a client that sends no name.
+   */
+  SNICallback?: SNICallback;
 }
+
+/** `TlsOptions.SNICallback`: Node's `(servername, cb)` shape. */
+export type SNICallback = (servername: string, callback: (error: Error | null, context?: TlsContext | TlsOptions | null) => void) => void;
 
 /** A prepared context: share one across connections (handshakes reuse its parsed keys and roots). */
 export class TlsContext {
@@ -57,6 +69,7 @@ export class TlsContext {
   /** @internal */ readonly rejectUnauthorized: boolean;
   /** @internal */ readonly requestCert: boolean;
   /** @internal */ readonly checkServerIdentity: (hostname: string, cert: tls.PeerCertificate) => Error | undefined;
+  /** @internal */ readonly sniCallback: SNICallback | undefined;
 
   /**
    * Builds a context from `tls.createSecureContext`-style options. Errors: `TypeError` for a
@@ -93,11 +106,16 @@ export class TlsContext {
     if (o.checkServerIdentity !== undefined && typeof o.checkServerIdentity !== 'function') {
       throw invalidArgType('ssl.checkServerIdentity', 'a function', o.checkServerIdentity);
     }
+    if (o.SNICallback !== undefined && typeof o.SNICallback !== 'function') throw invalidArgType('ssl.SNICallback', 'a function', o.SNICallback);
+    if (o.SNICallback !== undefined && !serverSide) {
+      throw codedError('ERR_INVALID_ARG_VALUE', 'ssl.SNICallback is for a server context', TypeError);
+    }
     this.native = new binding.TlsContext(native);
     this.serverSide = serverSide;
     this.rejectUnauthorized = o.rejectUnauthorized !== false;
     this.requestCert = serverSide ? o.requestCert === true : true;
     this.checkServerIdentity = o.checkServerIdentity ?? tls.checkServerIdentity;
+    this.sniCallback = o.SNICallback;
   }
 
   /** Frees this context's SSL_CTX reference (live connections keep theirs). Idempotent. */

@@ -15,17 +15,23 @@
  *   node 88.2k msgs/s 1.04 CPU-s/100k 770 hs/s; native 85.7k 1.11 800 hs/s (0.97x, 1.04x);
  *   duplex 53.7k 1.99 665 hs/s; asyncio 70.1k 1.38 743 hs/s.
  * So: the native engine is on par with Node's tls (msgs/s within noise, handshakes >= 1x), far
- * ahead of the Duplex bridge and of asyncio; the 1.2x msgs/s target is not reached.
+ * ahead of the Duplex bridge and of asyncio. Those load generators were Node tls clients, about as
+ * costly per message as the servers; `npm run bench`'s TLS case drives the servers with a C
+ * OpenSSL client (bench/tls_loadgen.c) instead. With the pooled plaintext and the scratch
+ * ciphertext (sslproto.ts: no Buffer per message), `node bench/run.cjs --only=tls` measured
+ * 9.0-9.3 server CPU-us per 1 KiB message against Node tls's 12.9 (1.4x less), 378 vs 455 CPU-us
+ * per handshake; msgs/s medians 0.98x (owning) and 1.78x (hosted) Node's, the servers getting
+ * 49-81% of a core on the shared machine, so CPU per message is the figure to trust.
  * @packageDocumentation
  */
 import { codedError, invalidArgType } from '../../core/errors';
 import type { BaseProtocol, Transport } from '../protocols';
 import type { SelectorEventLoop } from '../selector_loop';
-import { TlsContext, toTlsContext, type TlsOptions } from './context';
+import { TlsContext, toTlsContext, type SNICallback, type TlsOptions } from './context';
 import { SSLProtocol, SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT, SSLTransport } from './sslproto';
 
 export { TlsContext, SSLProtocol, SSLTransport, SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT };
-export type { TlsOptions };
+export type { TlsOptions, SNICallback };
 
 /** Options of `wrapTls`. */
 export interface WrapTlsOptions {
@@ -37,8 +43,17 @@ export interface WrapTlsOptions {
   sslHandshakeTimeout?: number;
   /** Seconds; default 30 (asyncio's). */
   sslShutdownTimeout?: number;
+  /** Client: a session from an earlier connection (`getExtraInfo('sslSession')`) to resume. */
+  sslSession?: Buffer | Uint8Array;
   /** Call `protocol.connectionMade(tlsTransport)` after the handshake (default true; `loop.startTls` passes false, as asyncio). */
   callConnectionMade?: boolean;
+}
+
+function checkSession(value: unknown, serverSide: boolean): Buffer | Uint8Array | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!(value instanceof Uint8Array)) throw invalidArgType('sslSession', 'a Buffer or Uint8Array', value);
+  if (serverSide) throw codedError('ERR_INVALID_ARG_VALUE', 'sslSession is for the client side', TypeError);
+  return value;
 }
 
 function checkDelay(value: unknown, name: string): number | undefined {
@@ -71,6 +86,7 @@ export async function wrapTls(
   const serverSide = options.serverSide === true;
   const sslHandshakeTimeout = checkDelay(options.sslHandshakeTimeout, 'sslHandshakeTimeout');
   const sslShutdownTimeout = checkDelay(options.sslShutdownTimeout, 'sslShutdownTimeout');
+  const sslSession = checkSession(options.sslSession, serverSide);
   if (options.serverHostname !== undefined && typeof options.serverHostname !== 'string') {
     throw invalidArgType('serverHostname', 'of type string', options.serverHostname);
   }
@@ -82,7 +98,7 @@ export async function wrapTls(
     throw error;
   }
   const waiter = loop.createFuture<void>();
-  const proto = new SSLProtocol(loop, protocol, context, { serverSide, serverHostname: options.serverHostname, sslHandshakeTimeout, sslShutdownTimeout, callConnectionMade: options.callConnectionMade }, waiter);
+  const proto = new SSLProtocol(loop, protocol, context, { serverSide, serverHostname: options.serverHostname, sslHandshakeTimeout, sslShutdownTimeout, sslSession, callConnectionMade: options.callConnectionMade }, waiter);
   raw.setProtocol(proto);
   proto.connectionMade(raw);
   raw.resumeReading();
@@ -100,13 +116,15 @@ export interface SslOptions {
   sslHandshakeTimeout?: number;
   /** Seconds; default 30. */
   sslShutdownTimeout?: number;
+  /** Client: a session from an earlier connection (`getExtraInfo('sslSession')`) to resume. */
+  sslSession?: Buffer | Uint8Array | null;
 }
 
 /** @internal `ssl` given (not undefined/null/false), and the timeouts only with it (asyncio's ValueError). */
 export function wantsTls(options: SslOptions): boolean {
   const on = options.ssl !== undefined && options.ssl !== null && options.ssl !== false;
   if (!on) {
-    for (const name of ['serverHostname', 'sslHandshakeTimeout', 'sslShutdownTimeout'] as const) {
+    for (const name of ['serverHostname', 'sslHandshakeTimeout', 'sslShutdownTimeout', 'sslSession'] as const) {
       if (options[name] !== undefined && options[name] !== null) {
         throw codedError('ERR_INVALID_ARG_VALUE', `${name} is only meaningful with ssl`, TypeError);
       }
@@ -147,10 +165,11 @@ export function prepareTls<P extends BaseProtocol>(
   }
   const sslHandshakeTimeout = checkDelay(options.sslHandshakeTimeout, 'sslHandshakeTimeout');
   const sslShutdownTimeout = checkDelay(options.sslShutdownTimeout, 'sslShutdownTimeout');
+  const sslSession = checkSession(options.sslSession, serverSide);
   return async (makeRaw) => {
     const app = factory();
     const waiter = loop.createFuture<void>();
-    const proto = new SSLProtocol(loop, app, context, { serverSide, serverHostname: serverHostname ?? undefined, sslHandshakeTimeout, sslShutdownTimeout }, waiter);
+    const proto = new SSLProtocol(loop, app, context, { serverSide, serverHostname: serverHostname ?? undefined, sslHandshakeTimeout, sslShutdownTimeout, sslSession }, waiter);
     await makeRaw(proto);
     try {
       await waiter;

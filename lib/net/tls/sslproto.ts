@@ -25,13 +25,16 @@ import { binding, type NativeTlsEngine, type NativeTlsInfo } from '../../core/na
 import type { Future } from '../../tasks/futures';
 import type { BaseProtocol, BufferedProtocol, BytesLike, Protocol, Transport } from '../protocols';
 import { toBytes, writeBufferLimits } from '../transports/base';
+import { SocketTransport } from '../transports/socket';
 import type { SelectorEventLoop } from '../selector_loop';
-import type { TlsContext } from './context';
+import { TlsContext as TlsContextClass, toTlsContext, type TlsContext, type TlsOptions } from './context';
 
 const HANDSHAKE_DONE = 1;
 const CLOSE_NOTIFY = 2;
 const HAVE_PLAIN = 4;
 const HAVE_OUT = 8;
+const WANT_SNI = 16;
+const NEW_SESSION = 32;
 
 /** asyncio's constants.SSL_HANDSHAKE_TIMEOUT and SSL_SHUTDOWN_TIMEOUT, in seconds. */
 export const SSL_HANDSHAKE_TIMEOUT = 60;
@@ -48,6 +51,11 @@ export interface SSLProtocolOptions {
   sslHandshakeTimeout?: number;
   /** Seconds; default 30. */
   sslShutdownTimeout?: number;
+  /**
+   * Client: a session from an earlier connection (`getExtraInfo('sslSession')`) to resume: the
+   * handshake is then abbreviated when the server still accepts it (`isSessionReused()`).
+   */
+  sslSession?: Buffer | Uint8Array;
   /**
    * Call the app protocol's `connectionMade` after the handshake (default true). `loop.startTls`
    * passes false, as asyncio's start_tls: the protocol was already connected.
@@ -71,6 +79,8 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
   /** @internal */ readonly appTransport: SSLTransport;
   /** @internal */ phase: Phase = 'unwrapped';
   /** @internal */ info: NativeTlsInfo | undefined;
+  /** @internal The newest resumable session the server gave (client), DER. */
+  session: Buffer | undefined;
   #waiter: Future<void> | undefined;
   #timer: { cancel(): void } | undefined;
   #error: Error | undefined;
@@ -78,6 +88,10 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
   #eofSeen = false;
   #readPaused = false;
   #pending: Buffer[] = [];
+  /** The engine exists and is not closed (a field: `engine.closed` is a native call per batch). */
+  #engineLive = false;
+  /** @internal The raw transport copies what it keeps of a write: ciphertext may go from a scratch. */
+  rawCopies = false;
 
   /** `waiter` resolves once the handshake and verification succeeded, rejects otherwise. */
   constructor(loop: SelectorEventLoop, app: BaseProtocol, context: TlsContext, options: SSLProtocolOptions, waiter?: Future<void>) {
@@ -101,8 +115,13 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
       }
     });
     try {
-      this.engine = new binding.TlsEngine(this.context.native, sniName(this.options.serverHostname));
-      if (!this.options.serverSide) this.handle(this.engine.start());
+      this.engine = new binding.TlsEngine(this.context.native, sniName(this.options.serverHostname), this.context.sniCallback !== undefined);
+      this.#engineLive = true;
+      this.rawCopies = transport instanceof SocketTransport;
+      if (!this.options.serverSide) {
+        if (this.options.sslSession !== undefined) this.engine.setSession(this.options.sslSession);
+        this.handle(this.engine.start());
+      }
     } catch (error) {
       this.fatal(error as Error);
     }
@@ -126,19 +145,39 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
     this.receive(data, data.length);
   }
 
-  /** @internal */
+  /**
+   * @internal One batch of ciphertext. The plaintext is decrypted straight into a pool slab
+   * (Node's Buffer pool idea: slices of one 32 KiB allocation, never reused, so a protocol may
+   * keep what it got), not into a new Buffer per batch; batches too big for the slab's free end
+   * come as their own Buffer (takePlain).
+   */
   receive(data: Buffer, length: number): void {
     const engine = this.engine;
-    if (engine === undefined || engine.closed || this.phase === 'closed') return;
-    let result: Buffer | number;
+    if (engine === undefined || !this.#engineLive || this.phase === 'closed') return;
+    if (plainPool.length - plainPoolOffset < PLAIN_POOL_MIN) {
+      plainPool = Buffer.allocUnsafeSlow(PLAIN_POOL);
+      plainPoolOffset = 0;
+    }
+    const pool = plainPool;
+    const offset = plainPoolOffset;
+    let result: number;
     try {
-      result = engine.open(data, 0, length);
+      result = engine.openInto(data, length, pool, offset);
     } catch (error) {
       this.fatal(error as Error);
       return;
     }
-    if (typeof result === 'number') this.handle(result);
-    else this.deliver(result);
+    const used = Math.floor(result / 256);
+    const flags = result & 255;
+    if (used === 0) {
+      if (flags !== 0) this.handle(flags);
+      return;
+    }
+    // 8-byte aligned slices, as Node's pool (alignPool).
+    plainPoolOffset = (offset + used + 7) & ~7;
+    const plain = pool.subarray(offset, offset + used);
+    if (flags === 0) this.deliver(plain);
+    else this.handle(flags, plain);
   }
 
   /** The raw peer shut down its write side (with or without close_notify). */
@@ -158,6 +197,7 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
     this.phase = 'closed';
     this.#timer?.cancel();
     this.#timer = undefined;
+    this.#engineLive = false;
     this.engine?.close();
     if (phase === 'handshake' || phase === 'unwrapped') {
       this.settle(error ?? codedError('ECONNRESET', 'Connection lost during the TLS handshake'));
@@ -178,13 +218,19 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
     if (this.#appMade) this.app.resumeWriting?.();
   }
 
-  /** @internal Acts on the engine's flags: send, finish the handshake, deliver, see EOF. */
-  handle(flags: number): void {
+  /** @internal Acts on the engine's flags: send, finish the handshake, deliver (`pooled` first), see EOF. */
+  handle(flags: number, pooled?: Buffer): void {
     if (flags & HAVE_OUT) this.flush();
+    if (flags & NEW_SESSION) this.session = this.engine!.takeSession();
+    if (flags & WANT_SNI) {
+      this.askSni();
+      return;
+    }
     if (flags & HANDSHAKE_DONE) {
       if (!this.handshakeDone()) return;
     }
-    if (flags & HAVE_PLAIN) {
+    if (pooled !== undefined) this.deliver(pooled);
+    if (flags & HAVE_PLAIN && this.#engineLive) {
       const plain = this.engine!.takePlain();
       if (plain !== undefined) this.deliver(plain);
     }
@@ -193,8 +239,45 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
 
   /** @internal Sends whatever ciphertext the engine has. */
   flush(): void {
-    const out = this.engine?.closed === false ? this.engine.takeOut() : undefined;
+    const out = this.#engineLive ? this.engine!.takeOut() : undefined;
     if (out !== undefined && this.raw !== undefined && !this.raw.isClosing()) this.raw.write(out);
+  }
+
+  /**
+   * @internal The handshake stopped at the certificate step: the context's SNICallback chooses
+   * the certificate for the name the client sent, then the handshake goes on (Node's order).
+   */
+  askSni(): void {
+    const engine = this.engine!;
+    const name = engine.info().servername ?? '';
+    let answered = false;
+    const callback = (error: Error | null, chosen?: TlsContext | TlsOptions | null): void => {
+      if (answered) return;
+      answered = true;
+      // The connection may have ended (reset, handshake timeout) while the callback ran.
+      if (this.phase !== 'handshake' || engine.closed) return;
+      if (error) {
+        this.fatal(error);
+        return;
+      }
+      let made: TlsContext | undefined;
+      try {
+        const ctx = chosen === undefined || chosen === null ? undefined : chosen instanceof TlsContextClass ? chosen : (made = toTlsContext(chosen, true));
+        this.handle(engine.resumeSni(ctx?.native));
+      } catch (exception) {
+        this.fatal(exception as Error);
+      } finally {
+        // The engine holds its own references to the certificate and key.
+        made?.close();
+      }
+    };
+    try {
+      this.context.sniCallback!(name, callback);
+    } catch (exception) {
+      this.loop.callExceptionHandler({ message: 'ssl.SNICallback() failed', exception, transport: this.appTransport });
+      answered = true;
+      this.fatal(exception as Error);
+    }
   }
 
   /** @internal Whether the handshake has completed. */
@@ -365,6 +448,18 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
 }
 
 const EOF_MARK = Buffer.alloc(0);
+/**
+ * The plaintext pool: slabs of 32 KiB, a new one when less than 4 KiB is left. A protocol that
+ * keeps one small chunk keeps its slab alive (as with Node's 8 KiB Buffer pool): the slab is
+ * small for that reason; batches that do not fit (bulk transfers) get a Buffer of their own.
+ */
+const PLAIN_POOL = 32 * 1024;
+const PLAIN_POOL_MIN = 4 * 1024;
+let plainPool = Buffer.alloc(0);
+let plainPoolOffset = 0;
+/** Ciphertext of one write, before the raw transport sends it (and copies what it cannot). */
+const SEAL_SCRATCH = 128 * 1024;
+let sealScratch: Buffer | undefined;
 /** Ciphertext read size: asyncio's max read, 256 KiB (transports/base.ts MAX_READ_SIZE). */
 const READ_SCRATCH = 256 * 1024;
 let readScratch: Buffer | undefined;
@@ -390,7 +485,9 @@ export class SSLTransport implements Transport {
   /**
    * Extra information: `'peercert'` (Node's `getPeerCertificate()` object), `'cipher'`
    * (`{ name, standardName, version }`), `'alpnProtocol'` (string or false), `'sslObject'`
-   * (protocol, cipher, servername, peer certificate), `'servername'`, `'tlsVersion'`, and what
+   * (protocol, cipher, servername, peer certificate, `isSessionReused()`, `session`),
+   * `'sslSession'` (client: the newest resumable session the server gave, a Buffer to pass as
+   * `sslSession` to a later connection), `'servername'`, `'tlsVersion'`, and what
    * the raw transport knows (`'socket'`, `'peername'`, `'sockname'`).
    */
   getExtraInfo(name: string, defaultValue?: unknown): unknown {
@@ -408,15 +505,25 @@ export class SSLTransport implements Transport {
         return info?.servername ?? this.#proto.options.serverHostname ?? defaultValue;
       case 'tlsVersion':
         return info?.protocol ?? defaultValue;
-      case 'sslObject':
-        return info === undefined ? defaultValue : {
+      case 'sslSession':
+        return this.#proto.session ?? defaultValue;
+      case 'sslObject': {
+        if (info === undefined) return defaultValue;
+        const proto = this.#proto;
+        return {
           getProtocol: () => info.protocol,
           getCipher: () => this.getExtraInfo('cipher'),
           getPeerCertificate: () => this.peerCertificate(),
           alpnProtocol: info.alpn ?? false,
           servername: info.servername,
           isSessionReused: () => info.sessionReused,
+          // asyncio's SSLObject.session: TLS 1.3 tickets come after the handshake, so this is
+          // the newest one at the time of reading (undefined before the first).
+          get session() {
+            return proto.session;
+          },
         };
+      }
       default:
         return this.#proto.raw?.getExtraInfo(name, defaultValue) ?? defaultValue;
     }
@@ -488,9 +595,19 @@ export class SSLTransport implements Transport {
     const bytes = toBytes(data);
     if (this.#eofWritten) throw codedError('ERR_STREAM_WRITE_AFTER_END', 'write after writeEof()');
     if (bytes.byteLength === 0 || this.isClosing() || this.#proto.phase !== 'wrapped') return;
+    const proto = this.#proto;
     try {
-      const out = this.#proto.engine!.seal(bytes);
-      if (out !== undefined) this.#proto.raw!.write(out);
+      if (proto.rawCopies) {
+        // No Buffer per write: the raw socket transport sends from the scratch at once and copies
+        // only what the kernel did not take.
+        const scratch = (sealScratch ??= Buffer.allocUnsafeSlow(SEAL_SCRATCH));
+        const n = proto.engine!.sealInto(bytes, scratch);
+        if (n > 0) proto.raw!.write(scratch.subarray(0, n));
+        else if (n < 0) proto.flush();
+      } else {
+        const out = proto.engine!.seal(bytes);
+        if (out !== undefined) proto.raw!.write(out);
+      }
     } catch (error) {
       this.#proto.fatal(error as Error);
     }
