@@ -32,6 +32,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitLoopHostBinding(env, exports);
   InitSocketBinding(env, exports);
   InitTlsBinding(env, exports);
+#ifdef __linux__
+  InitUringBinding(env, exports);
+#endif
   return exports;
 }
 
