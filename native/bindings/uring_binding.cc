@@ -28,6 +28,7 @@ class UringEngineWrap : public Napi::ObjectWrap<UringEngineWrap> {
                            InstanceMethod<&UringEngineWrap::Send>("send"),
                            InstanceMethod<&UringEngineWrap::Shutdown>("shutdown"),
                            InstanceMethod<&UringEngineWrap::CancelFd>("cancelFd"),
+                           InstanceMethod<&UringEngineWrap::Cancel>("cancel"),
                            InstanceMethod<&UringEngineWrap::Reap>("reap"),
                            InstanceMethod<&UringEngineWrap::Flush>("flush"),
                            InstanceMethod<&UringEngineWrap::Close>("close"),
@@ -134,19 +135,31 @@ class UringEngineWrap : public Napi::ObjectWrap<UringEngineWrap> {
     Check(info.Env(), engine.CancelFd(fd, ToId(info[1])), fd);
   }
 
+  // cancel(id, op): cancels that operation of id (queued).
+  void Cancel(const Napi::CallbackInfo& info) {
+    uring::CompletionEngine& engine = Open(info.Env());
+    const uint32_t id = ToId(info[0]);
+    const uint32_t op = static_cast<uint32_t>(ToInteger(info[1], "op", uring::kOpAccept, uring::kOpShutdown));
+    Check(info.Env(), engine.CancelOp(id, op), -1);
+  }
+
+  // Gives back recycled[0 .. count) (count from info[0]): all or none; a bid not the caller's is a RangeError.
+  void RecycleFrom(const Napi::Value& value, uring::CompletionEngine& engine) {
+    Napi::Env env = value.Env();
+    if (value.IsUndefined()) return;
+    Napi::Int32Array recycled = recycled_.Value();
+    const size_t count = static_cast<size_t>(ToInteger(value, "recycledCount", 0, static_cast<int64_t>(recycled.ElementLength())));
+    if (!engine.RecycleAll(recycled.Data(), count).ok()) {
+      throw RangeErrorWithCode(env, "ERR_OUT_OF_RANGE", "a recycled buffer is not the caller's (out of range, the kernel's, or listed twice)");
+    }
+  }
+
   // reap(recycledCount) -> count: gives back recycled[0 .. recycledCount), then writes the
   // completions to `events`. Accepted fds become the addon's (closed at teardown if JS drops them).
   Napi::Value Reap(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     uring::CompletionEngine& engine = Open(env);
-    Napi::Int32Array recycled = recycled_.Value();
-    const size_t count = static_cast<size_t>(ToInteger(info[0], "recycledCount", 0, static_cast<int64_t>(recycled.ElementLength())));
-    const int32_t* bids = recycled.Data();
-    for (size_t i = 0; i < count; i++) {
-      if (bids[i] < 0 || !engine.Recycle(static_cast<unsigned>(bids[i])).ok()) {
-        throw RangeErrorWithCode(env, "ERR_OUT_OF_RANGE", "buffer " + std::to_string(bids[i]) + " is not the caller's to recycle");
-      }
-    }
+    RecycleFrom(info[0], engine);
     Napi::Int32Array events = events_.Value();
     uring::Event* out = reinterpret_cast<uring::Event*>(events.Data());
     const unsigned n = engine.Reap(out, kEventCapacity);
@@ -159,10 +172,12 @@ class UringEngineWrap : public Napi::ObjectWrap<UringEngineWrap> {
     return Napi::Number::New(env, n);
   }
 
-  // flush(): submits what is queued; true if there was something.
+  // flush(recycledCount?): gives back recycled buffers, submits what is queued; true if there
+  // was a submission.
   Napi::Value Flush(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     uring::CompletionEngine& engine = Open(env);
+    RecycleFrom(info[0], engine);
     const bool had = engine.HasSubmissions();
     Check(env, engine.Flush(), engine.fd());
     return Napi::Boolean::New(env, had);
@@ -185,6 +200,7 @@ class UringEngineWrap : public Napi::ObjectWrap<UringEngineWrap> {
     o.Set("cqes", static_cast<double>(engine_->cqes()));
     o.Set("recycled", static_cast<double>(engine_->recycled()));
     o.Set("nobufs", static_cast<double>(engine_->nobufs()));
+    o.Set("shortSends", static_cast<double>(engine_->short_sends()));
     o.Set("sendsInFlight", static_cast<double>(engine_->in_flight_sends()));
     return o;
   }

@@ -143,32 +143,42 @@ SysResult CompletionEngine::Send(int fd, uint32_t id, const std::vector<Piece>& 
   if (sends_.count(id) != 0) return {-EBUSY, "io_uring_enter"};
   size_t total = 0;
   for (const Piece& p : pieces) total += p.length;
+  if (total > 0x7fffffff) return {-EMSGSIZE, "io_uring_enter"};  // the CQE's res is an int32
   SendCopy copy;
   copy.bytes.reset(new uint8_t[total == 0 ? 1 : total]);
+  copy.total = total;
+  copy.fd = fd;
   size_t at = 0;
   for (const Piece& p : pieces) {
     if (p.length > 0) std::memcpy(copy.bytes.get() + at, p.data, p.length);
     copy.iov.push_back({copy.bytes.get() + at, p.length});
     at += p.length;
   }
+  if (closed()) return {-EBADF, "io_uring_enter"};
+  auto inserted = sends_.emplace(id, std::move(copy));
+  SysResult r = QueueSend(id, inserted.first->second);
+  if (!r.ok()) sends_.erase(inserted.first);
+  return r;
+}
+
+SysResult CompletionEngine::QueueSend(uint32_t id, SendCopy& copy) {
   SysResult err{0, nullptr};
   io_uring_sqe* sqe = Sqe(&err);
   if (sqe == nullptr) return err;
-  auto inserted = sends_.emplace(id, std::move(copy));
-  SendCopy& kept = inserted.first->second;
-  sqe->fd = fd;
+  sqe->fd = copy.fd;
   sqe->user_data = Tag(kOpSend, id);
   sqe->msg_flags = MSG_NOSIGNAL;
-  if (pieces.size() == 1) {
+  if (copy.iov.size() == 1 || copy.sent > 0) {
+    // One piece, or the rest of a short send: the bytes are contiguous in the copy.
     sqe->opcode = IORING_OP_SEND;
-    sqe->addr = reinterpret_cast<uint64_t>(kept.bytes.get());
-    sqe->len = static_cast<uint32_t>(total);
+    sqe->addr = reinterpret_cast<uint64_t>(copy.bytes.get() + copy.sent);
+    sqe->len = static_cast<uint32_t>(copy.total - copy.sent);
   } else {
-    std::memset(&kept.msg, 0, sizeof kept.msg);
-    kept.msg.msg_iov = kept.iov.data();
-    kept.msg.msg_iovlen = kept.iov.size();
+    std::memset(&copy.msg, 0, sizeof copy.msg);
+    copy.msg.msg_iov = copy.iov.data();
+    copy.msg.msg_iovlen = copy.iov.size();
     sqe->opcode = IORING_OP_SENDMSG;
-    sqe->addr = reinterpret_cast<uint64_t>(&kept.msg);
+    sqe->addr = reinterpret_cast<uint64_t>(&copy.msg);
     sqe->len = 1;
   }
   return {0, nullptr};
@@ -196,11 +206,36 @@ SysResult CompletionEngine::CancelFd(int fd, uint32_t id) {
   return Flush();
 }
 
+SysResult CompletionEngine::CancelOp(uint32_t id, uint32_t op) {
+  SysResult err{0, nullptr};
+  io_uring_sqe* sqe = Sqe(&err);
+  if (sqe == nullptr) return err;
+  sqe->opcode = IORING_OP_ASYNC_CANCEL;
+  sqe->fd = -1;
+  sqe->addr = Tag(op, id);
+  sqe->cancel_flags = IORING_ASYNC_CANCEL_ALL;
+  sqe->user_data = Tag(kOpCancel, id);
+  return {0, nullptr};
+}
+
 SysResult CompletionEngine::Recycle(unsigned bid) {
   if (bid >= config_.buffer_count || owned_[bid] == 0) return {-EINVAL, "io_uring_register"};
   owned_[bid] = 0;
   AddBuffer(bid);
   recycled_++;
+  return {0, nullptr};
+}
+
+SysResult CompletionEngine::RecycleAll(const int32_t* bids, size_t n) {
+  size_t checked = 0;
+  for (; checked < n; checked++) {
+    const int32_t bid = bids[checked];
+    if (bid < 0 || static_cast<unsigned>(bid) >= config_.buffer_count || owned_[bid] != 1) break;
+    owned_[bid] = 2;  // seen in this list: a second mention fails the check above
+  }
+  for (size_t i = 0; i < checked; i++) owned_[bids[i]] = 1;
+  if (checked < n) return {-EINVAL, "io_uring_register"};
+  for (size_t i = 0; i < n; i++) Recycle(static_cast<unsigned>(bids[i]));
   return {0, nullptr};
 }
 
@@ -226,6 +261,7 @@ unsigned CompletionEngine::Reap(Event* out, unsigned capacity) {
   while (total < capacity) {
     const unsigned want = capacity - total < 256 ? capacity - total : 256;
     const unsigned n = ring_->Reap(batch, want);
+    unsigned kept = 0;
     for (unsigned i = 0; i < n; i++) {
       const Completion& c = batch[i];
       const uint32_t op = static_cast<uint32_t>(c.user_data >> 32);
@@ -235,16 +271,30 @@ unsigned CompletionEngine::Reap(Event* out, unsigned capacity) {
         if (bid < owned_.size()) owned_[bid] = 1;
       }
       if (op == kOpRecv && c.res == -ENOBUFS) nobufs_++;
-      if (op == kOpSend) sends_.erase(id);
-      Event& e = out[total + i];
+      int32_t res = c.res;
+      if (op == kOpSend) {
+        auto it = sends_.find(id);
+        if (it != sends_.end()) {
+          SendCopy& copy = it->second;
+          if (res > 0) copy.sent += static_cast<size_t>(res);
+          if (res > 0 && copy.sent < copy.total && QueueSend(id, copy).ok()) {
+            short_sends_++;
+            continue;  // the rest is on its way; JS hears of the whole
+          }
+          if (res > 0) res = static_cast<int32_t>(copy.sent > 0x7fffffff ? 0x7fffffff : copy.sent);
+          sends_.erase(it);
+        }
+      }
+      Event& e = out[total + kept];
       e.id = static_cast<int32_t>(id);
       e.op = static_cast<int32_t>(op);
-      e.res = c.res;
+      e.res = res;
       e.flags = c.flags;
+      kept++;
     }
-    total += n;
+    total += kept;
     cqes_ += n;
-    if (n < want) {
+    if (n == 0 || n < want) {
       // What did not fit in the CQ ring waits in the kernel (FEAT_NODROP): let it in.
       if (!ring_->Overflowed()) break;
       ring_->Release(false);

@@ -96,8 +96,12 @@ class CompletionEngine {
   SysResult Shutdown(int fd, uint32_t id, int how);
   // Cancels every request on `fd` and submits at once.
   SysResult CancelFd(int fd, uint32_t id);
+  // Cancels the requests of (id, op), e.g. a multishot recv when reading pauses; queued.
+  SysResult CancelOp(uint32_t id, uint32_t op);
   // Gives bid back to the kernel (published at the next Flush). -EINVAL if the kernel owns it.
   SysResult Recycle(unsigned bid);
+  // All of bids[0..n) or none (a bid the kernel owns, out of range, or twice: -EINVAL).
+  SysResult RecycleAll(const int32_t* bids, size_t n);
   // Publishes recycled buffers and submits what is queued (no system call when nothing is).
   SysResult Flush();
   // Copies up to `capacity` completions to `out` and consumes them; a CQE naming a buffer makes
@@ -113,6 +117,7 @@ class CompletionEngine {
   uint64_t cqes() const { return cqes_; }
   uint64_t recycled() const { return recycled_; }
   uint64_t nobufs() const { return nobufs_; }
+  uint64_t short_sends() const { return short_sends_; }
   unsigned in_flight_sends() const { return static_cast<unsigned>(sends_.size()); }
 
  private:
@@ -123,9 +128,15 @@ class CompletionEngine {
 
   struct SendCopy {
     std::unique_ptr<uint8_t[]> bytes;
+    size_t total = 0;
+    size_t sent = 0;
+    int fd = -1;
     std::vector<struct iovec> iov;
     struct msghdr msg;
   };
+  // Queues the SQE for what of `copy` is not sent yet (a short send continues natively, so JS
+  // sees one completion with the whole count, or an error).
+  SysResult QueueSend(uint32_t id, SendCopy& copy);
 
   EngineConfig config_;
   std::unique_ptr<Ring> ring_;
@@ -142,6 +153,7 @@ class CompletionEngine {
   uint64_t cqes_ = 0;
   uint64_t recycled_ = 0;
   uint64_t nobufs_ = 0;
+  uint64_t short_sends_ = 0;
 };
 
 // The buffer group id of the engine's one buffer ring.
