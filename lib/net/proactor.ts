@@ -35,6 +35,7 @@ export interface CompletionHandler {
 /** @internal The loop surface the proactor needs (the SelectorEventLoop). */
 export interface ProactorLoop {
   addReader(fd: number, callback: () => void): unknown;
+  callSoon(callback: () => void): unknown;
   removeReader(fd: number): boolean;
   callExceptionHandler(context: Record<string, unknown>): void;
 }
@@ -72,6 +73,8 @@ export class Proactor {
   #recycleCount = 0;
   #watching = false;
   #closed = false;
+  #draining = false;
+  #flushScheduled = false;
 
   constructor(loop: ProactorLoop) {
     const Engine = binding.UringEngine;
@@ -119,6 +122,22 @@ export class Proactor {
     }
   }
 
+  /**
+   * Called after an operation was queued. In a completion handler the drain submits at its end;
+   * anywhere else (a task's code runs in promise jobs, after the iteration's `beforeWait`) a
+   * flush is scheduled for the next iteration, so that no SQE waits while the thread sleeps.
+   */
+  queued(): void {
+    if (this.#draining || this.#flushScheduled || this.#closed) return;
+    this.#flushScheduled = true;
+    this.#loop.callSoon(this.#scheduledFlush);
+  }
+
+  readonly #scheduledFlush = (): void => {
+    this.#flushScheduled = false;
+    this.flush();
+  };
+
   /** The loop's `beforeWait`: buffers back and queued SQEs in, before the thread may sleep. */
   flush(): void {
     if (this.#closed) return;
@@ -135,6 +154,7 @@ export class Proactor {
     const handlers = this.#handlers;
     const n = engine.reap(this.#recycleCount);
     this.#recycleCount = 0;
+    this.#draining = true;
     for (let i = 0; i < n; i++) {
       const at = 4 * i;
       const id = events[at];
@@ -155,6 +175,7 @@ export class Proactor {
       }
       if (bid >= 0) recycled[this.#recycleCount++] = bid;
     }
+    this.#draining = false;
     this.flush();
   };
 

@@ -162,6 +162,7 @@ export class Server implements ServerHooks, AsyncDisposable {
       this.#acceptIds.set(sock, id);
     }
     proactor.engine.accept(sock.fileno(), id);
+    proactor.queued();
   }
 
   /** io_uring: one completion of the multishot accept on `sock` (asyncio's policy as in #accept). */

@@ -105,6 +105,7 @@ export class UringSocketTransport extends BaseSelectorTransport implements Trans
   #cancelRecv(): void {
     try {
       this.#proactor.engine.cancel(this.#id, OP_RECV);
+      this.#proactor.queued();
     } catch (error) {
       this.fatalError(error, 'Fatal error: cannot cancel the socket read');
     }
@@ -114,6 +115,7 @@ export class UringSocketTransport extends BaseSelectorTransport implements Trans
     if (this.#recvArmed || !this.isReading() || this.#readEof || this.connLost) return;
     try {
       this.#proactor.engine.recv(this.fd, this.#id);
+      this.#proactor.queued();
     } catch (error) {
       this.fatalError(error, 'Fatal error: cannot start reading the socket');
       return;
@@ -273,6 +275,7 @@ export class UringSocketTransport extends BaseSelectorTransport implements Trans
   #send(data: Uint8Array | Uint8Array[], total = (data as Uint8Array).byteLength): boolean {
     try {
       this.#proactor.engine.send(this.fd, this.#id, data);
+      this.#proactor.queued();
     } catch (error) {
       this.fatalError(error, 'Fatal write error on socket transport');
       return false;
@@ -315,6 +318,7 @@ export class UringSocketTransport extends BaseSelectorTransport implements Trans
   #shutdownWrite(): void {
     try {
       this.#proactor.engine.shutdown(this.fd, this.#id, SHUT_WR);
+      this.#proactor.queued();
     } catch (error) {
       this.fatalError(error, 'Fatal error on socket shutdown');
     }
