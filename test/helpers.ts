@@ -11,7 +11,7 @@ import { selectorClass, type SelectorKind } from '../lib/selectors';
  * The io_uring completion transports as one more "backend" of the transport suites: the epoll
  * selector with `io: 'uring'` (stream sockets, servers and connections on the ring).
  */
-export const URING_IO = 'io_uring transports' as const;
+export const URING_IO = 'io_uring-transports' as const;
 /** A selector kind, or the io_uring transports. */
 export type LoopKind = SelectorKind | typeof URING_IO;
 

@@ -7,9 +7,10 @@ import { connect, type Socket as NetSocket } from 'node:net';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { availableSelectors } from '../lib/selectors';
+import { withUringIo } from './helpers';
 
 const FIXTURES = path.join(__dirname, 'fixtures');
-const KINDS = availableSelectors().filter((k) => k === 'epoll' || k === 'io_uring' || k === 'poll' || k === 'kqueue');
+const KINDS = withUringIo(availableSelectors().filter((k) => k === 'epoll' || k === 'io_uring' || k === 'poll' || k === 'kqueue'));
 
 function runChild(command: string, timeout = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
