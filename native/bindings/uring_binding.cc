@@ -201,6 +201,8 @@ class UringEngineWrap : public Napi::ObjectWrap<UringEngineWrap> {
     o.Set("recycled", static_cast<double>(engine_->recycled()));
     o.Set("nobufs", static_cast<double>(engine_->nobufs()));
     o.Set("shortSends", static_cast<double>(engine_->short_sends()));
+    o.Set("eventfdReads", static_cast<double>(engine_->eventfd_reads()));
+    o.Set("deferTaskrun", engine_->deferred() ? 1 : 0);
     o.Set("sendsInFlight", static_cast<double>(engine_->in_flight_sends()));
     return o;
   }

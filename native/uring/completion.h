@@ -19,9 +19,18 @@
 // out). A bid is tracked in owned_: recycling a bid the kernel owns is refused, so a double
 // recycle cannot hand the same memory to two receives.
 //
-// Completions are posted by task work on this thread (no DEFER_TASKRUN and no COOP_TASKRUN: the
-// ring fd must become readable while the thread sleeps in epoll_wait, which both would prevent;
-// see backends/selector_uring.cc for the measurement), so Reap only reads the CQ ring.
+// Waking the loop. The loop sleeps in its selector (epoll_wait), not in io_uring_enter, so the
+// engine must hand it an fd that becomes readable when there is something to reap:
+//  * with DEFER_TASKRUN (6.1; asked for first): completions wait as task work until our own
+//    io_uring_enter(GETEVENTS) runs it, so nothing interrupts the thread (no task-work signal or
+//    IPI per completion, which is what the ring fd needs). The ring fd does not become readable
+//    when such work is queued (measured in backends/selector_uring.cc), but a registered eventfd
+//    is signalled when the first item is queued (io_req_local_work_add): fd() is that eventfd.
+//    Reap runs the work (enter with GETEVENTS), then empties the eventfd, then looks at
+//    IORING_SQ_TASKRUN (TASKRUN_FLAG): work queued between the two is found there, so no wakeup
+//    is lost; CQEs our own enter posts signal the eventfd too, and the read after it clears that.
+//  * without it: completions are posted by task work at any return to user space, the ring fd is
+//    readable while the CQ ring is not empty, and fd() is the ring fd; Reap only reads the ring.
 #ifndef MUXLOOP_URING_COMPLETION_H_
 #define MUXLOOP_URING_COMPLETION_H_
 
@@ -66,6 +75,7 @@ struct BufferPool {
 struct EngineConfig {
   unsigned sq_entries = 256;
   unsigned cq_entries = 4096;
+  bool defer_taskrun = true;  // where the kernel has it; see "Waking the loop" above
   unsigned buffer_count = 512;  // a power of two, <= 32768
   unsigned buffer_size = 16384;
 };
@@ -82,7 +92,9 @@ class CompletionEngine {
   CompletionEngine(const CompletionEngine&) = delete;
   CompletionEngine& operator=(const CompletionEngine&) = delete;
 
-  int fd() const { return ring_ ? ring_->fd() : -1; }
+  // The fd to watch for readability (see above): the eventfd with DEFER_TASKRUN, else the ring fd.
+  int fd() const { return closed() ? -1 : event_fd_ >= 0 ? event_fd_ : ring_->fd(); }
+  bool deferred() const { return event_fd_ >= 0; }
   bool closed() const { return !ring_ || ring_->closed(); }
   const std::shared_ptr<BufferPool>& pool() const { return pool_; }
   unsigned buffer_count() const { return config_.buffer_count; }
@@ -94,7 +106,8 @@ class CompletionEngine {
   // order: two sends on one socket may complete in either order).
   SysResult Send(int fd, uint32_t id, const std::vector<Piece>& pieces);
   SysResult Shutdown(int fd, uint32_t id, int how);
-  // Cancels every request on `fd` and submits at once.
+  // Cancels every request on `fd`, submits at once and (DEFER_TASKRUN) runs the task work that
+  // finishes the cancelled requests, so the fd may be closed right after.
   SysResult CancelFd(int fd, uint32_t id);
   // Cancels the requests of (id, op), e.g. a multishot recv when reading pauses; queued.
   SysResult CancelOp(uint32_t id, uint32_t op);
@@ -118,6 +131,7 @@ class CompletionEngine {
   uint64_t recycled() const { return recycled_; }
   uint64_t nobufs() const { return nobufs_; }
   uint64_t short_sends() const { return short_sends_; }
+  uint64_t eventfd_reads() const { return eventfd_reads_; }
   unsigned in_flight_sends() const { return static_cast<unsigned>(sends_.size()); }
 
  private:
@@ -140,6 +154,7 @@ class CompletionEngine {
 
   EngineConfig config_;
   std::unique_ptr<Ring> ring_;
+  int event_fd_ = -1;  // registered eventfd, with DEFER_TASKRUN only
   std::shared_ptr<BufferPool> pool_;
   // The buffer ring: io_uring_buf entries, its tail in the first entry's resv field.
   void* buf_ring_ = nullptr;
@@ -154,6 +169,7 @@ class CompletionEngine {
   uint64_t recycled_ = 0;
   uint64_t nobufs_ = 0;
   uint64_t short_sends_ = 0;
+  uint64_t eventfd_reads_ = 0;
 };
 
 // The buffer group id of the engine's one buffer ring.
