@@ -24,6 +24,9 @@ int SysRegister(int fd, unsigned opcode, void* arg, unsigned nr) {
 constexpr unsigned kNeeded[] = {IORING_OP_ACCEPT, IORING_OP_RECV,     IORING_OP_SEND,
                                 IORING_OP_SENDMSG, IORING_OP_SHUTDOWN, IORING_OP_ASYNC_CANCEL};
 
+// <linux/io_uring.h> of 6.3 (older headers lack the name; the bit is the kernel's ABI).
+constexpr unsigned kFeatRegRegRing = 1U << 13;
+
 }  // namespace
 
 BufferPool::~BufferPool() {
@@ -60,6 +63,9 @@ SysResult CompletionEngine::Setup() {
   for (unsigned op : kNeeded) {
     if (!ring_->Supports(op)) return {-EOPNOTSUPP, "io_uring_register"};
   }
+  // Multishot recv (6.0) cannot be probed by opcode; IORING_FEAT_REG_REG_RING (6.3) is the
+  // first feature bit that implies it, so kernels 6.0-6.2 are refused (the loop uses epoll).
+  if (!(ring_->features() & kFeatRegRegRing)) return {-EOPNOTSUPP, "io_uring_setup"};
   const size_t bytes = static_cast<size_t>(count) * config_.buffer_size;
   void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) return {-errno, "mmap"};
