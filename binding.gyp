@@ -45,7 +45,9 @@
           "sources": [
             "native/backends/selector_epoll.cc",
             "native/backends/selector_uring.cc",
-            "native/uring/ring.cc"
+            "native/uring/ring.cc",
+            "native/uring/completion.cc",
+            "native/bindings/uring_binding.cc"
           ]
         }],
         ["OS=='mac' or OS=='freebsd' or OS=='openbsd' or OS=='netbsd'", {

@@ -13,7 +13,7 @@ export {
   type TaskFactory,
   type ExceptionHandler,
 } from './loop/base_loop';
-export { SelectorEventLoop } from './net/selector_loop';
+export { SelectorEventLoop, type IoMode, type SelectorEventLoopOptions } from './net/selector_loop';
 export { EventLoop, getRunningLoop, getEventLoop, setEventLoop, newEventLoop } from './loops';
 export type { AbstractEventLoop } from './core/events';
 export type { FutureLoop } from './tasks/futures';

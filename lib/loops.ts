@@ -7,16 +7,20 @@
  */
 import { invalidArgType } from './core/errors';
 import * as registry from './core/events';
-import { BaseEventLoop, type EventLoopOptions } from './loop/base_loop';
-import { SelectorEventLoop } from './net/selector_loop';
+import { BaseEventLoop } from './loop/base_loop';
+import { SelectorEventLoop, type SelectorEventLoopOptions } from './net/selector_loop';
 
 /** The default loop class: `SelectorEventLoop` (asyncio's `EventLoop` on Unix, 3.13+). */
 export const EventLoop = SelectorEventLoop;
 /** The default loop class: `SelectorEventLoop`. */
 export type EventLoop = SelectorEventLoop;
 
-/** A new loop (`new SelectorEventLoop(options)`). */
-export function newEventLoop(options?: EventLoopOptions): EventLoop {
+/**
+ * A new loop (`new SelectorEventLoop(options)`). `options.io` picks how stream sockets do their
+ * I/O: `'uring'` (io_uring completions; epoll when the kernel refuses io_uring), `'epoll'`, or
+ * `'auto'` (the default, epoll today). `loop.io` tells which one the loop got.
+ */
+export function newEventLoop(options?: SelectorEventLoopOptions): EventLoop {
   return new SelectorEventLoop(options);
 }
 

@@ -7,6 +7,39 @@ import { EventLoop } from '../lib/loops';
 import { binding } from '../lib/core/native';
 import { selectorClass, type SelectorKind } from '../lib/selectors';
 
+/**
+ * The io_uring completion transports as one more "backend" of the transport suites: the epoll
+ * selector with `io: 'uring'` (stream sockets, servers and connections on the ring).
+ */
+export const URING_IO = 'io_uring-transports' as const;
+/** A selector kind, or the io_uring transports. */
+export type LoopKind = SelectorKind | typeof URING_IO;
+
+/** Whether a loop made with `io: 'uring'` gets io_uring here (no seccomp filter, sysctl, old kernel). */
+export function uringIoAvailable(): boolean {
+  const loop = new EventLoop({ io: 'uring' });
+  try {
+    return loop.io === 'uring';
+  } finally {
+    loop.close();
+  }
+}
+
+/** `kinds`, plus the io_uring transports where this host has them. */
+export function withUringIo(kinds: readonly SelectorKind[]): LoopKind[] {
+  return uringIoAvailable() ? [...kinds, URING_IO] : [...kinds];
+}
+
+/** A new loop for `kind` (a fresh selector of that kind; for the io_uring transports, epoll). */
+export function newLoopOf(kind: LoopKind): EventLoop {
+  if (kind === URING_IO) {
+    const loop = new EventLoop({ io: 'uring' });
+    if (loop.io !== 'uring') throw new Error('io_uring transports were asked for but the loop fell back to epoll');
+    return loop;
+  }
+  return new EventLoop({ selector: new (selectorClass(kind))() });
+}
+
 // Linux lists a process's fds in /proc/self/fd; macOS and the BSDs in /dev/fd.
 const FD_DIR = existsSync('/proc/self/fd') ? '/proc/self/fd' : '/dev/fd';
 
@@ -101,7 +134,7 @@ export interface RealLoopFixture {
 }
 
 /** Registers the hooks of a {@link RealLoopFixture} for every test of the enclosing suite. */
-export function useRealLoop(kind: SelectorKind): RealLoopFixture {
+export function useRealLoop(kind: LoopKind): RealLoopFixture {
   // Hooks run in registration order before a test and in reverse after it: the loop is closed
   // before the tracked sockets, and the fd count is checked last.
   const trackAll = useFdLeakCheck();
@@ -114,7 +147,7 @@ export function useRealLoop(kind: SelectorKind): RealLoopFixture {
     },
   };
   beforeEach(() => {
-    fixture.loop = new EventLoop({ selector: new (selectorClass(kind))() });
+    fixture.loop = newLoopOf(kind);
     fixture.errors = [];
     fixture.loop.setExceptionHandler((_loop, context) => fixture.errors.push(context));
   });

@@ -11,9 +11,9 @@ import { sleep } from '../lib/tasks/helpers';
 import { EventLoop } from '../lib/loops';
 import { DatagramProtocol, Protocol, type DatagramTransport, type Transport } from '../lib/net/protocols';
 import type { AddrInfo } from '../lib/loop/resolver';
-import { availableSelectors, selectorClass, type SelectorKind } from '../lib/selectors';
+import { availableSelectors, selectorClass } from '../lib/selectors';
 import { AF_INET, AF_UNIX, IPPROTO_TCP, SOCK_DGRAM, SOCK_STREAM, Socket, pipe, socketpair, close as closeFd, read as readFd, write as writeFd, type SocketAddress } from '../lib/socket';
-import { useFdLeakCheck, useRealLoop } from './helpers';
+import { type LoopKind, URING_IO, useFdLeakCheck, useRealLoop, withUringIo } from './helpers';
 
 class Echo extends Protocol {
   transport!: Transport;
@@ -90,7 +90,7 @@ async function caught(future: PromiseLike<unknown>): Promise<unknown> {
 
 const portOf = (sock: Socket): number => (sock.getsockname() as [string, number])[1];
 
-describe.each(availableSelectors())('%s backend: servers and clients', (kind: SelectorKind) => {
+describe.each(withUringIo(availableSelectors()))('%s backend: servers and clients', (kind: LoopKind) => {
   const fixture = useRealLoop(kind);
   let loop: EventLoop;
   let dir: string;
@@ -435,13 +435,13 @@ describe.each(availableSelectors())('%s backend: servers and clients', (kind: Se
   });
 });
 
-describe.each(availableSelectors().filter((k) => k === 'epoll' || k === 'io_uring' || k === 'poll' || k === 'kqueue'))(
+describe.each(withUringIo(availableSelectors().filter((k) => k === 'epoll' || k === 'io_uring' || k === 'poll' || k === 'kqueue')))(
   '%s backend: 1,000 connections',
-  (kind: SelectorKind) => {
+  (kind: LoopKind) => {
     useFdLeakCheck();
     it('opened and closed leave the fd count and the loop registrations at baseline', async () => {
-      const selector = new (selectorClass(kind))();
-      const loop = new EventLoop({ selector });
+      const selector = new (selectorClass(kind === URING_IO ? 'epoll' : kind))();
+      const loop = new EventLoop({ selector, io: kind === URING_IO ? 'uring' : 'epoll' });
       const errors: unknown[] = [];
       loop.setExceptionHandler((_l, c) => errors.push(c));
       try {

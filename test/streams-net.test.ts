@@ -12,7 +12,7 @@ import type { Future } from '../lib/tasks/futures';
 import { gather, sleep } from '../lib/tasks/helpers';
 import { Event } from '../lib/tasks/locks';
 import type { EventLoop } from '../lib/loops';
-import { availableSelectors, type SelectorKind } from '../lib/selectors';
+import { availableSelectors } from '../lib/selectors';
 import type { Server } from '../lib/net/server';
 import {
   LimitOverrunError,
@@ -24,9 +24,9 @@ import {
   startUnixServer,
 } from '../lib/streams';
 import { TimeoutError, timeout } from '../lib/tasks/timeouts';
-import { useRealLoop } from './helpers';
+import { type LoopKind, useRealLoop, withUringIo } from './helpers';
 
-const KINDS = availableSelectors().filter((kind) => kind === 'epoll' || kind === 'poll');
+const KINDS = withUringIo(availableSelectors().filter((kind) => kind === 'epoll' || kind === 'poll'));
 const MiB = 1024 * 1024;
 
 function portOf(server: Server): number {
@@ -55,7 +55,7 @@ async function echoLines(reader: StreamReader, writer: StreamWriter): Promise<vo
   await closeWriter(writer);
 }
 
-describe.each(KINDS)('%s backend: streams over loopback', (kind: SelectorKind) => {
+describe.each(KINDS)('%s backend: streams over loopback', (kind: LoopKind) => {
   const fixture = useRealLoop(kind);
   let loop: EventLoop;
   beforeEach(() => {

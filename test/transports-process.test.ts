@@ -7,9 +7,10 @@ import { connect, type Socket as NetSocket } from 'node:net';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { availableSelectors } from '../lib/selectors';
+import { withUringIo } from './helpers';
 
 const FIXTURES = path.join(__dirname, 'fixtures');
-const KINDS = availableSelectors().filter((k) => k === 'epoll' || k === 'io_uring' || k === 'poll' || k === 'kqueue');
+const KINDS = withUringIo(availableSelectors().filter((k) => k === 'epoll' || k === 'io_uring' || k === 'poll' || k === 'kqueue'));
 
 // Node 24 reads NODE_EXTRA_CA_CERTS lazily: under `ulimit -n 64` that read can fail and warn on
 // stderr, which these tests require empty. The children use no TLS, so they go without it.

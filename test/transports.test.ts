@@ -6,9 +6,9 @@ import type { Future } from '../lib/tasks/futures';
 import { sleep } from '../lib/tasks/helpers';
 import type { EventLoop } from '../lib/loops';
 import { BufferedProtocol, Protocol, type Transport } from '../lib/net/protocols';
-import { availableSelectors, type SelectorKind } from '../lib/selectors';
+import { availableSelectors } from '../lib/selectors';
 import { AF_INET, MSG_OOB, SOCK_STREAM, SOL_SOCKET, SO_LINGER, SO_RCVBUF, SO_SNDBUF, Socket, socketpair } from '../lib/socket';
-import { useRealLoop } from './helpers';
+import { type LoopKind, useRealLoop, withUringIo } from './helpers';
 
 /** A protocol that records what happens to it. */
 class Recorder extends Protocol {
@@ -55,7 +55,7 @@ class Recorder extends Protocol {
   }
 }
 
-describe.each(availableSelectors())('%s backend: stream transports', (kind: SelectorKind) => {
+describe.each(withUringIo(availableSelectors()))('%s backend: stream transports', (kind: LoopKind) => {
   const fixture = useRealLoop(kind);
   let loop: EventLoop;
   beforeEach(() => {

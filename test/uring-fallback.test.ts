@@ -67,3 +67,33 @@ describe.runIf(process.platform === 'linux')('io_uring refused by seccomp', () =
     }
   });
 });
+
+// newEventLoop({ io: 'uring' }) under the same filter: the loop falls back to epoll, says so once
+// in debug mode (process warning MUXLOOP_URING_FALLBACK, however many loops), and still serves.
+function runIoFixture(prefix: string[]): Record<string, unknown> {
+  const [command, ...args] = [...prefix, process.execPath, '--no-warnings', join(__dirname, 'fixtures', 'uring-io-fallback.cjs')];
+  const r = spawnSync(command, args, { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  return JSON.parse(r.stdout.trim()) as Record<string, unknown>;
+}
+
+describe.runIf(process.platform === 'linux')("io: 'uring' loops when io_uring is refused", () => {
+  it('fall back to epoll, warn once in debug mode, serve, and leak nothing', (context) => {
+    if (launcher.path === undefined) {
+      console.warn(`skipped: ${launcher.why}`);
+      context.skip();
+      return;
+    }
+    const out = runIoFixture([launcher.path]);
+    expect(out).toEqual({ io: ['epoll', 'epoll'], echo: 'ping\n', warnings: ['MUXLOOP_URING_FALLBACK'], leakedFds: 0 });
+  });
+
+  it('without the filter, get io_uring where the kernel allows it, with no warning', () => {
+    const out = runIoFixture([]);
+    const got = (out.io as string[])[0];
+    expect(out.io).toEqual([got, got]);
+    expect(out).toMatchObject({ echo: 'ping\n', leakedFds: 0 });
+    expect(out.warnings).toEqual(got === 'uring' ? [] : ['MUXLOOP_URING_FALLBACK']);
+  });
+});

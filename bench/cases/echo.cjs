@@ -5,13 +5,13 @@
 const { collect, buildC, rowOf, target, progress, hasTaskset } = require('../lib/common.cjs');
 const { startServer, load, stop, SERVERS } = require('../lib/echo.cjs');
 
-const PEERS = Object.keys(SERVERS);
+const ALL_PEERS = Object.keys(SERVERS);
 /** Load generator CPU (% of one core, median) from which a run counts as generator-bound. */
 const LOADGEN_BOUND_PCT = 95;
 
 function configs(quick) {
   const list = [];
-  const sizes = quick ? [64, 16384] : [64, 1024, 16384];
+  const sizes = quick ? [64, 1024, 16384] : [64, 1024, 16384];
   const connCounts = quick ? [100] : [1, 10, 100];
   for (const size of sizes) for (const conns of connCounts) list.push({ size, conns, depth: 1 });
   if (quick) list.splice(1, 0, { size: 64, conns: 1, depth: 1 });
@@ -27,7 +27,10 @@ function configs(quick) {
 module.exports = {
   id: 'echo',
   title: 'TCP echo',
-  async run({ quick }) {
+  async run({ quick, peers }) {
+    const unknownPeers = (peers ?? []).filter((p) => !ALL_PEERS.includes(p));
+    if (unknownPeers.length) throw new Error(`unknown echo peer(s) ${unknownPeers.join(', ')}; known: ${ALL_PEERS.join(', ')}`);
+    const PEERS = peers ?? ALL_PEERS;
     const loadgen = buildC('loadgen.c');
     if (loadgen.skipped) {
       progress(`echo: skipped: ${loadgen.skipped}`);
@@ -111,6 +114,16 @@ module.exports = {
             1.25,
           ),
         );
+      }
+    }
+    // Issue 16: the io_uring Protocol server against the C epoll server, owning and hosted mode.
+    for (const gid of ['64B-x100', '64B-x100-d16', '1024B-x100', '16384B-x100']) {
+      const g = groups.find((x) => x.id === gid);
+      if (!g) continue;
+      for (const mode of ['owning', 'hosted']) {
+        const peer = `muxloop-uring-${mode}`;
+        targets.push(target(`${g.label}: io_uring Protocol (${mode}) >= 1.0x C epoll msgs/s`, ratio(gid, peer, 'c-epoll'), '>=', 1.0, ''));
+        targets.push(target(`${g.label}: io_uring Protocol (${mode}) server CPU per message <= 1.0x C epoll's`, ratio(gid, peer, 'c-epoll', 'serverCpuSecondsPerMmsg'), '<=', 1.0, ''));
       }
     }
     const loadgenMax = Math.max(...results.flatMap((g) => g.rows.map((r) => r.extra?.loadgenCpuPct ?? 0)));

@@ -24,6 +24,12 @@ const SERVERS = {
     const bin = buildC('servers/echo_epoll.c');
     return bin.skipped ? bin : [bin.path];
   },
+  'c-uring': () => {
+    const bin = buildC('servers/echo_uring.c');
+    return bin.skipped ? bin : [bin.path];
+  },
+  'muxloop-uring-owning': () => [node, path.join(dir, 'muxloop-protocol.cjs'), '--mode=owning', '--io=uring'],
+  'muxloop-uring-hosted': () => [node, path.join(dir, 'muxloop-protocol.cjs'), '--mode=hosted', '--io=uring'],
   'muxloop-protocol-owning': () => [node, path.join(dir, 'muxloop-protocol.cjs'), '--mode=owning'],
   'muxloop-protocol-hosted': () => [node, path.join(dir, 'muxloop-protocol.cjs'), '--mode=hosted'],
   'muxloop-buffered': () => [node, path.join(dir, 'muxloop-protocol.cjs'), '--mode=owning', '--buffered'],

@@ -2,7 +2,8 @@
 // muxloop Protocol echo server, asyncio's shape: loop.createServer(factory, host, port) and a
 // Protocol whose dataReceived writes the data back. --mode=hosted (default) or owning.
 // --buffered uses a BufferedProtocol instead (getBuffer/bufferUpdated, one reused buffer).
-//   node bench/servers/muxloop-protocol.cjs --mode=owning [--buffered]
+// --io=uring runs the transports on io_uring completions (newEventLoop({ io: 'uring' })).
+//   node bench/servers/muxloop-protocol.cjs --mode=owning [--buffered] [--io=uring]
 // Prints "PORT <n>", or "SKIP <reason>" when the transports are not there.
 // Owning mode needs the CommonJS top level, so the owning path runs there.
 const path = require('node:path');
@@ -12,7 +13,8 @@ const muxloop = require(path.join(__dirname, '..', '..', 'dist'));
 
 const mode = args.mode ?? 'hosted';
 const buffered = args.buffered === 'true';
-const loop = muxloop.newEventLoop();
+const io = args.io ?? 'epoll';
+const loop = muxloop.newEventLoop({ io });
 
 class EchoProtocol extends muxloop.Protocol {
   connectionMade(transport) {
@@ -45,7 +47,9 @@ const missing =
     ? 'loop.createServer is not implemented (transports branch not merged)'
     : buffered && typeof muxloop.BufferedProtocol !== 'function'
       ? 'BufferedProtocol is not exported'
-      : undefined;
+      : io === 'uring' && loop.io !== 'uring'
+        ? 'io_uring is not available here (the loop fell back to epoll)'
+        : undefined;
 if (missing) {
   console.log(`SKIP ${missing}`);
   process.exit(0);

@@ -128,8 +128,35 @@ export interface NativeTlsInfo {
   sessionReused: boolean;
 }
 
+/**
+ * The io_uring completion engine (native/uring/completion.h; Linux only). Completions come out of
+ * `reap` as four int32 per entry in `events`: id, op, res, flags (the CQE's). A recv completion's
+ * bytes are in `buffers` at `bid * bufferSize`; the bids JS is done with go into `recycled`, and
+ * their count into the next `reap` or `flush`.
+ */
+export interface NativeUringEngine {
+  readonly buffers: Uint8Array;
+  readonly events: Int32Array;
+  readonly recycled: Int32Array;
+  readonly fileno: number;
+  readonly closed: boolean;
+  readonly bufferSize: number;
+  readonly counters: Record<string, number>;
+  accept(fd: number, id: number): void;
+  recv(fd: number, id: number): void;
+  send(fd: number, id: number, data: ArrayBufferView | ArrayBufferView[]): void;
+  shutdown(fd: number, id: number, how: number): void;
+  cancelFd(fd: number, id: number): void;
+  cancel(id: number, op: number): void;
+  reap(recycledCount: number): number;
+  flush(recycledCount?: number): boolean;
+  close(): void;
+}
+
 /** Everything the addon exports. */
 export interface NativeBinding {
+  /** Linux only. */
+  UringEngine?: new (bufferCount?: number, bufferSize?: number) => NativeUringEngine;
   TlsContext: new (options: Record<string, unknown>) => NativeTlsContext;
   TlsEngine: new (context: NativeTlsContext, serverName?: string, pauseAtSni?: boolean) => NativeTlsEngine;
   /** OpenSSL_version(): the OpenSSL inside this Node. */

@@ -183,6 +183,12 @@ export abstract class BaseEventLoop implements TaskLoop {
     this.#ready.push(handle);
   }
 
+  /**
+   * Called once per iteration just before the loop may wait for I/O (hosted and owning mode): a
+   * subclass with submissions of its own (the io_uring proactor) hands them to the kernel here.
+   */
+  protected beforeWait(): void {}
+
   /** What the loop watches changed: a waiting hosted run re-arms. */
   protected ioChanged(): void {
     if (this.#waiting) this.#rearm();
@@ -452,6 +458,7 @@ export abstract class BaseEventLoop implements TaskLoop {
       this.#finishRun = resolve;
       this.#failRun = reject;
     });
+    this.beforeWait();
     this.#waiting = true;
     try {
       this.#rearm();
@@ -518,6 +525,7 @@ export abstract class BaseEventLoop implements TaskLoop {
       this.#endHostedRun();
       return;
     }
+    this.beforeWait();
     this.#waiting = true;
     this.#rearm();
   }
@@ -588,6 +596,7 @@ export abstract class BaseEventLoop implements TaskLoop {
             'The loop would wait forever: it has no callbacks, timers or watched fds, and Node has nothing pending',
           );
         }
+        this.beforeWait();
         const count = owner.wait(timeout, out);
         tick.call(process); // ticks and promise jobs of the Node callbacks libuv just ran
         if (count > 0) this.processEvents(count, out);

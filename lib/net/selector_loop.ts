@@ -9,7 +9,8 @@
  * @packageDocumentation
  */
 import { getEventLoop as anyEventLoop, getRunningLoop as anyRunningLoop, type Handle } from '../core/events';
-import { BaseEventLoop, checkCallable, loopClosed } from '../loop/base_loop';
+import { invalidArgType } from '../core/errors';
+import { BaseEventLoop, checkCallable, type EventLoopOptions, loopClosed } from '../loop/base_loop';
 import { EVENT_READ, EVENT_WRITE, type FileObject, fileobjToFd } from '../selectors';
 import type { Address, Socket, SocketAddress } from '../socket';
 import type { Future } from '../tasks/futures';
@@ -22,6 +23,27 @@ import { wrapTls, type SslOptions, type TlsContext, type TlsOptions, type WrapTl
 import type { PipeLike } from './transports/pipes';
 import * as subprocessOps from './subprocess';
 import type { SubprocessOptions, SubprocessTransport } from './subprocess';
+import { Proactor, uringRefusal } from './proactor';
+
+/**
+ * How a loop's stream sockets do their I/O: `'epoll'` (readiness: the selector transports),
+ * `'uring'` (completions: io_uring transports), `'auto'` (today `'epoll'`: see README "io_uring").
+ */
+export type IoMode = 'uring' | 'epoll' | 'auto';
+
+/** `SelectorEventLoop` options: the base loop's, and the I/O engine of stream sockets. */
+export interface SelectorEventLoopOptions extends EventLoopOptions {
+  /**
+   * `'uring'`: TCP and Unix stream transports, servers (multishot accept) and connections run on
+   * an io_uring completion engine; when the kernel refuses io_uring (seccomp,
+   * `kernel.io_uring_disabled`, too old), the loop uses epoll and says so once in debug mode.
+   * `'epoll'` (and `'auto'`, the default): the readiness transports. Datagrams, pipes and the
+   * `sock*` coroutines are readiness-based in every mode.
+   */
+  io?: IoMode;
+}
+
+let warnedFallback = false;
 
 interface FdWatch {
   reader: Handle | undefined;
@@ -35,6 +57,42 @@ interface FdWatch {
 export class SelectorEventLoop extends BaseEventLoop {
   readonly #watches: Array<FdWatch | undefined> = [];
   #watchCount = 0;
+  readonly #proactor: Proactor | undefined;
+
+  /** A loop over `options.selector` (default `DefaultSelector`); `options.io` picks the stream I/O engine. */
+  constructor(options: SelectorEventLoopOptions = {}) {
+    const io = options.io ?? 'auto';
+    if (io !== 'uring' && io !== 'epoll' && io !== 'auto') {
+      throw invalidArgType('io', "'uring', 'epoll' or 'auto'", io);
+    }
+    super(options);
+    if (io !== 'uring') return;
+    const refusal = uringRefusal();
+    if (refusal === undefined) {
+      this.#proactor = new Proactor(this);
+    } else if (this.getDebug() && !warnedFallback) {
+      warnedFallback = true;
+      process.emitWarning(`io_uring is not available (${refusal.message}); the loop uses epoll`, {
+        type: 'MuxloopWarning',
+        code: 'MUXLOOP_URING_FALLBACK',
+      });
+    }
+  }
+
+  /** The I/O engine the loop's stream sockets use: `'uring'` or `'epoll'` (after any fallback). */
+  get io(): 'uring' | 'epoll' {
+    return this.#proactor === undefined ? 'epoll' : 'uring';
+  }
+
+  /** @internal The io_uring engine, when `io` is `'uring'`. */
+  get proactor(): Proactor | undefined {
+    return this.#proactor;
+  }
+
+  /** @internal Submits what the io_uring transports queued during this iteration. */
+  protected override beforeWait(): void {
+    this.#proactor?.flush();
+  }
 
   // ---------------------------------------------------------------------------------------------
   // Watching fds
@@ -141,6 +199,7 @@ export class SelectorEventLoop extends BaseEventLoop {
   override close(): void {
     if (!this.isRunning() && !this.isClosed()) {
       subprocessOps.abandonSubprocesses(this);
+      this.#proactor?.close();
       this.#watches.length = 0;
       this.#watchCount = 0;
     }

@@ -5,7 +5,7 @@
  */
 import { statSync, unlinkSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { codedError } from '../core/errors';
+import { codedError, errnoError } from '../core/errors';
 import type { Future } from '../tasks/futures';
 import type { SelectorEventLoop } from './selector_loop';
 import type { BaseProtocol, ProtocolFactory, Transport } from './protocols';
@@ -13,6 +13,8 @@ import { Socket } from '../socket';
 import type { TimerHandle } from '../core/events';
 import type { BaseSelectorTransport, ServerHooks } from './transports/base';
 import { SocketTransport } from './transports/socket';
+import { UringSocketTransport } from './transports/uring';
+import { type CompletionHandler, F_MORE, OP_ACCEPT } from './proactor';
 
 export const E = osConstants.errno;
 
@@ -56,7 +58,10 @@ export async function streamTransport<P extends BaseProtocol>(
     sock.close();
     throw error;
   }
-  const transport = await started(loop, (waiter) => new SocketTransport(loop, sock, protocol, waiter, extra));
+  const proactor = loop.proactor;
+  const transport = await started(loop, (waiter) =>
+    proactor === undefined ? new SocketTransport(loop, sock, protocol, waiter, extra) : new UringSocketTransport(loop, proactor, sock, protocol, waiter, extra),
+  );
   return [transport, protocol];
 }
 
@@ -82,6 +87,8 @@ export class Server implements ServerHooks, AsyncDisposable {
   #waiters: Array<Future<void>> | null = [];
   #servingForever: Future<void> | undefined;
   readonly #retries = new Map<Socket, TimerHandle>();
+  /** io_uring loops: the id of each listening socket's multishot accept. */
+  readonly #acceptIds = new Map<Socket, number>();
   readonly #paths: Map<Socket, BoundPath>;
 
   /** @internal Use `loop.createServer`. */
@@ -143,7 +150,67 @@ export class Server implements ServerHooks, AsyncDisposable {
   }
 
   #startAccepting(sock: Socket): void {
-    this.#loop.addReader(sock.fileno(), this.#accept, sock);
+    const proactor = this.#loop.proactor;
+    if (proactor === undefined) {
+      this.#loop.addReader(sock.fileno(), this.#accept, sock);
+      return;
+    }
+    let id = this.#acceptIds.get(sock);
+    if (id === undefined) {
+      const handler: CompletionHandler = { complete: (op, res, flags) => this.#accepted(sock, op, res, flags) };
+      id = proactor.register(handler);
+      this.#acceptIds.set(sock, id);
+    }
+    proactor.engine.accept(sock.fileno(), id);
+    proactor.queued();
+  }
+
+  /** io_uring: one completion of the multishot accept on `sock` (asyncio's policy as in #accept). */
+  #accepted(sock: Socket, op: number, res: number, flags: number): void {
+    if (op !== OP_ACCEPT || this.#sockets === null) {
+      if (op === OP_ACCEPT && res >= 0) new Socket(sock.family, sock.type, sock.proto, res).close();
+      return;
+    }
+    const ended = (flags & F_MORE) === 0;
+    if (res >= 0) {
+      const conn = sock.adoptAccepted(res);
+      let protocol: BaseProtocol;
+      try {
+        protocol = this.#factory();
+        new UringSocketTransport(this.#loop, this.#loop.proactor as NonNullable<SelectorEventLoop['proactor']>, conn, protocol, undefined, {}, this);
+      } catch (error) {
+        conn.close();
+        this.#loop.callExceptionHandler({ message: 'Error on transport creation for incoming connection', exception: error, socket: conn });
+      }
+      if (ended && this.#serving) this.#startAccepting(sock);
+      return;
+    }
+    const error = errnoError(-res, 'accept', `fd ${sock.fileno()}`);
+    const code = error.code;
+    if (code === 'ECANCELED') return;
+    if (OUT_OF_RESOURCES.has(code)) {
+      // F1 as in #accept: stop accepting for a while (the multishot accept ended with the error).
+      this.#loop.callExceptionHandler({ message: 'socket.accept() out of system resource', exception: error, socket: sock });
+      if (!ended) {
+        try {
+          this.#loop.proactor?.engine.cancelFd(sock.fileno(), this.#acceptIds.get(sock) as number);
+        } catch {
+          // the engine is closed: nothing in flight
+        }
+      }
+      this.#retries.set(
+        sock,
+        this.#loop.callLater(ACCEPT_RETRY_DELAY, () => {
+          this.#retries.delete(sock);
+          if (this.#serving && this.#sockets !== null) this.#startAccepting(sock);
+        }),
+      );
+      return;
+    }
+    if (code !== 'ECONNABORTED' && code !== 'EINTR' && code !== 'EPROTO' && code !== 'EAGAIN') {
+      this.#loop.callExceptionHandler({ message: 'Error on accepting a connection', exception: error, socket: sock });
+    }
+    if (ended && this.#serving) this.#startAccepting(sock);
   }
 
   /** asyncio's _accept_connection: up to `backlog` connections per readiness, then yield. */
@@ -190,10 +257,22 @@ export class Server implements ServerHooks, AsyncDisposable {
     const sockets = this.#sockets;
     if (sockets === null) return;
     this.#sockets = null;
+    const proactor = this.#loop.proactor;
     for (const sock of sockets) {
       this.#loop.removeReader(sock.fileno());
       this.#retries.get(sock)?.cancel();
+      const id = this.#acceptIds.get(sock);
+      if (id !== undefined && proactor !== undefined) {
+        // The multishot accept holds the listening file: it goes before the fd is closed.
+        try {
+          proactor.engine.cancelFd(sock.fileno(), id);
+        } catch {
+          // a closed engine has ended it already
+        }
+        proactor.unregister(id);
+      }
     }
+    this.#acceptIds.clear();
     this.#retries.clear();
     this.#serving = false;
     for (const sock of sockets) {

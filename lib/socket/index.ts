@@ -243,6 +243,16 @@ export class Socket implements Disposable {
   }
 
   /**
+   * @internal For the io_uring server: wraps `fd`, a connection a multishot accept on this
+   * listening socket made (non-blocking and close-on-exec, already the addon's), with no syscall.
+   */
+  adoptAccepted(fd: number): Socket {
+    const socket = wrap(fd, this.#family, this.#type, this.#proto);
+    socket.#timeout = 0;
+    return socket;
+  }
+
+  /**
    * Connects to `address`. With a timeout, waits at most that long ({@link SocketTimeoutError});
    * in non-blocking mode throws 'EINPROGRESS' while the connection is under way (then wait for
    * writability and read `SO_ERROR`, or use `connectEx`).

@@ -33,6 +33,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSocketBinding(env, exports);
   InitTlsBinding(env, exports);
   InitSubprocessBinding(env, exports);
+#ifdef __linux__
+  InitUringBinding(env, exports);
+#endif
   return exports;
 }
 

@@ -59,6 +59,8 @@ void InitLoopHostBinding(Napi::Env env, Napi::Object exports);
 void InitSocketBinding(Napi::Env env, Napi::Object exports);
 void InitTlsBinding(Napi::Env env, Napi::Object exports);
 void InitSubprocessBinding(Napi::Env env, Napi::Object exports);
+// Linux only (uring_binding.cc): the io_uring completion engine.
+void InitUringBinding(Napi::Env env, Napi::Object exports);
 
 }  // namespace muxloop
 

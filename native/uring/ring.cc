@@ -60,6 +60,9 @@ SysResult Ring::Setup(const Options& options) {
     if (!options.defer_taskrun && (flags & IORING_SETUP_DEFER_TASKRUN)) continue;
     std::memset(&p, 0, sizeof p);
     p.flags = options.coop_taskrun ? flags : flags & ~static_cast<unsigned>(IORING_SETUP_COOP_TASKRUN);
+    if (options.taskrun_flag && (p.flags & (IORING_SETUP_COOP_TASKRUN | IORING_SETUP_DEFER_TASKRUN))) {
+      p.flags |= IORING_SETUP_TASKRUN_FLAG;
+    }
     p.cq_entries = options.cq_entries;
     fd = SysSetup(options.sq_entries, &p);
     if (fd >= 0 || errno != EINVAL) break;
@@ -231,6 +234,10 @@ unsigned Ring::Ready() const { return __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE
 
 bool Ring::Overflowed() const {
   return (__atomic_load_n(sq_flags_, __ATOMIC_ACQUIRE) & IORING_SQ_CQ_OVERFLOW) != 0;
+}
+
+bool Ring::TaskrunPending() const {
+  return (__atomic_load_n(sq_flags_, __ATOMIC_ACQUIRE) & IORING_SQ_TASKRUN) != 0;
 }
 
 unsigned Ring::Reap(Completion* out, unsigned capacity) {

@@ -31,6 +31,10 @@ struct Options {
   // COOP_TASKRUN: no interrupt of the ring's thread when a completion is ready; its task work
   // waits for the thread's next system call. See selector_uring.cc for why the selector drops it.
   bool coop_taskrun = true;
+  // TASKRUN_FLAG (5.19, with COOP or DEFER_TASKRUN): the kernel sets IORING_SQ_TASKRUN in the SQ
+  // ring's flags while task work waits for us (TaskrunPending), so a user can tell without a
+  // system call that an io_uring_enter(GETEVENTS) would post something.
+  bool taskrun_flag = false;
 };
 
 // One completion, as copied out of the CQ ring.
@@ -81,6 +85,8 @@ class Ring {
   // The kernel holds completions that did not fit in the CQ ring (IORING_SQ_CQ_OVERFLOW); an
   // Enter(wait, 0) after reaping moves them in (FEAT_NODROP: none is lost).
   bool Overflowed() const;
+  // IORING_SQ_TASKRUN is set (only with Options::taskrun_flag).
+  bool TaskrunPending() const;
 
   void Close();
 

@@ -1,0 +1,181 @@
+// The completion engine behind the io_uring socket transports (asyncio's proactor idea, on the
+// ring core of ring.h). No N-API here: bindings/uring_binding.cc is its JS surface.
+//
+// Operations, each tagged with the caller's 32-bit id and an op code in user_data:
+//  * multishot accept (IORING_ACCEPT_MULTISHOT, 5.19): one SQE, one CQE per connection; the new
+//    fds are non-blocking and close-on-exec;
+//  * multishot recv (IORING_RECV_MULTISHOT, 6.0) into one provided-buffer ring
+//    (IORING_REGISTER_PBUF_RING, 5.19) shared by every socket of the engine: the kernel picks a
+//    free buffer per completion and names it in the CQE's flags (bid << IORING_CQE_BUFFER_SHIFT);
+//  * send (IORING_OP_SEND) of one piece and sendmsg (IORING_OP_SENDMSG) of several: the bytes are
+//    copied into engine-owned memory first, so the JS buffers may change or go right after the call;
+//  * shutdown (IORING_OP_SHUTDOWN);
+//  * cancel (IORING_OP_ASYNC_CANCEL) of everything in flight on an fd, submitted at once, so that
+//    the fd may be closed right after (cancellation by fd looks the file up when it is submitted).
+//
+// Buffer ownership, the rule the issue states ("never reused while the kernel owns them"): a bid
+// is the kernel's from the moment it is in the buffer ring until a CQE names it; it is then the
+// caller's, and goes back into the ring only when the caller recycles it (after copying the data
+// out). A bid is tracked in owned_: recycling a bid the kernel owns is refused, so a double
+// recycle cannot hand the same memory to two receives.
+//
+// Waking the loop. The loop sleeps in its selector (epoll_wait), not in io_uring_enter, so the
+// engine must hand it an fd that becomes readable when there is something to reap:
+//  * with DEFER_TASKRUN (6.1; asked for first): completions wait as task work until our own
+//    io_uring_enter(GETEVENTS) runs it, so nothing interrupts the thread (no task-work signal or
+//    IPI per completion, which is what the ring fd needs). The ring fd does not become readable
+//    when such work is queued (measured in backends/selector_uring.cc), but a registered eventfd
+//    is signalled when the first item is queued (io_req_local_work_add): fd() is that eventfd.
+//    Reap runs the work (enter with GETEVENTS), then empties the eventfd, then looks at
+//    IORING_SQ_TASKRUN (TASKRUN_FLAG): work queued between the two is found there, so no wakeup
+//    is lost; CQEs our own enter posts signal the eventfd too, and the read after it clears that.
+//  * without it: completions are posted by task work at any return to user space, the ring fd is
+//    readable while the CQ ring is not empty, and fd() is the ring fd; Reap only reads the ring.
+#ifndef MUXLOOP_URING_COMPLETION_H_
+#define MUXLOOP_URING_COMPLETION_H_
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "uring/ring.h"
+
+namespace muxloop {
+namespace uring {
+
+enum OpCode : uint32_t {
+  kOpAccept = 1,
+  kOpRecv = 2,
+  kOpSend = 3,  // send and sendmsg
+  kOpShutdown = 4,
+  kOpCancel = 5,
+};
+
+// One completion as handed to JS: four int32 per entry.
+struct Event {
+  int32_t id;
+  int32_t op;
+  int32_t res;
+  uint32_t flags;  // the CQE's: IORING_CQE_F_MORE, IORING_CQE_F_BUFFER, bid in the top 16 bits
+};
+
+// The provided buffers' memory. Shared with the JS view of it (an external ArrayBuffer), so that
+// it lives until both the ring is closed and JS dropped the view.
+struct BufferPool {
+  BufferPool(uint8_t* data, size_t bytes) : data(data), bytes(bytes) {}
+  ~BufferPool();
+  uint8_t* data;
+  size_t bytes;
+};
+
+struct EngineConfig {
+  unsigned sq_entries = 256;
+  unsigned cq_entries = 4096;
+  bool defer_taskrun = true;  // where the kernel has it; see "Waking the loop" above
+  unsigned buffer_count = 512;  // a power of two, <= 32768
+  unsigned buffer_size = 16384;
+};
+
+struct Piece {
+  const uint8_t* data;
+  size_t length;
+};
+
+class CompletionEngine {
+ public:
+  static std::unique_ptr<CompletionEngine> Create(const EngineConfig& config, SysResult* err);
+  ~CompletionEngine();
+  CompletionEngine(const CompletionEngine&) = delete;
+  CompletionEngine& operator=(const CompletionEngine&) = delete;
+
+  // The fd to watch for readability (see above): the eventfd with DEFER_TASKRUN, else the ring fd.
+  int fd() const { return closed() ? -1 : event_fd_ >= 0 ? event_fd_ : ring_->fd(); }
+  bool deferred() const { return event_fd_ >= 0; }
+  bool closed() const { return !ring_ || ring_->closed(); }
+  const std::shared_ptr<BufferPool>& pool() const { return pool_; }
+  unsigned buffer_count() const { return config_.buffer_count; }
+  unsigned buffer_size() const { return config_.buffer_size; }
+
+  SysResult Accept(int fd, uint32_t id);
+  SysResult Recv(int fd, uint32_t id);
+  // Copies the pieces; -EBUSY while a send of this id is in flight (one at a time keeps the byte
+  // order: two sends on one socket may complete in either order).
+  SysResult Send(int fd, uint32_t id, const std::vector<Piece>& pieces);
+  SysResult Shutdown(int fd, uint32_t id, int how);
+  // Cancels every request on `fd`, submits at once and (DEFER_TASKRUN) runs the task work that
+  // finishes the cancelled requests, so the fd may be closed right after.
+  SysResult CancelFd(int fd, uint32_t id);
+  // Cancels the requests of (id, op), e.g. a multishot recv when reading pauses; queued.
+  SysResult CancelOp(uint32_t id, uint32_t op);
+  // Gives bid back to the kernel (published at the next Flush). -EINVAL if the kernel owns it.
+  SysResult Recycle(unsigned bid);
+  // All of bids[0..n) or none (a bid the kernel owns, out of range, or twice: -EINVAL).
+  SysResult RecycleAll(const int32_t* bids, size_t n);
+  // Publishes recycled buffers and submits what is queued (no system call when nothing is).
+  SysResult Flush();
+  // Copies up to `capacity` completions to `out` and consumes them; a CQE naming a buffer makes
+  // that bid the caller's; a send's completion frees its copy.
+  unsigned Reap(Event* out, unsigned capacity);
+  bool HasSubmissions() const { return ring_ && !ring_->closed() && ring_->queued() > 0; }
+  // Ends every request (the kernel cancels them at ring exit), closes the fds of accept
+  // completions never reaped, then frees the send copies. Idempotent.
+  void Close();
+
+  uint64_t enters() const { return enters_; }
+  uint64_t sqes() const { return sqes_; }
+  uint64_t cqes() const { return cqes_; }
+  uint64_t recycled() const { return recycled_; }
+  uint64_t nobufs() const { return nobufs_; }
+  uint64_t short_sends() const { return short_sends_; }
+  uint64_t eventfd_reads() const { return eventfd_reads_; }
+  unsigned in_flight_sends() const { return static_cast<unsigned>(sends_.size()); }
+
+ private:
+  explicit CompletionEngine(const EngineConfig& config) : config_(config) {}
+  SysResult Setup();
+  io_uring_sqe* Sqe(SysResult* err);
+  void AddBuffer(unsigned bid);
+
+  struct SendCopy {
+    std::unique_ptr<uint8_t[]> bytes;
+    size_t total = 0;
+    size_t sent = 0;
+    int fd = -1;
+    std::vector<struct iovec> iov;
+    struct msghdr msg;
+  };
+  // Queues the SQE for what of `copy` is not sent yet (a short send continues natively, so JS
+  // sees one completion with the whole count, or an error).
+  SysResult QueueSend(uint32_t id, SendCopy& copy);
+
+  EngineConfig config_;
+  std::unique_ptr<Ring> ring_;
+  int event_fd_ = -1;  // registered eventfd, with DEFER_TASKRUN only
+  std::shared_ptr<BufferPool> pool_;
+  // The buffer ring: io_uring_buf entries, its tail in the first entry's resv field.
+  void* buf_ring_ = nullptr;
+  size_t buf_ring_size_ = 0;
+  uint16_t buf_tail_ = 0;
+  bool buf_dirty_ = false;
+  std::vector<uint8_t> owned_;  // 1 while a bid is the caller's
+  std::unordered_map<uint32_t, SendCopy> sends_;  // by id
+  uint64_t enters_ = 0;
+  uint64_t sqes_ = 0;
+  uint64_t cqes_ = 0;
+  uint64_t recycled_ = 0;
+  uint64_t nobufs_ = 0;
+  uint64_t short_sends_ = 0;
+  uint64_t eventfd_reads_ = 0;
+};
+
+// The buffer group id of the engine's one buffer ring.
+constexpr uint16_t kBufferGroup = 0;
+
+}  // namespace uring
+}  // namespace muxloop
+
+#endif  // MUXLOOP_URING_COMPLETION_H_
