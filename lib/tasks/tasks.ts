@@ -169,10 +169,11 @@ let contextEnabled = false;
  *   anyway), each at its `#slot`. Tasks start in creation order, so slots free up from the head
  *   and the array empties itself; it is compacted when holes from several loops pile up. (A
  *   `Set` of a million tasks cost 9% of a million-task gather in its own hashing: --cpu-prof.)
- * - `justStarted`: per loop (weakly keyed), tasks whose first step left them pending, strongly, until a sweep
- *   scheduled on their loop in that step runs (the next iteration, after the promise jobs of
- *   this one): those still pending then move to `liveTasks` and `pendingTasks`. An async
- *   function task that only awaits finished promises is done by then and never tracked weakly.
+ * - `justStarted`: per loop (weakly keyed), tasks whose first step left them pending, strongly,
+ *   for one or two iterations: a sweep callSoon'd on their loop sees each twice (the list can
+ *   grow in the sweep's own iteration), and those still pending then move to `liveTasks` and
+ *   `pendingTasks`. An async function task that only awaits finished promises is done by then
+ *   (the promise jobs of its first iteration have run) and never tracked weakly.
  * - `liveTasks`: started tasks still pending, weakly. Entries leave when their task finishes or
  *   is collected.
  */
@@ -199,11 +200,30 @@ function freeSlot(slot: number): void {
   }
 }
 
-/** The sweep of `loop`'s `justStarted` list (one callSoon per loop and iteration). */
+/**
+ * The sweep of `loop`'s `justStarted` list. The list may have grown in this very iteration (tasks
+ * that started after the sweep was queued): a task is tracked at its second sweep, so that it
+ * has had at least one drain of promise jobs since its first step.
+ */
 function sweepJustStarted(loop: TaskLoop): void {
   const tasks = justStarted.get(loop);
   justStarted.delete(loop);
-  if (tasks !== undefined) for (let i = 0; i < tasks.length; i++) Task.trackIfPending(tasks[i]);
+  if (tasks !== undefined) for (let i = 0; i < tasks.length; i++) Task.sweep(tasks[i]);
+}
+
+/** Adds a pending task to its loop's `justStarted` list, scheduling the sweep with the list. */
+function listJustStarted(loop: TaskLoop, task: Task<unknown>): void {
+  let tasks = justStarted.get(loop);
+  if (tasks === undefined) {
+    tasks = [];
+    justStarted.set(loop, tasks);
+    try {
+      loop.callSoon(sweepJustStarted, loop);
+    } catch {
+      // A closed loop: nothing can resume the task; it stays listed strongly.
+    }
+  }
+  tasks.push(task);
 }
 
 const NO_ARGS: unknown[] = [];
@@ -286,6 +306,8 @@ export class Task<T = unknown> extends Future<T> {
   #tracked = false;
   /** Its index in `unstarted`, or -1. */
   #slot = -1;
+  /** Seen pending by one sweep of `justStarted` already. */
+  #swept = false;
   /** The Future the task waits for (generator: its yield; function: its latest await). */
   #waiter: AnyFuture | undefined;
   /** A cancellation not yet delivered: the next resumption throws it in. */
@@ -367,23 +389,18 @@ export class Task<T = unknown> extends Future<T> {
     }
     task.#start();
     if (task.#internal || task.done()) return;
-    const loop = task.#loop;
-    let tasks = justStarted.get(loop);
-    if (tasks === undefined) {
-      tasks = [];
-      justStarted.set(loop, tasks);
-      try {
-        loop.callSoon(sweepJustStarted, loop);
-      } catch {
-        // A closed loop: nothing can resume the task; it stays listed strongly (as unstarted).
-      }
-    }
-    tasks.push(task);
+    listJustStarted(task.#loop, task);
   }
 
-  /** @internal From the sweep: a task still pending after its first iteration is tracked weakly. */
-  static trackIfPending(task: Task<unknown>): void {
-    if (!task.done() && !task.#tracked) task.#track();
+  /** @internal From the sweep: still pending at its second sweep, a task is tracked weakly. */
+  static sweep(task: Task<unknown>): void {
+    if (task.done() || task.#tracked) return;
+    if (task.#swept) {
+      task.#track();
+    } else {
+      task.#swept = true;
+      listJustStarted(task.#loop, task);
+    }
   }
 
   /** @internal Drops the holes of `unstarted`, renumbering the slots. */
