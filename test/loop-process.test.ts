@@ -40,6 +40,17 @@ function lastJson(result: ChildResult): Record<string, unknown> {
   }
 }
 
+describe('iterations back to back while only callbacks are queued', () => {
+  it.each(['hosted', 'owning'])('%s: ticks and chained promise jobs run between iterations, and Node gets its turns', async (mode) => {
+    const result = await runChild('spin.cjs', [mode]);
+    expect(result.code).toBe(0);
+    const out = lastJson(result);
+    expect(out.order).toEqual(['a', 'tick', 'microtask', 'b', 'job 1', 'job 2', 'c']);
+    expect(out.nodeTurns).toEqual(['immediate', 'timeout']);
+    expect(out.chainEndedByNode).toBe(true);
+  });
+});
+
 describe.each(KINDS)('%s backend in child processes', (kind) => {
   it('hosted mode from CommonJS: every must-hold probe, then the process exits by itself', async () => {
     const result = await runChild('hosted.cjs', [kind]);

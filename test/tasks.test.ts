@@ -457,6 +457,49 @@ describe('registry and ensureFuture', () => {
     expect(() => loop.createTask(async () => 1)).toThrow(/closed/);
   });
 
+  it('allTasks lists a task unstarted, just started and tracked weakly; one cancelled before its start leaves at its step', async () => {
+    const f = loop.createFuture();
+    const phases: boolean[] = [];
+    const other = new EventLoop({ selector: new FakeSelector(clock), clock: clock.time });
+    await loop.runUntilComplete(function* () {
+      // Interleave with another loop's unstarted tasks, so that the slots free up out of order
+      // and the registry compacts (it does so past 1,024 holes).
+      const foreign = Array.from({ length: 1500 }, () => other.createTask(async () => 1));
+      const waiting = Array.from({ length: 3000 }, () => loop.createTask(async () => f));
+      const early = loop.createTask(async () => 1);
+      expect(early.cancel()).toBe(true);
+      phases.push(allTasks().has(waiting[2999]), allTasks().has(early)); // unstarted (a cancel is only requested)
+      yield null; // first steps: pending, listed strongly
+      phases.push(allTasks().has(waiting[2999]) && !allTasks().has(early), allTasks(other).has(foreign[1499]));
+      yield null; // the sweep: tracked weakly
+      yield null;
+      phases.push(allTasks().has(waiting[0]) && allTasks().has(waiting[2999]), allTasks().size === 3001);
+      f.setResult(1);
+      yield f;
+      yield null;
+      yield null;
+      phases.push(allTasks().size === 1, early.cancelled());
+      expect(allTasks(other).size).toBe(1500); // never started: still listed
+    });
+    other.close();
+    expect(phases).toEqual([true, true, true, true, true, true, true, true]);
+  });
+
+  it('a Future with one done callback: removeDoneCallback removes it, a second makes a list in order', async () => {
+    const calls: string[] = [];
+    const one = (): number => calls.push('one');
+    const fut = loop.createFuture();
+    fut.addDoneCallback(one);
+    expect(fut.removeDoneCallback(() => 0)).toBe(0);
+    expect(fut.removeDoneCallback(one)).toBe(1);
+    expect(fut.removeDoneCallback(one)).toBe(0);
+    fut.addDoneCallback(one);
+    fut.addDoneCallback(() => calls.push('two'));
+    fut.setResult(1);
+    await loop.runUntilComplete(sleepOn(loop, 0));
+    expect(calls).toEqual(['one', 'two']);
+  });
+
   it('createTask(5) is a TypeError; ensureFuture passes Futures through and wraps the rest', async () => {
     expect(() => loop.createTask(5 as never)).toThrow(TypeError);
     const fut = loop.createFuture();

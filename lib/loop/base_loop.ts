@@ -66,6 +66,21 @@ const MIN_TIMERS_TO_COMPACT = 100;
 const LONG_DELAY = 24 * 3600;
 /** Events handed over per wakeup; the kernel keeps the rest for the next one. */
 const MAX_BATCH = 1024;
+/**
+ * Iterations run back to back while only callbacks are queued and no fd is watched (a poll could
+ * report nothing): at most this many, for at most SPIN_MS milliseconds, so that Node's own timers
+ * and I/O still get a turn about every millisecond. `process.nextTick` callbacks and promise jobs
+ * run between two of them, as after any wakeup, so loop callbacks and promise continuations keep
+ * their order. Owning mode does it in runForeverSync (no wait in between); hosted mode has the
+ * host call the loop again at once (native/bindings/loop_host_binding.cc, the same two limits),
+ * each call its own Node-API callback scope, without libuv's turn in between. Python's
+ * `run_forever` calls `_run_once` back to back the same way.
+ */
+const SPIN_ITERATIONS = 128;
+/** The arguments of every handle scheduled without any (never changed). */
+const NO_ARGS: unknown[] = Object.freeze([]) as unknown as unknown[];
+const SPIN_MS = 1;
+
 
 /** A custom exception handler: `(loop, context)`. */
 export type ExceptionHandler = (loop: BaseEventLoop, context: ExceptionContext) => void;
@@ -211,10 +226,19 @@ export abstract class BaseEventLoop implements TaskLoop {
    * Schedules `callback(...args)` for the next iteration, after the callbacks already queued
    * (FIFO). Throws `TypeError` for a non-function, `ERR_LOOP_CLOSED` on a closed loop.
    */
-  callSoon<A extends unknown[]>(callback: (...args: A) => unknown, ...args: A): Handle {
+  callSoon<A extends unknown[]>(callback: (...args: A) => unknown, ...args: A): Handle;
+  callSoon(callback: Callback): Handle {
     if (this.#closed) throw loopClosed();
     checkCallable(callback, 'callSoon');
-    const handle = new Handle(callback as Callback, args, this, this.#traceback());
+    // `arguments` rather than a rest parameter: no array for a callback without arguments (the
+    // handle never changes its array), the commonest call. V8 reads `arguments` in optimized code
+    // without making the object.
+    const count = arguments.length;
+    let args: unknown[];
+    if (count <= 1) args = NO_ARGS;
+    else if (count === 2) args = [arguments[1]];
+    else args = Array.prototype.slice.call(arguments, 1);
+    const handle = new Handle(callback, args, this, this.#traceback());
     this.#ready.push(handle);
     if (this.#waiting && this.#armedAt !== -Infinity) this.#wakeNow();
     return handle;
@@ -507,20 +531,31 @@ export abstract class BaseEventLoop implements TaskLoop {
     return fut.result();
   }
 
-  /** One hosted iteration: `count` ready `(fd, events)` pairs in `out`. */
-  #onHostWake(count: number, out: Int32Array): void {
-    if (!this.#running) return;
+  /**
+   * One hosted iteration: `count` ready `(fd, events)` pairs in `out`. Returns whether another
+   * iteration may run at once without a poll (only callbacks queued, no fd watched): the host
+   * then calls again right after Node drained its ticks and promise jobs (see SPIN_ITERATIONS).
+   */
+  #onHostWake(count: number, out: Int32Array): boolean {
+    if (!this.#running) return false;
     this.#waiting = false;
     try {
       if (count > 0) this.processEvents(count, out);
+      this.#runDue();
       this.#afterPoll();
     } catch (error) {
       this.#endHostedRun(error);
+      return false;
     }
+    return this.#waiting && this.#canSpin();
+  }
+
+  /** Whether the next iteration may run at once, without a poll (see SPIN_ITERATIONS). */
+  #canSpin(): boolean {
+    return this.#ready.length > 0 && !this.#stopping && this.#running && !this.hasIoWatches();
   }
 
   #afterPoll(): void {
-    this.#runDue();
     if (this.#stopping) {
       this.#endHostedRun();
       return;
@@ -602,6 +637,15 @@ export abstract class BaseEventLoop implements TaskLoop {
         if (count > 0) this.processEvents(count, out);
         this.#runDue();
         tick.call(process); // ticks and promise jobs our callbacks queued
+        if (this.#canSpin()) {
+          // Only callbacks queued: more iterations before libuv's next turn (see SPIN_ITERATIONS).
+          const deadline = performance.now() + SPIN_MS;
+          for (let i = 1; i < SPIN_ITERATIONS && this.#canSpin(); i++) {
+            this.#runDue();
+            tick.call(process);
+            if (performance.now() > deadline) break;
+          }
+        }
         if (this.#stopping) break;
       }
     } finally {

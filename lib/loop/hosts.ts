@@ -11,7 +11,9 @@ import { type BaseSelector, nativeSelectorOf } from '../selectors';
 /**
  * `arm(timeout, keepAlive, watchIo)` asks for the next iteration after at most `timeout` seconds
  * (< 0: only when I/O or a new `arm` comes), holding the Node process alive only when `keepAlive`.
- * Each wakeup calls the host's callback with the number of `(fd, events)` pairs it wrote to `out`.
+ * Each wakeup calls the host's callback with the number of `(fd, events)` pairs it wrote to `out`;
+ * the callback returns `true` when it would like to be called again at once, without a poll (the
+ * native host then does so, within a budget; `JsHost` leaves it to its next `setImmediate`).
  */
 export interface LoopHost {
   arm(timeout: number, keepAlive: boolean, watchIo: boolean): void;
@@ -19,9 +21,9 @@ export interface LoopHost {
 }
 
 /** The host for `selector`: the libuv one for a native selector, else `JsHost`. */
-export function createHost(selector: BaseSelector<unknown>, out: Int32Array, wake: (count: number, out: Int32Array) => void): LoopHost {
+export function createHost(selector: BaseSelector<unknown>, out: Int32Array, wake: (count: number, out: Int32Array) => boolean): LoopHost {
   const native = nativeSelectorOf(selector);
-  if (native !== undefined) return new binding.LoopHost(native, (count: number) => wake(count, out), out);
+  if (native !== undefined) return new binding.LoopHost(native, (count: number): boolean => wake(count, out), out);
   return new JsHost(selector, out, wake);
 }
 
@@ -33,13 +35,13 @@ export function createHost(selector: BaseSelector<unknown>, out: Int32Array, wak
 class JsHost implements LoopHost {
   readonly #selector: BaseSelector<unknown>;
   #out: Int32Array;
-  readonly #wake: (count: number, out: Int32Array) => void;
+  readonly #wake: (count: number, out: Int32Array) => boolean;
   #pending: NodeJS.Immediate | undefined;
   // setImmediate would carry the async context of whoever armed the host (a task's async function,
   // for instance) into the whole iteration; every iteration runs in the context of the run instead.
   readonly #context = new AsyncResource('MuxloopJsHost');
 
-  constructor(selector: BaseSelector<unknown>, out: Int32Array, wake: (count: number, out: Int32Array) => void) {
+  constructor(selector: BaseSelector<unknown>, out: Int32Array, wake: (count: number, out: Int32Array) => boolean) {
     this.#selector = selector;
     this.#out = out;
     this.#wake = wake;

@@ -162,13 +162,72 @@ const taskContext = new AsyncLocalStorage<Task<unknown>>();
 let contextEnabled = false;
 
 /**
- * Tasks not started yet, strongly (the loop's ready queue holds them strongly anyway). Most tasks
- * finish in their first step; only those still pending after it pay for the weak tracking below
- * (a WeakRef and a FinalizationRegistry entry cost about a microsecond each).
+ * How tasks are tracked, for `allTasks()` and the "destroyed but pending" report. A WeakRef and
+ * a FinalizationRegistry entry cost about a microsecond each, more than a trivial task's whole
+ * life, so only tasks still pending one iteration after their first step pay for them:
+ * - `unstarted`: tasks not started yet, strongly (the loop's ready queue holds them strongly
+ *   anyway), each at its `#slot`. Tasks start in creation order, so slots free up from the head
+ *   and the array empties itself; it is compacted when holes from several loops pile up. (A
+ *   `Set` of a million tasks cost 9% of a million-task gather in its own hashing: --cpu-prof.)
+ * - `justStarted`: per loop (weakly keyed), tasks whose first step left them pending, strongly,
+ *   for one or two iterations: a sweep callSoon'd on their loop sees each twice (the list can
+ *   grow in the sweep's own iteration), and those still pending then move to `liveTasks` and
+ *   `pendingTasks`. An async function task that only awaits finished promises is done by then
+ *   (the promise jobs of its first iteration have run) and never tracked weakly.
+ * - `liveTasks`: started tasks still pending, weakly. Entries leave when their task finishes or
+ *   is collected.
  */
-const startingTasks = new Set<Task<unknown>>();
-/** Started tasks still pending, weakly. Entries leave when their task finishes or is collected. */
+const unstarted: Array<Task<unknown> | undefined> = [];
+let unstartedHead = 0;
+let unstartedHoles = 0;
+const justStarted = new WeakMap<TaskLoop, Array<Task<unknown>>>();
 const liveTasks = new Map<number, WeakRef<Task<unknown>>>();
+
+/** The task at `slot` of `unstarted` started or finished: free the slot. */
+function freeSlot(slot: number): void {
+  unstarted[slot] = undefined;
+  unstartedHoles++;
+  while (unstartedHead < unstarted.length && unstarted[unstartedHead] === undefined) {
+    unstartedHead++;
+    unstartedHoles--;
+  }
+  if (unstartedHead === unstarted.length) {
+    unstarted.length = 0;
+    unstartedHead = 0;
+    unstartedHoles = 0;
+  } else if (unstartedHoles + unstartedHead > 1024 && 2 * (unstartedHoles + unstartedHead) > unstarted.length) {
+    Task.compactUnstarted();
+  }
+}
+
+/**
+ * The sweep of `loop`'s `justStarted` list. The list may have grown in this very iteration (tasks
+ * that started after the sweep was queued): a task is tracked at its second sweep, so that it
+ * has had at least one drain of promise jobs since its first step.
+ */
+function sweepJustStarted(loop: TaskLoop): void {
+  const tasks = justStarted.get(loop);
+  justStarted.delete(loop);
+  if (tasks !== undefined) for (let i = 0; i < tasks.length; i++) Task.sweep(tasks[i]);
+}
+
+/** Adds a pending task to its loop's `justStarted` list, scheduling the sweep with the list. */
+function listJustStarted(loop: TaskLoop, task: Task<unknown>): void {
+  let tasks = justStarted.get(loop);
+  if (tasks === undefined) {
+    tasks = [];
+    justStarted.set(loop, tasks);
+    try {
+      loop.callSoon(sweepJustStarted, loop);
+    } catch {
+      // A closed loop: nothing can resume the task; it stays listed strongly.
+    }
+  }
+  tasks.push(task);
+}
+
+const NO_ARGS: unknown[] = [];
+Object.freeze(NO_ARGS);
 
 interface PendingHeld {
   id: number;
@@ -245,6 +304,10 @@ export class Task<T = unknown> extends Future<T> {
   #name: string | undefined;
   /** Whether the task is in `liveTasks` and `pendingTasks`. */
   #tracked = false;
+  /** Its index in `unstarted`, or -1. */
+  #slot = -1;
+  /** Seen pending by one sweep of `justStarted` already. */
+  #swept = false;
   /** The Future the task waits for (generator: its yield; function: its latest await). */
   #waiter: AnyFuture | undefined;
   /** A cancellation not yet delivered: the next resumption throws it in. */
@@ -266,7 +329,8 @@ export class Task<T = unknown> extends Future<T> {
    * A task running `coro` on `options.loop`. The first step is scheduled with `callSoon` (or,
    * for library-internal helpers, run at once). Prefer `createTask`.
    */
-  constructor(coro: Coroutine<T>, options: TaskConstructorOptions = {}, /** @internal */ loopOverride?: TaskLoop) {
+  constructor(coro: Coroutine<T>, options?: TaskConstructorOptions, /** @internal */ loopOverride?: TaskLoop) {
+    options ??= NO_OPTIONS;
     const loop = loopOverride ?? options.loop ?? getEventLoop();
     super(loop);
     this.#loop = loop;
@@ -284,7 +348,7 @@ export class Task<T = unknown> extends Future<T> {
       throw invalidArgType('options.args', 'an array', options.args);
     }
     this.#coro = coro;
-    this.#args = options.args ?? [];
+    this.#args = options.args ?? NO_ARGS;
     if (options.name !== undefined && options.name !== null) this.#name = String(options.name);
     this.#internal = (options as InternalOptions)[internalTask] === true;
     const signal = checkSignal(options.signal);
@@ -296,8 +360,12 @@ export class Task<T = unknown> extends Future<T> {
       loop.callSoon(startTask, this as Task<unknown>);
     }
     if (!this.#internal && !this.done()) {
-      if (this.#kind === KIND_PROMISE) this.#track();
-      else startingTasks.add(this as Task<unknown>);
+      if (this.#kind === KIND_PROMISE) {
+        this.#track();
+      } else {
+        this.#slot = unstarted.length;
+        unstarted.push(this as Task<unknown>);
+      }
     }
     if (signal !== undefined && !this.done()) this.#stopListening = cancelOnAbort(signal, (message) => this.cancel(message));
   }
@@ -315,8 +383,38 @@ export class Task<T = unknown> extends Future<T> {
 
   /** @internal The first step, scheduled with callSoon. */
   static start(task: Task<unknown>): void {
+    if (task.#slot >= 0) {
+      freeSlot(task.#slot);
+      task.#slot = -1;
+    }
     task.#start();
-    if (!task.#internal && startingTasks.delete(task) && !task.done()) task.#track();
+    if (task.#internal || task.done()) return;
+    listJustStarted(task.#loop, task);
+  }
+
+  /** @internal From the sweep: still pending at its second sweep, a task is tracked weakly. */
+  static sweep(task: Task<unknown>): void {
+    if (task.done() || task.#tracked) return;
+    if (task.#swept) {
+      task.#track();
+    } else {
+      task.#swept = true;
+      listJustStarted(task.#loop, task);
+    }
+  }
+
+  /** @internal Drops the holes of `unstarted`, renumbering the slots. */
+  static compactUnstarted(): void {
+    let j = 0;
+    for (let i = unstartedHead; i < unstarted.length; i++) {
+      const task = unstarted[i];
+      if (task === undefined) continue;
+      task.#slot = j;
+      unstarted[j++] = task;
+    }
+    unstarted.length = j;
+    unstartedHead = 0;
+    unstartedHoles = 0;
   }
 
   /** The task's name: `Task-<n>` unless one was given. */
@@ -707,8 +805,9 @@ export class Task<T = unknown> extends Future<T> {
       this.#tracked = false;
       liveTasks.delete(this.#id);
       pendingTasks.unregister(this);
-    } else if (!this.#internal) {
-      startingTasks.delete(this as Task<unknown>);
+    } else if (this.#slot >= 0) {
+      freeSlot(this.#slot);
+      this.#slot = -1;
     }
   }
 
@@ -741,6 +840,7 @@ function discard(future: AnyFuture): void {
 }
 
 const internalTask = Symbol('muxloop.internalTask');
+const NO_OPTIONS: TaskConstructorOptions = Object.freeze({});
 interface InternalOptions extends TaskConstructorOptions {
   [internalTask]?: boolean;
 }
@@ -791,7 +891,11 @@ export function currentTask(loop?: TaskLoop): Task | undefined {
 export function allTasks(loop?: TaskLoop): Set<Task> {
   const target = loop ?? getRunningLoop();
   const tasks = new Set<Task>();
-  for (const task of startingTasks) if (!task.done() && task.getLoop() === target) tasks.add(task);
+  for (let i = unstartedHead; i < unstarted.length; i++) {
+    const task = unstarted[i];
+    if (task !== undefined && !task.done() && task.getLoop() === target) tasks.add(task);
+  }
+  for (const task of justStarted.get(target) ?? NO_ARGS) if (!(task as Task).done()) tasks.add(task as Task);
   for (const [id, ref] of liveTasks) {
     const task = ref.deref();
     if (task === undefined) liveTasks.delete(id);
