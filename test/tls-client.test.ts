@@ -10,7 +10,7 @@ import { BaseProtocol, type Transport } from '../lib/net/protocols';
 import { TlsContext, wrapTls } from '../lib/net/tls';
 import { availableSelectors } from '../lib/selectors';
 import { openFdCount, useRealLoop } from './helpers';
-import { Collector, HAVE_OPENSSL, certs, connectTls, listen, sleepTick } from './tls-helpers';
+import { Collector, HAVE_OPENSSL, certs, closeServer, connectTls, listen, sleepTick } from './tls-helpers';
 
 describe.skipIf(!HAVE_OPENSSL)('muxloop TLS client', () => {
   const fx = useRealLoop(availableSelectors()[0]!);
@@ -41,7 +41,7 @@ describe.skipIf(!HAVE_OPENSSL)('muxloop TLS client', () => {
         });
         expect(sni).toBe('localhost');
       } finally {
-        server.close();
+        await closeServer(server);
       }
     });
   }
@@ -58,7 +58,7 @@ describe.skipIf(!HAVE_OPENSSL)('muxloop TLS client', () => {
         expect(app.text()).toMatch(/you asked \/tls$/);
       });
     } finally {
-      server.close();
+      await closeServer(server);
     }
   });
 
@@ -119,7 +119,7 @@ describe.skipIf(!HAVE_OPENSSL)('muxloop TLS client', () => {
         expect(app.paused).toBeGreaterThan(0);
       });
     } finally {
-      server.close();
+      await closeServer(server);
     }
   }, 120_000);
 
@@ -145,7 +145,7 @@ describe.skipIf(!HAVE_OPENSSL)('muxloop TLS client', () => {
       });
     } finally {
       peer?.destroy();
-      server.close();
+      await closeServer(server);
     }
   });
 
@@ -159,7 +159,7 @@ describe.skipIf(!HAVE_OPENSSL)('muxloop TLS client', () => {
       });
       expect(openFdCount()).toBe(before);
     } finally {
-      server.close();
+      await closeServer(server);
     }
   });
 
@@ -180,7 +180,7 @@ describe.skipIf(!HAVE_OPENSSL)('muxloop TLS client', () => {
       expect(openFdCount()).toBe(before);
     } finally {
       context.close();
-      server.close();
+      await closeServer(server);
     }
   }, 120_000);
 
@@ -211,7 +211,7 @@ describe.skipIf(!HAVE_OPENSSL)('muxloop TLS client', () => {
         expect(plainApp.lost).toBeNull();
       });
     } finally {
-      server.close();
+      await closeServer(server);
     }
   });
 
@@ -227,7 +227,7 @@ describe.skipIf(!HAVE_OPENSSL)('muxloop TLS client', () => {
         expect(app.text()).toBe('cn=localhost');
       });
     } finally {
-      server.close();
+      await closeServer(server);
     }
   });
 
@@ -250,7 +250,7 @@ describe.skipIf(!HAVE_OPENSSL)('muxloop TLS client', () => {
         expect(app.eof).toBe(true);
       });
     } finally {
-      server.close();
+      await closeServer(server);
     }
   });
 
@@ -270,7 +270,7 @@ describe.skipIf(!HAVE_OPENSSL)('muxloop TLS client', () => {
       await new Promise((r) => setTimeout(r, 20));
       expect(openFdCount()).toBe(before);
     } finally {
-      server.close();
+      await closeServer(server);
     }
   });
 
@@ -309,7 +309,7 @@ describe.skipIf(!HAVE_OPENSSL)('muxloop TLS client', () => {
         await done;
       });
     } finally {
-      server.close();
+      await closeServer(server);
     }
   });
 

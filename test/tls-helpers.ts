@@ -58,3 +58,17 @@ export function sleepTick(loop: EventLoop): Promise<void> {
   return new Promise((resolve) => loop.callLater(0.001, resolve));
 }
 
+
+/**
+ * Closes a Node server and waits until its connections are gone too: their fds are what the leak
+ * check counts, and Node closes them asynchronously (at most 5 s, so a stuck peer cannot hang).
+ */
+export function closeServer(server: net.Server): Promise<void> {
+  return new Promise((resolve) => {
+    const guard = setTimeout(resolve, 5000);
+    server.close(() => {
+      clearTimeout(guard);
+      resolve();
+    });
+  });
+}
