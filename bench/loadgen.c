@@ -12,6 +12,17 @@
  *   ./loadgen --port=P --conns=100 --size=64 --depth=1 --warmup=0.3 --duration=1 --server-pid=PID
  * Prints one JSON object on stdout. Connections are set up at most --connect-batch at a time
  * (each counts as set up after one echoed message), so a listen backlog is never overrun.
+ *
+ * --busy=1 (the default in closed loop): the load phase polls with epoll_wait(timeout 0) and never
+ * sleeps, so the generator reacts to each reply at once and is never the slower side (it burns its
+ * own core, which the report shows as loadgenCpuPct near 100; the server's figures are what count).
+ * Open loop (--rate) always sleeps between due sends.
+ *
+ * --proto=kv: a pipelined key-value load in the Redis protocol (RESP) instead of echo. Each
+ * connection alternates SET k:NNNNN <16 bytes> (48 bytes on the wire) and GET k:NNNNN (25 bytes)
+ * of its own key; a message is done when its reply is back (+OK, 5 bytes; the 16-byte bulk value,
+ * 23 bytes). Every byte received is checked against the replies expected, so a server that
+ * answers wrongly ends its connection and counts as an error. --size is ignored in this mode.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -36,6 +47,10 @@ enum { IDLE, CONNECTING, SETUP, READY, DEAD };
 
 typedef struct {
   int fd, state;
+  unsigned long long queued_msgs; /* messages ever queued: the kind of message i is i % nkinds */
+  unsigned long long sent_bytes;  /* bytes ever sent (position in the request cycle) */
+  unsigned long long recv_bytes;  /* bytes ever received (position in the reply cycle) */
+  unsigned long long done_index;  /* messages ever completed */
   uint64_t sent_at[RING];
   unsigned head, count; /* ring of send times of messages in flight */
   size_t out;           /* bytes queued for sending */
@@ -44,6 +59,12 @@ typedef struct {
 } conn_t;
 
 static char pattern[BUF], rbuf[BUF];
+/* The request and reply byte cycles: message kind k has req_len[k] / rep_len[k] bytes; the cycles
+   repeat every req_cycle / rep_cycle bytes. Per connection (KV mode: each has its own key). */
+#define MAXKINDS 2
+static int nkinds = 1, req_len[MAXKINDS], rep_len[MAXKINDS], req_cycle, rep_cycle, kv;
+static char (*req_pat)[BUF], (*rep_pat)[BUF]; /* per connection in KV mode, else one shared */
+static int busy = -1;
 static uint64_t hist[HIST];
 static conn_t *conns;
 static int nconns, size = 64, depth = 1, ep, measuring;
@@ -126,15 +147,23 @@ static void kill_conn(conn_t *c) {
   errors++;
 }
 
+static char *req_of(conn_t *c) { return kv ? req_pat[c - conns] : pattern; }
+static char *rep_of(conn_t *c) { return kv ? rep_pat[c - conns] : pattern; }
+
 static void flush(conn_t *c) {
+  /* The pattern holds whole cycles up to `span` bytes, so any cycle position can start a send. */
+  size_t span = BUF / req_cycle * req_cycle;
   while (c->out > 0) {
-    ssize_t n = send(c->fd, pattern, c->out < BUF ? c->out : BUF, MSG_NOSIGNAL);
+    size_t pos = c->sent_bytes % req_cycle, len = span - pos;
+    if (len > c->out) len = c->out;
+    ssize_t n = send(c->fd, req_of(c) + pos, len, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EAGAIN) break;
       kill_conn(c);
       return;
     }
     c->out -= n;
+    c->sent_bytes += n;
   }
   watch(c, c->out > 0);
 }
@@ -143,17 +172,32 @@ static void flush(conn_t *c) {
 static void send_msgs(conn_t *c, unsigned k, uint64_t t) {
   while (k-- > 0 && c->count < RING) {
     c->sent_at[(c->head + c->count++) % RING] = t;
-    c->out += size;
+    c->out += req_len[c->queued_msgs++ % nkinds];
   }
   flush(c);
 }
 
-/* Bytes arrived: returns the number of messages they completed. */
+/* Bytes arrived in rbuf: checks them against the expected replies (a mismatch ends the
+   connection: returns 0 with the state DEAD) and returns the number of messages completed. */
 static unsigned received(conn_t *c, size_t n, uint64_t t) {
   unsigned completed = 0;
+  size_t span = BUF / rep_cycle * rep_cycle;
+  for (size_t off = 0; off < n;) {
+    size_t pos = c->recv_bytes % rep_cycle, len = span - pos;
+    if (len > n - off) len = n - off;
+    if (memcmp(rbuf + off, rep_of(c) + pos, len) != 0) {
+      kill_conn(c);
+      return 0;
+    }
+    off += len;
+    c->recv_bytes += len;
+  }
   c->partial += n;
-  while (c->partial >= (size_t)size && c->count > 0) {
-    c->partial -= size;
+  for (;;) {
+    size_t want = rep_len[c->done_index % nkinds];
+    if (c->partial < want || c->count == 0) break;
+    c->partial -= want;
+    c->done_index++;
     if (measuring) {
       hist[bucket(t - c->sent_at[c->head])]++;
       done_msgs++;
@@ -198,6 +242,9 @@ int main(int argc, char **argv) {
     ARG("server-pid", atoi, server_pid);
     ARG("connect-batch", atoi, batch);
     ARG("setup-timeout", atof, setup_timeout);
+    ARG("busy", atoi, busy);
+    else if (!strcmp(a, "--proto=kv")) kv = 1;
+    else if (!strcmp(a, "--proto=echo")) kv = 0;
     else {
       fprintf(stderr, "unknown argument %s\n", a);
       return 2;
@@ -205,7 +252,43 @@ int main(int argc, char **argv) {
   }
   if (depth < 1) depth = 1;
   if (depth > RING) depth = RING;
+  if (busy < 0) busy = rate <= 0;
+  if (size < 1 || size > BUF) {
+    fprintf(stderr, "--size must be 1..%d\n", BUF);
+    return 2;
+  }
   memset(pattern, 'x', sizeof pattern);
+  if (kv) {
+    nkinds = 2;
+    req_pat = malloc((size_t)nconns * BUF);
+    rep_pat = malloc((size_t)nconns * BUF);
+    if (!req_pat || !rep_pat) {
+      fprintf(stderr, "out of memory for %d KV connections\n", nconns);
+      return 2;
+    }
+    for (int i = 0; i < nconns; i++) {
+      char set[64], get[64];
+      const char *rep_set = "+OK\r\n", *rep_get = "$16\r\nvvvvvvvvvvvvvvvv\r\n";
+      snprintf(set, sizeof set, "*3\r\n$3\r\nSET\r\n$7\r\nk:%05d\r\n$16\r\nvvvvvvvvvvvvvvvv\r\n", i % 100000);
+      snprintf(get, sizeof get, "*2\r\n$3\r\nGET\r\n$7\r\nk:%05d\r\n", i % 100000);
+      req_len[0] = strlen(set);
+      req_len[1] = strlen(get);
+      rep_len[0] = strlen(rep_set);
+      rep_len[1] = strlen(rep_get);
+      req_cycle = req_len[0] + req_len[1];
+      rep_cycle = rep_len[0] + rep_len[1];
+      for (int off = 0; off + req_cycle <= BUF; off += req_cycle) {
+        memcpy(req_pat[i] + off, set, req_len[0]);
+        memcpy(req_pat[i] + off + req_len[0], get, req_len[1]);
+      }
+      for (int off = 0; off + rep_cycle <= BUF; off += rep_cycle) {
+        memcpy(rep_pat[i] + off, rep_set, rep_len[0]);
+        memcpy(rep_pat[i] + off + rep_len[0], rep_get, rep_len[1]);
+      }
+    }
+  } else {
+    req_len[0] = rep_len[0] = req_cycle = rep_cycle = size;
+  }
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ep = epoll_create1(EPOLL_CLOEXEC);
@@ -252,7 +335,13 @@ int main(int argc, char **argv) {
           dead++;
           continue;
         }
-        if (r > 0 && received(c, r, t) && c->state == SETUP && c->count == 0) {
+        unsigned k = r > 0 ? received(c, r, t) : 0;
+        if (c->state == DEAD) {
+          in_setup--;
+          dead++;
+          continue;
+        }
+        if (k && c->state == SETUP && c->count == 0) {
           c->state = READY;
           in_setup--;
           ready++;
@@ -280,7 +369,7 @@ int main(int argc, char **argv) {
       t_measure = t;
     }
     if (t >= t_end) break;
-    int timeout_ms = 10;
+    int timeout_ms = busy ? 0 : 10;
     if (rate > 0) {
       while (t0 + (uint64_t)(seq * interval_ns) <= t) {
         conn_t *c = &conns[seq % nconns];
@@ -309,7 +398,7 @@ int main(int argc, char **argv) {
         }
         uint64_t t_in = now_ns();
         unsigned k = received(c, r, t_in);
-        if (k && rate <= 0) send_msgs(c, k, t_in);
+        if (k && rate <= 0 && c->state == READY) send_msgs(c, k, t_in);
       }
     }
   }
@@ -318,14 +407,14 @@ int main(int argc, char **argv) {
   proc_stat(server_pid, &srv_cpu1, &rss_end);
   if (!measuring) seconds = 0;
   double srv_cpu = srv_cpu0 >= 0 && srv_cpu1 >= 0 ? srv_cpu1 - srv_cpu0 : -1;
-  printf("{\"conns\":%d,\"connsOk\":%d,\"size\":%d,\"depth\":%d,\"rate\":%g,\"setupSeconds\":%.3f,"
+  printf("{\"proto\":\"%s\",\"busy\":%d,\"conns\":%d,\"connsOk\":%d,\"size\":%d,\"depth\":%d,\"rate\":%g,\"setupSeconds\":%.3f,"
          "\"seconds\":%.4f,\"msgs\":%llu,\"msgsPerSec\":%.1f,"
          "\"p50Us\":%.2f,\"p90Us\":%.2f,\"p99Us\":%.2f,\"p999Us\":%.2f,\"maxUs\":%.2f,"
          "\"loadgenCpuSeconds\":%.4f,\"loadgenCpuPct\":%.1f,"
          "\"serverCpuSeconds\":%.3f,\"serverCpuPct\":%.1f,\"serverCpuSecondsPerMmsg\":%.4f,"
          "\"serverRssKbIdle\":%ld,\"serverRssKbReady\":%ld,\"serverRssKbEnd\":%ld,"
          "\"errors\":%llu,\"skippedSends\":%llu}\n",
-         nconns, ready, size, depth, rate, setup_s, seconds, (unsigned long long)done_msgs,
+         kv ? "kv" : "echo", busy, nconns, ready, size, depth, rate, setup_s, seconds, (unsigned long long)done_msgs,
          seconds > 0 ? done_msgs / seconds : 0, percentile(0.5) / 1e3, percentile(0.9) / 1e3,
          percentile(0.99) / 1e3, percentile(0.999) / 1e3, percentile(1.0) / 1e3, cpu1 - cpu0,
          seconds > 0 ? 100 * (cpu1 - cpu0) / seconds : 0, srv_cpu, seconds > 0 && srv_cpu >= 0 ? 100 * srv_cpu / seconds : -1,

@@ -1,7 +1,7 @@
 'use strict';
 // The bench driver. `npm run bench` (everything, about 15 minutes on 2 cores) or
 // `npm run bench:quick` (under 2 minutes):
-//   node bench/run.cjs [--quick] [--only=callbacks,timers,tasks,queues,echo,selectors,connections,executors,subprocess,tls]
+//   node bench/run.cjs [--quick] [--only=callbacks,timers,tasks,queues,echo,pipelined,selectors,connections,executors,subprocess,tls]
 //                      [--peers=c-epoll,c-uring,...] (echo: only these servers; a partial run)
 // Every case runs each peer in its own child process, peers alternating, several rounds; the
 // figures are medians with their spread. Writes bench/results/latest.{json,md,svg} (quick mode:
@@ -12,7 +12,7 @@ const fs = require('node:fs');
 const { machineInfo, progress, killAll, buildC, ROOT } = require('./lib/common.cjs');
 const { writeAll } = require('./report.cjs');
 
-const CASES = ['callbacks', 'timers', 'tasks', 'queues', 'echo', 'selectors', 'connections', 'executors', 'subprocess', 'tls'];
+const CASES = ['callbacks', 'timers', 'tasks', 'queues', 'echo', 'pipelined', 'selectors', 'connections', 'executors', 'subprocess', 'tls'];
 
 async function main() {
   const argv = process.argv.slice(2);

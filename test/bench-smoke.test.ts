@@ -72,6 +72,22 @@ describe('bench harness', () => {
     requireCjs('node:fs').rmSync(pem.dir, { recursive: true, force: true });
   });
 
+  // The pipelined key-value case: every reply byte is checked by the generator, so errors 0 means
+  // the shared parser answered 16 pipelined GET/SET per connection correctly on each server.
+  it.skipIf(!hasCc).each(['muxloop-protocol-hosted', 'muxloop-streams', 'node-net'])('kv load generator against the %s KV server', async (peer) => {
+    const { startServer, load, stop, KV_SERVERS } = requireCjs(path.join(BENCH, 'lib', 'echo.cjs'));
+    const server = await startServer(peer, { servers: KV_SERVERS });
+    try {
+      const r = await load(server, { proto: 'kv', conns: 4, depth: 16, warmup: 0.05, duration: 0.2 });
+      expect(r.proto).toBe('kv');
+      expect(r.connsOk).toBe(4);
+      expect(r.msgs).toBeGreaterThan(0);
+      expect(r.errors).toBe(0);
+    } finally {
+      await stop(server.child);
+    }
+  });
+
   it('renders a run as a table, Markdown and SVG', () => {
     const { terminal, markdown, svg } = requireCjs(path.join(BENCH, 'report.cjs'));
     const row = (peer: string, median: number) => ({ peer, samples: [median], median, min: median, max: median, extra: {} });

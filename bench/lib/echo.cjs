@@ -1,14 +1,18 @@
 'use strict';
 // Running echo servers and the load generator against them.
 const { buildC, start, stop, runJson } = require('./common.cjs');
-const { SERVERS } = require('../servers/index.cjs');
+const { SERVERS, KV_SERVERS } = require('../servers/index.cjs');
 
 const SERVER_CPU = 0;
 const LOADGEN_CPU = 1;
 
-/** Starts the server of `peer` on CPU 0; resolves with { child, port } or { skipped }. */
-async function startServer(peer, { raiseFdLimit = false } = {}) {
-  const argv = SERVERS[peer]();
+/**
+ * Starts the server of `peer` (from `servers`, default the echo servers) on CPU 0; resolves with
+ * { child, port, pid } or { skipped }. `pid` is the measured process: the child, unless it printed
+ * "PID <n>" before its port (a launcher such as kv-redis.cjs).
+ */
+async function startServer(peer, { raiseFdLimit = false, servers = SERVERS } = {}) {
+  const argv = servers[peer]();
   if (argv.skipped) return argv;
   const child = start(argv, { cpu: SERVER_CPU, raiseFdLimit });
   try {
@@ -17,7 +21,8 @@ async function startServer(peer, { raiseFdLimit = false } = {}) {
       await stop(child);
       return { skipped: m[3] };
     }
-    return { child, port: Number(m[2]) };
+    const pidLine = child.lines.find((l) => /^PID \d+$/.test(l));
+    return { child, port: Number(m[2]), pid: pidLine ? Number(pidLine.slice(4)) : child.pid };
   } catch (error) {
     await stop(child);
     throw error;
@@ -28,7 +33,7 @@ async function startServer(peer, { raiseFdLimit = false } = {}) {
 async function load(server, options) {
   const bin = buildC('loadgen.c');
   if (bin.skipped) throw new Error(bin.skipped);
-  const argv = [bin.path, `--port=${server.port}`, `--server-pid=${server.child.pid}`];
+  const argv = [bin.path, `--port=${server.port}`, `--server-pid=${server.pid ?? server.child.pid}`];
   for (const [k, v] of Object.entries(options)) argv.push(`--${k}=${v}`);
   const budget = 1000 * ((options.warmup ?? 0.3) + (options.duration ?? 1) + (options['setup-timeout'] ?? 60)) + 10_000;
   const r = await runJson(argv, { cpu: LOADGEN_CPU, raiseFdLimit: true, timeoutMs: budget });
@@ -38,4 +43,4 @@ async function load(server, options) {
   return r;
 }
 
-module.exports = { startServer, load, stop, SERVERS };
+module.exports = { startServer, load, stop, SERVERS, KV_SERVERS };

@@ -59,4 +59,13 @@ const TLS_SERVERS = {
   },
 };
 
-module.exports = { SERVERS, TLS_SERVERS, python };
+/** The pipelined key-value servers (bench/cases/pipelined.cjs), by peer name, the same way. */
+const KV_SERVERS = {
+  redis: () => [node, path.join(dir, 'kv-redis.cjs')],
+  'muxloop-protocol-owning': () => [node, path.join(dir, 'kv-muxloop.cjs'), '--api=protocol', '--mode=owning'],
+  'muxloop-protocol-hosted': () => [node, path.join(dir, 'kv-muxloop.cjs'), '--api=protocol', '--mode=hosted'],
+  'muxloop-streams': () => [node, path.join(dir, 'kv-muxloop.cjs'), '--api=streams', '--mode=owning'],
+  'node-net': () => [node, path.join(dir, 'kv-node-net.cjs')],
+};
+
+module.exports = { SERVERS, TLS_SERVERS, KV_SERVERS, python };

@@ -1,0 +1,105 @@
+'use strict';
+// Case: pipelined small requests. A Redis-protocol key-value server (GET/SET of short keys, 25-48
+// byte requests) under the C load generator in --proto=kv mode, 16 requests in flight per
+// connection (and 1, for contrast). Every JS peer runs the same parser (servers/kv-parser.cjs);
+// a real redis-server is the limit when it is installed (skipped with a message otherwise).
+const { collect, buildC, rowOf, target, progress, hasTaskset } = require('../lib/common.cjs');
+const { startServer, load, stop, KV_SERVERS } = require('../lib/echo.cjs');
+
+const PEERS = Object.keys(KV_SERVERS);
+
+function configs(quick) {
+  const list = quick
+    ? [
+        { conns: 100, depth: 16 },
+        { conns: 100, depth: 1 },
+      ]
+    : [
+        { conns: 10, depth: 16 },
+        { conns: 100, depth: 16 },
+        { conns: 100, depth: 1 },
+      ];
+  return list.map((c) => ({
+    ...c,
+    id: `kv-x${c.conns}-d${c.depth}`,
+    label: `GET/SET x ${c.conns} conns x ${c.depth} in flight`,
+    reference: 'node-net',
+  }));
+}
+
+module.exports = {
+  id: 'pipelined',
+  title: 'Pipelined requests',
+  async run({ quick }) {
+    const loadgen = buildC('loadgen.c');
+    if (loadgen.skipped) {
+      progress(`pipelined: skipped: ${loadgen.skipped}`);
+      return { id: 'pipelined', title: 'Pipelined requests', skipped: loadgen.skipped, groups: [], targets: [], notes: [] };
+    }
+    const groups = configs(quick);
+    const rounds = quick ? 2 : 3;
+    const warmup = quick ? 0.1 : 0.3;
+    const duration = quick ? 0.3 : 1.0;
+    let servers = new Map();
+    const results = await collect({
+      caseId: 'pipelined',
+      groups,
+      peers: PEERS,
+      rounds,
+      unit: 'requests/s',
+      onRound: async (round, phase) => {
+        if (phase === 'start') {
+          servers = new Map();
+          for (const peer of PEERS) {
+            try {
+              servers.set(peer, await startServer(peer, { servers: KV_SERVERS }));
+            } catch (error) {
+              servers.set(peer, { failed: String(error.message) });
+            }
+          }
+        } else {
+          await Promise.all([...servers.values()].filter((s) => s.child).map((s) => stop(s.child)));
+        }
+      },
+      runOne: async (group, peer) => {
+        const server = servers.get(peer);
+        if (server.skipped || server.failed) return server;
+        const r = await load(server, { proto: 'kv', conns: group.conns, depth: group.depth, warmup, duration });
+        if (r.connsOk < group.conns) return { failed: `only ${r.connsOk}/${group.conns} connections set up` };
+        if (r.errors > 0) return { failed: `${r.errors} connections got a wrong reply` };
+        return {
+          value: r.msgsPerSec,
+          extra: {
+            p50Us: r.p50Us,
+            p99Us: r.p99Us,
+            serverCpuSecondsPerMmsg: r.serverCpuSecondsPerMmsg,
+            serverCpuPct: r.serverCpuPct,
+            loadgenCpuPct: r.loadgenCpuPct,
+          },
+        };
+      },
+    });
+    const ratio = (gid, a, b) => {
+      const ra = rowOf(results, gid, a);
+      const rb = rowOf(results, gid, b);
+      return ra && rb ? ra.median / rb.median : undefined;
+    };
+    const gid = 'kv-x100-d16';
+    const targets = [
+      target('GET/SET x 100 conns x 16 in flight: Protocol (owning) >= 1.2x Node net', ratio(gid, 'muxloop-protocol-owning', 'node-net'), '>=', 1.2),
+      target('GET/SET x 100 conns x 16 in flight: Protocol (hosted) >= 1.2x Node net', ratio(gid, 'muxloop-protocol-hosted', 'node-net'), '>=', 1.2),
+      target('GET/SET x 100 conns x 16 in flight: streams >= 1.2x Node net', ratio(gid, 'muxloop-streams', 'node-net'), '>=', 1.2),
+    ];
+    const redis = rowOf(results, gid, 'redis');
+    return {
+      id: 'pipelined',
+      title: 'Pipelined requests',
+      unit: 'requests/s',
+      higherIsBetter: true,
+      description: `Redis protocol (RESP) GET/SET of 7-byte keys and 16-byte values, each connection alternating SET and GET of its own key with 16 (or 1) requests in flight, every reply byte checked by the load generator (bench/loadgen.c --proto=kv, busy-polling). The same JS parser (bench/servers/kv-parser.cjs) for every JS peer; redis-server as the limit. ${warmup} s warm-up, ${duration} s measured per run; ${hasTaskset() ? 'server on CPU 0, load generator on CPU 1' : 'not pinned (no taskset)'}. Extra columns: latency p50/p99 (us), server CPU seconds per million requests.`,
+      groups: results,
+      targets,
+      notes: redis ? [] : ['redis-server is not installed: no Redis column (apt-get install redis-server)'],
+    };
+  },
+};
