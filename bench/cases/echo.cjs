@@ -67,6 +67,8 @@ module.exports = {
         if (server.skipped || server.failed) return server;
         const r = await load(server, { conns: group.conns, size: group.size, depth: group.depth, warmup, duration });
         if (r.connsOk < group.conns) return { failed: `only ${r.connsOk}/${group.conns} connections set up` };
+        // A window with no reply at all (the server got no CPU on a crowded machine) is no sample.
+        if (r.msgs === 0) return { failed: 'no message completed in the measured window' };
         return {
           value: r.msgsPerSec,
           extra: {

@@ -67,6 +67,8 @@ module.exports = {
         const r = await load(server, { proto: 'kv', conns: group.conns, depth: group.depth, warmup, duration });
         if (r.connsOk < group.conns) return { failed: `only ${r.connsOk}/${group.conns} connections set up` };
         if (r.errors > 0) return { failed: `${r.errors} connections got a wrong reply` };
+        // A window with no reply at all (the server got no CPU on a crowded machine) is no sample.
+        if (r.msgs === 0) return { failed: 'no message completed in the measured window' };
         return {
           value: r.msgsPerSec,
           extra: {
