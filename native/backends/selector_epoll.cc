@@ -86,6 +86,15 @@ class EpollSelector final : public Selector {
     struct epoll_event ev = {};
     ev.events = ToEpoll(events);
     ev.data.u64 = Tag(fd, static_cast<size_t>(fd) < gens_.size() ? gens_[static_cast<size_t>(fd)] : 0);
+    // After an unregister the kernel could not carry out, a ghost of some file may sit under this
+    // number; if the number now names that file again, EPOLL_CTL_MOD would succeed on the ghost
+    // and hand its events to this (stale) registration. Only then is the file compared with the
+    // one registered; without possible ghosts modify stays one syscall (fuzz/selector_ops.cc).
+    if (ghosts_possible_ && static_cast<size_t>(fd) < files_.size()) {
+      FileId now;
+      if (!IdentifyFile(fd, &now)) return {-errno, "epoll_ctl"};
+      if (!(now == files_[static_cast<size_t>(fd)])) return {-ENOENT, "epoll_ctl"};
+    }
     // EPOLL_CTL_MOD is all or nothing: on failure the kernel keeps the old interest, and so do we.
     if (epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) != 0) return {-errno, "epoll_ctl"};
     interest_[static_cast<size_t>(fd)] = events;
@@ -95,8 +104,10 @@ class EpollSelector final : public Selector {
   void remove(int fd) override {
     // EBADF (closed) and ENOENT (number reused by another file) are expected here; either way the
     // kernel no longer holds this registration under this number.
-    epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+    const bool removed = epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr) == 0;
     if (static_cast<size_t>(fd) < interest_.size() && interest_[static_cast<size_t>(fd)] != 0) {
+      // Not removed: the file may live on under a dup, still in the kernel set (a ghost).
+      if (!removed) ghosts_possible_ = true;
       interest_[static_cast<size_t>(fd)] = 0;
       --registered_;
     }
@@ -111,6 +122,7 @@ class EpollSelector final : public Selector {
     gens_.clear();
     files_.clear();
     registered_ = 0;
+    ghosts_possible_ = false;
   }
 
  protected:
@@ -191,12 +203,14 @@ class EpollSelector final : public Selector {
     }
     ::close(fresh);
     rebuilds_++;
+    ghosts_possible_ = false;
   }
 
   int epfd_;
   int registered_ = 0;
   uint32_t generation_ = 0;
   uint64_t rebuilds_ = 0;
+  bool ghosts_possible_ = false;  // an EPOLL_CTL_DEL failed since the last rebuild
   std::vector<uint32_t> gens_;      // indexed by fd: generation of the current registration
   std::vector<uint32_t> interest_;  // indexed by fd; 0 = not registered
   std::vector<FileId> files_;       // indexed by fd: the file registered under it
