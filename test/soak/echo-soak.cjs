@@ -8,8 +8,9 @@
 //   node test/soak/echo-soak.cjs --connections 1000 --seconds 5  # the CI version
 //   options: --selector epoll|poll|io_uring (select stops at FD_SETSIZE), --rss-tolerance 0.05
 //
-// Baseline: after a warm-up round of 200 connections (so JIT code, the selector's tables and the
-// loop's pools exist) and full GCs. "Retained": every server transport and protocol is put in a
+// Baseline: after a warm-up round (--warmup, 200 connections: JIT code, the selector's tables and
+// the loop's pools exist) and full GCs; --warmup equal to --connections measures against the
+// high-water mark instead, which tells a leak (grows every round) from memory the allocator keeps. "Retained": every server transport and protocol is put in a
 // FinalizationRegistry; after closing and GCs the number not yet finalized must be 0 (what a
 // heap snapshot would show as retained, counted without writing one; --snapshot <file> writes
 // v8.writeHeapSnapshot too). Prints the figures and one JSON line; exits 1 when a check fails.
@@ -21,7 +22,7 @@ const { spawn } = require('node:child_process');
 const readline = require('node:readline');
 const { parseArgs, openFds, rssMb, heapMb, settleGc, ensureFdLimit } = require('./soak-common.cjs');
 
-const opts = parseArgs({ connections: 10000, seconds: 60, selector: 'epoll', 'rss-tolerance': 0.05, snapshot: '' });
+const opts = parseArgs({ connections: 10000, seconds: 60, warmup: 200, selector: 'epoll', 'rss-tolerance': 0.05, snapshot: '' });
 if (typeof global.gc !== 'function' || ensureFdLimit(opts.connections + 200, ['--expose-gc'])) {
   if (typeof global.gc !== 'function' && !process.exitCode) {
     const r = require('node:child_process').spawnSync(process.execPath, ['--expose-gc', ...process.argv.slice(1)], { stdio: 'inherit' });
@@ -79,7 +80,7 @@ async function main() {
   const port = server.sockets[0].getsockname()[1];
 
   // Warm-up, then the baseline.
-  await runClients(port, 200, 1, (msg, close) => { if (msg.phase === 'ran') close(); });
+  await runClients(port, opts.warmup, 1, (msg, close) => { if (msg.phase === 'ran') close(); });
   await waitFor(() => lost === made, 10000);
   await settleGc(turn);
   const base = snap('baseline');
