@@ -12,9 +12,12 @@ const gypOs = { darwin: 'mac', linux: 'linux', freebsd: 'freebsd', openbsd: 'ope
 const file = path.join(__dirname, '..', 'binding.gyp');
 // gyp files are Python literals: '#' comments, otherwise JSON here.
 const text = fs.readFileSync(file, 'utf8').replace(/^\s*#.*$/gm, '');
-const target = JSON.parse(text).targets[0];
+const gyp = JSON.parse(text);
+const target = gyp.targets[0];
 
-const vars = { ...process.config.variables, OS: gypOs[process.platform] ?? process.platform };
+// binding.gyp's own "variables" ("name%": default) under Node's, as gyp layers them.
+const defaults = Object.fromEntries(Object.entries(gyp.variables ?? {}).map(([k, v]) => [k.replace(/%$/, ''), v]));
+const vars = { ...defaults, ...process.config.variables, OS: gypOs[process.platform] ?? process.platform };
 function holds(condition) {
   const js = condition
     .replace(/\bor\b/g, '||')
