@@ -9,6 +9,7 @@
         "native/backends/selector_poll.cc",
         "native/backends/selector_select.cc",
         "native/bindings/addon.cc",
+        "native/bindings/arg_check.cc",
         "native/bindings/binding_util.cc",
         "native/bindings/fd_binding.cc",
         "native/bindings/loop_host_binding.cc",

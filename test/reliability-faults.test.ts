@@ -1,5 +1,5 @@
 // Fault injection against the real kernel (issue 17; reliability.md A9, F2, F3, F4, EINTR and short
-// transfers, recv errors mid-stream). Each case runs in a child node with test/native/fault_shim.c
+// transfers on the send and the recv side, recv errors mid-stream). Each case runs in a child node with test/native/fault_shim.c
 // preloaded, and the rules armed only around the calls under test and only for calls the addon
 // makes, so that node's own syscalls are never disturbed (test/fault.ts).
 import { describe, expect, it } from 'vitest';
@@ -308,6 +308,61 @@ describe.skipIf(!haveShim || !linux).each(availableSelectors())('%s backend: fau
     // The injected error did not make the call, so no datagram was lost.
     expect(res.dgram.data).toEqual(['one', 'two']);
     expect(res.fdDelta).toBe(0);
+  });
+
+  it('EINTR and short reads on every recv path (socket, read pipe and datagram transports): all data arrives, in order, no connection lost', () => {
+    const r = runFaulty<{ results: Record<string, unknown>; fired: boolean[]; handled: string[] }>(prelude + `
+      const wait = async (cond) => { const until = Date.now() + 10000; while (!cond() && Date.now() < until) await new Promise((res) => loop.callLater(0.005, res)); };
+      const bytes = (rec) => rec.chunks.reduce((s, x) => s + x.length, 0);
+      async function main() {
+        const results = {}; const firedAll = [];
+        for (const mode of ['EINTR', 'short']) {
+          // Socket transport: its recv (recv_into) interrupted or short 40 times.
+          { const [a, b] = m.socketpair(); b.setblocking(false);
+            const rec = new Rec();
+            await loop.connectAcceptedSocket(() => rec, a);
+            const data = pattern(300000);
+            arm('recv:1-40:' + mode + ':' + a.fileno());
+            await loop.sockSendall(b, data);
+            await wait(() => bytes(rec) >= data.length);
+            firedAll.push(fired()); off();
+            results[mode + ':socket'] = Buffer.concat(rec.chunks).equals(data) && rec.lostCount === 0;
+            rec.t.close(); b.close(); }
+          // Read pipe transport: its read interrupted or short 40 times.
+          { const [rfd, wfd] = binding.pipe(true);
+            const rec = new Rec();
+            const [rt] = await loop.connectReadPipe(() => rec, rfd);
+            const [wt] = await loop.connectWritePipe(() => new Rec(), wfd);
+            const data = pattern(200000);
+            arm('read:1-40:' + mode + ':' + rfd);
+            wt.write(data);
+            await wait(() => bytes(rec) >= data.length);
+            firedAll.push(fired()); off();
+            results[mode + ':pipe'] = Buffer.concat(rec.chunks).equals(data) && rec.lostCount === 0;
+            wt.close(); rt.close(); }
+        }
+        // Datagram transport: recvfrom interrupted (a short read of a datagram would truncate it,
+        // which is what the kernel does too, so only EINTR here).
+        { const rec = new Rec();
+          const [t] = await loop.createDatagramEndpoint(() => rec, { localAddr: ['127.0.0.1', 0] });
+          const addr = t.getExtraInfo('sockname');
+          const peer = new m.Socket(m.AF_INET, m.SOCK_DGRAM);
+          arm('recvfrom:1-20:EINTR:' + t.getExtraInfo('socket').fileno());
+          for (let i = 0; i < 10; i++) peer.sendto(Buffer.from('datagram ' + i), addr);
+          await wait(() => rec.chunks.length >= 10);
+          firedAll.push(fired()); off();
+          results['EINTR:datagram'] = rec.chunks.map(String).join(',') === Array.from({ length: 10 }, (_, i) => 'datagram ' + i).join(',') && rec.errors.length === 0;
+          t.close(); peer.close(); }
+        await new Promise((res) => loop.callLater(0.01, res));
+        return { results, fired: firedAll, handled };
+      }
+      finish(main());
+    `);
+    expect(r.result.results).toEqual({
+      'EINTR:socket': true, 'EINTR:pipe': true, 'short:socket': true, 'short:pipe': true, 'EINTR:datagram': true,
+    });
+    expect(r.result.fired).toEqual([true, true, true, true, true]);
+    expect(r.result.handled).toEqual([]);
   });
 });
 

@@ -2,6 +2,8 @@
 
 #include <uv.h>
 
+#include "bindings/arg_check.h"
+
 #include <cmath>
 #include <cstring>
 
@@ -15,13 +17,7 @@ Napi::Error WithCode(Napi::Error error, const char* code) {
 }
 
 std::string Describe(const Napi::Value& value) {
-  if (value.IsNumber()) {
-    const double d = value.As<Napi::Number>().DoubleValue();
-    if (std::isnan(d)) return "NaN";
-    char buf[64];
-    snprintf(buf, sizeof buf, "%.17g", d);
-    return buf;
-  }
+  if (value.IsNumber()) return arg::DescribeNumber(value.As<Napi::Number>().DoubleValue());
   switch (value.Type()) {
     case napi_undefined: return "undefined";
     case napi_null: return "null";
@@ -75,7 +71,7 @@ int64_t ToInteger(const Napi::Value& value, const char* name, int64_t min, int64
                                 Describe(value));
   }
   const double d = value.As<Napi::Number>().DoubleValue();
-  if (!(d >= static_cast<double>(min) && d <= static_cast<double>(max)) || std::trunc(d) != d) {
+  if (!arg::IsIntegerIn(d, min, max)) {
     throw RangeErrorWithCode(env, "ERR_OUT_OF_RANGE",
                              std::string("The value of \"") + name + "\" is out of range. It must be an integer >= " +
                                  std::to_string(min) + " and <= " + std::to_string(max) + ". Received " +
@@ -92,7 +88,7 @@ int32_t ToFd(const Napi::Value& value, const char* name) {
                                 Describe(value));
   }
   const double d = value.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0 && d <= 2147483647.0) || std::trunc(d) != d) {
+  if (!arg::IsFd(d)) {
     throw RangeErrorWithCode(env, "ERR_OUT_OF_RANGE", "invalid file descriptor: " + Describe(value));
   }
   return static_cast<int32_t>(d);
@@ -114,13 +110,7 @@ double ToNumber(const Napi::Value& value, const char* name) {
 
 int64_t ToTimeoutNs(const Napi::Value& value) {
   if (value.IsUndefined()) return -1;
-  const double seconds = ToNumber(value, "timeout");
-  if (seconds < 0) return -1;
-  if (seconds == 0) return 0;
-  const double ns = (seconds > 1e9 ? 1e9 : seconds) * 1e9;
-  int64_t whole = static_cast<int64_t>(ns);
-  if (static_cast<double>(whole) < ns) whole++;
-  return whole;
+  return arg::TimeoutNs(ToNumber(value, "timeout"));
 }
 
 ByteRange ToByteRange(const Napi::Value& view, const Napi::Value& offset, const Napi::Value& length,
@@ -133,7 +123,7 @@ ByteRange ToByteRange(const Napi::Value& view, const Napi::Value& offset, const 
   }
   // Numbers first: napi_get_value_double never calls valueOf, and non-numbers are refused, so no
   // user code can run (and detach the buffer) between these checks and taking the pointer.
-  const int64_t max = 9007199254740991LL;  // 2**53 - 1
+  const int64_t max = arg::kMaxSafeInteger;
   const int64_t off = offset.IsUndefined() ? 0 : ToInteger(offset, "offset", 0, max);
   const bool to_end = length.IsUndefined();
   const int64_t len = to_end ? 0 : ToInteger(length, "length", 0, max);
@@ -153,14 +143,13 @@ ByteRange ToByteRange(const Napi::Value& view, const Napi::Value& offset, const 
   }
   if (buffer.IsDetached()) throw TypeErrorWithCode(env, "ERR_INVALID_STATE", std::string(name) + " is detached");
   const uint64_t uoff = static_cast<uint64_t>(off);
-  // Written so that nothing can overflow: off <= size, then len <= size - off.
-  if (uoff > byte_length || (!to_end && static_cast<uint64_t>(len) > byte_length - uoff)) {
+  size_t n = 0;
+  if (!arg::ByteRangeFits(uoff, to_end, static_cast<uint64_t>(len), byte_length, &n)) {
     throw RangeErrorWithCode(env, "ERR_OUT_OF_RANGE",
                              "offset/length out of bounds (byteLength=" + std::to_string(byte_length) +
                                  ", offset=" + std::to_string(off) + ", length=" + std::to_string(len) + ")");
   }
   uint8_t* base = static_cast<uint8_t*>(buffer.Data());
-  const size_t n = to_end ? byte_length - static_cast<size_t>(uoff) : static_cast<size_t>(len);
   return {base == nullptr ? nullptr : base + byte_offset + uoff, n};
 }
 

@@ -171,7 +171,9 @@ int MakeUnix(const uint8_t* bytes, size_t length, Address* out) {
     out->length = static_cast<socklen_t>(base + length);
     return 0;
   }
-  if (std::memchr(bytes, '\0', length) != nullptr) return kPathHasNul;
+  // An empty Buffer's data pointer may be null, and memchr's first argument must not be, even for
+  // a length of 0 (UBSan's nonnull-attribute; found by fuzz/sockaddr_parse.cc).
+  if (length > 0 && std::memchr(bytes, '\0', length) != nullptr) return kPathHasNul;
   // A path needs its NUL inside sun_path: 108 bytes on Linux leaves room for 107 characters.
   if (length >= sizeof sun->sun_path) return kPathTooLong;
   if (length > 0) std::memcpy(sun->sun_path, bytes, length);

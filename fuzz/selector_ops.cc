@@ -1,0 +1,452 @@
+// libFuzzer target: the selector backends (epoll, poll, select) as a state machine, checked
+// against a model (reliability.md 3.1 "Fuzzing the selector state machine"; issue 17).
+//
+// The input is a program: byte 0 picks the backend, then each op is one byte (the op) followed by
+// its operands. Ops run on a pool of real pipes and Unix socketpairs: open a pair, register,
+// modify, unregister, close an fd (also while registered), dup, dup2 over another fd, write to /
+// drain / shut down the peer, select(0) with a batch size, and close the selector. The model keeps
+// the keys as lib/selectors.ts would (register refused for a number that has a key; modify and
+// unregister only for keys; unregister after close always allowed), the files behind every fd and
+// what each file must and may report. Checked after every select:
+//   * only fds that have a key are reported, once per batch, with events within the key's interest
+//     (no event for an fd after unregister or after the selector was closed);
+//   * a live key (its number still names the file it was registered with) is reported exactly as
+//     the file's readiness says, when the batch has room for every key: what must be ready is,
+//     what cannot be is not (epoll may lose one batch to a ghost, then it must rebuild);
+//   * a stale key (its fd was closed or dup2'd over behind the selector's back): epoll never
+//     reports it once its file is closed everywhere; poll and select report a closed number at
+//     most once (then it is parked until unregistered);
+// and after every op: the fds the pool owns are all still open (the selector never closes a
+// watched fd), and at the end of a program no fd is left over (the lowest free number is back).
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "backends/selector.h"
+
+using muxloop::kRead;
+using muxloop::kWrite;
+
+namespace {
+
+[[noreturn]] void Fail(const char* what, int fd, uint32_t a, uint32_t b) {
+  fprintf(stderr, "selector_ops: %s (fd %d, %u vs %u)\n", what, fd, a, b);
+  abort();
+}
+
+class Input {
+ public:
+  Input(const uint8_t* data, size_t size) : data_(data), size_(size) {}
+  bool empty() const { return pos_ >= size_; }
+  uint8_t byte() { return pos_ < size_ ? data_[pos_++] : 0; }
+
+ private:
+  const uint8_t* data_;
+  size_t size_;
+  size_t pos_ = 0;
+};
+
+enum class Kind { kPipeRead, kPipeWrite, kStream };
+
+// One open file description of the pool.
+struct File {
+  Kind kind;
+  int peer;            // id of the other end
+  int refs = 0;        // fds of ours that name it
+  size_t pending = 0;  // bytes readable from this end
+  int writes = 0;      // writes those bytes came in (each is one skb, ~1 KiB of send buffer)
+  bool shut_wr = false;  // this end did shutdown(SHUT_WR) (streams)
+  bool reset = false;    // the peer closed with bytes it never read: one read gives ECONNRESET
+};
+
+struct Key {
+  int file;             // the file the number named at register time
+  uint32_t interest;
+  bool stale = false;   // the number was closed or dup2'd over since
+  bool nval_seen = false;  // poll/select: reported once while the number was closed
+};
+
+class Model {
+ public:
+  explicit Model(const char* kind) : kind_(kind) { Open(); }
+  ~Model() { Teardown(); }
+
+  void Run(Input* in) {
+    while (!in->empty() && steps_++ < 400) {
+      const uint8_t op = in->byte();
+      if (trace_) Trace(op % 12);
+      switch (op % 12) {
+        case 0: OpenPair(in->byte() & 1); break;
+        case 1: Register(in->byte(), in->byte()); break;
+        case 2: Modify(in->byte(), in->byte()); break;
+        case 3: Unregister(in->byte()); break;
+        case 4: CloseFd(in->byte()); break;
+        case 5: Dup(in->byte()); break;
+        case 6: Dup2(in->byte(), in->byte()); break;
+        case 7: Write(in->byte(), in->byte()); break;
+        case 8: Drain(in->byte()); break;
+        case 9: ShutdownWr(in->byte()); break;
+        case 10: Select(in->byte()); break;
+        case 11: ReopenSelector(); break;
+      }
+      CheckFdsOpen();
+    }
+    Select(255);
+  }
+
+ private:
+  // MUXLOOP_FUZZ_TRACE=1: print each op and the pool, to read a crashing program.
+  void Trace(int op) const {
+    static const char* const kNames[] = {"open", "register", "modify", "unregister", "close", "dup",
+                                         "dup2", "write", "drain", "shutdown", "select", "reopen"};
+    fprintf(stderr, "fds:");
+    for (const auto& [fd, file] : fds_) fprintf(stderr, " %d->f%d", fd, file);
+    fprintf(stderr, "  keys:");
+    for (const auto& [fd, key] : keys_) fprintf(stderr, " %d(f%d,%u%s)", fd, key.file, key.interest, key.stale ? ",stale" : "");
+    fprintf(stderr, "\n%s\n", kNames[op]);
+  }
+
+  // --- the pool -------------------------------------------------------------------------------
+  int NewFile(Kind kind) {
+    files_.push_back(File{kind, -1});
+    return static_cast<int>(files_.size()) - 1;
+  }
+
+  void Adopt(int fd, int file) {
+    fds_[fd] = file;
+    files_[static_cast<size_t>(file)].refs++;
+  }
+
+  // The fd number leaves the pool: a key on it becomes stale.
+  void Forget(int fd) {
+    auto it = fds_.find(fd);
+    if (it == fds_.end()) return;
+    File& f = files_[static_cast<size_t>(it->second)];
+    // A Unix stream closed with unread bytes resets its peer (unix_release_sock: ECONNRESET).
+    if (--f.refs == 0 && f.kind == Kind::kStream && f.pending > 0) files_[static_cast<size_t>(f.peer)].reset = true;
+    fds_.erase(it);
+    auto k = keys_.find(fd);
+    if (k != keys_.end()) k->second.stale = true;
+  }
+
+  void OpenPair(bool stream) {
+    if (fds_.size() >= 24) return;
+    int p[2];
+    if (stream) {
+      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p) != 0) Fail("socketpair", -1, errno, 0);
+    } else if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) {
+      Fail("pipe2", -1, errno, 0);
+    }
+    // A number that still has a (stale) key may come back here: that is the reuse case.
+    const int a = NewFile(stream ? Kind::kStream : Kind::kPipeRead);
+    const int b = NewFile(stream ? Kind::kStream : Kind::kPipeWrite);
+    files_[static_cast<size_t>(a)].peer = b;
+    files_[static_cast<size_t>(b)].peer = a;
+    Adopt(p[0], a);
+    Adopt(p[1], b);
+  }
+
+  // The n-th fd of the pool (in number order), or -1.
+  int PickFd(uint8_t n) const {
+    if (fds_.empty()) return -1;
+    auto it = fds_.begin();
+    std::advance(it, n % fds_.size());
+    return it->first;
+  }
+  int PickKey(uint8_t n) const {
+    if (keys_.empty()) return -1;
+    auto it = keys_.begin();
+    std::advance(it, n % keys_.size());
+    return it->first;
+  }
+
+  // --- selector ops, with lib/selectors.ts's bookkeeping ------------------------------------------
+  void Register(uint8_t which, uint8_t mask) {
+    const int fd = PickFd(which);
+    const uint32_t events = 1u + mask % 3u;
+    if (fd < 0 || keys_.count(fd) != 0) return;  // ERR_FD_ALREADY_REGISTERED above the backend
+    muxloop::SysResult r = sel_->add(fd, events);
+    if (!r.ok()) Fail("add failed for an open pipe/socket", fd, static_cast<uint32_t>(-r.value), 0);
+    keys_[fd] = Key{fds_[fd], events};
+  }
+
+  void Modify(uint8_t which, uint8_t mask) {
+    const int fd = PickKey(which);
+    if (fd < 0) return;
+    const uint32_t events = 1u + mask % 3u;
+    Key& key = keys_[fd];
+    muxloop::SysResult r = sel_->modify(fd, events);
+    if (r.ok()) {
+      key.interest = events;
+    } else if (!key.stale) {
+      // Only a registration whose fd is gone may fail (EBADF/ENOENT on epoll).
+      Fail("modify failed on a live key", fd, static_cast<uint32_t>(-r.value), 0);
+    }
+  }
+
+  void Unregister(uint8_t which) {
+    const int fd = PickKey(which);
+    if (fd < 0) return;
+    sel_->remove(fd);
+    keys_.erase(fd);
+  }
+
+  void ReopenSelector() {
+    sel_->close();
+    if (!sel_->closed()) Fail("closed() after close()", -1, 0, 0);
+    sel_->close();  // idempotent
+    keys_.clear();
+    Open();
+  }
+
+  // --- fd ops ---------------------------------------------------------------------------------------
+  void CloseFd(uint8_t which) {
+    const int fd = PickFd(which);
+    if (fd < 0) return;
+    if (close(fd) != 0) Fail("close of a pool fd", fd, errno, 0);
+    Forget(fd);
+  }
+
+  void Dup(uint8_t which) {
+    const int fd = PickFd(which);
+    if (fd < 0 || fds_.size() >= 24) return;
+    const int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) Fail("dup", fd, errno, 0);
+    Forget(copy);  // a stale key may sit on the number it got
+    Adopt(copy, fds_[fd]);
+  }
+
+  void Dup2(uint8_t from_which, uint8_t to_which) {
+    const int from = PickFd(from_which);
+    const int to = PickFd(to_which);
+    if (from < 0 || to < 0 || from == to) return;
+    if (dup3(from, to, O_CLOEXEC) != to) Fail("dup3", to, errno, 0);
+    const int file = fds_[from];
+    Forget(to);
+    Adopt(to, file);
+  }
+
+  // Writes from the file of a pool fd into its peer. Kept few and small, so nothing fills up.
+  void Write(uint8_t which, uint8_t len) {
+    const int fd = PickFd(which);
+    if (fd < 0) return;
+    File& f = files_[static_cast<size_t>(fds_[fd])];
+    if (f.kind == Kind::kPipeRead || f.shut_wr) return;
+    File& peer = files_[static_cast<size_t>(f.peer)];
+    // A Unix stream is writable while its queued skbs' truesize is at most a quarter of SO_SNDBUF
+    // (unix_writable), about 50 small writes with the default 208 KiB; a pipe has 16 slots.
+    // 16 writes stay clear of both, so "writable" stays certain.
+    if (peer.refs == 0 || peer.writes >= 16) return;
+    const size_t n = 1 + len % 64;
+    char buf[64];
+    memset(buf, 'x', sizeof buf);
+    const ssize_t w = send_or_write(fd, f.kind, buf, n);
+    if (w != static_cast<ssize_t>(n)) Fail("short write", fd, static_cast<uint32_t>(w), static_cast<uint32_t>(n));
+    peer.pending += n;
+    peer.writes++;
+  }
+
+  static ssize_t send_or_write(int fd, Kind kind, const void* buf, size_t n) {
+    if (kind == Kind::kStream) return send(fd, buf, n, MSG_NOSIGNAL);
+    return write(fd, buf, n);
+  }
+
+  void Drain(uint8_t which) {
+    const int fd = PickFd(which);
+    if (fd < 0) return;
+    File& f = files_[static_cast<size_t>(fds_[fd])];
+    if (f.kind == Kind::kPipeWrite) return;
+    char buf[4096];
+    size_t got = 0;
+    for (;;) {
+      const ssize_t r = read(fd, buf, sizeof buf);
+      if (r > 0) {
+        got += static_cast<size_t>(r);
+        continue;
+      }
+      if (r == 0 || errno == EAGAIN) break;
+      if (errno == ECONNRESET && f.reset) {
+        f.reset = false;  // reported once; the bytes queued before it are still read after
+        continue;
+      }
+      Fail("read", fd, errno, 0);
+    }
+    if (got != f.pending) Fail("drained a different byte count", fd, static_cast<uint32_t>(got), static_cast<uint32_t>(f.pending));
+    f.pending = 0;
+    f.writes = 0;
+  }
+
+  void ShutdownWr(uint8_t which) {
+    const int fd = PickFd(which);
+    if (fd < 0) return;
+    File& f = files_[static_cast<size_t>(fds_[fd])];
+    if (f.kind != Kind::kStream) return;
+    if (shutdown(fd, SHUT_WR) != 0) Fail("shutdown", fd, errno, 0);
+    f.shut_wr = true;
+  }
+
+  // --- readiness ------------------------------------------------------------------------------------
+  // What a file must report (certainly ready) and may report (a hang-up or error condition, which
+  // backends report as every registered interest, selector.h).
+  void Readiness(int file, uint32_t* must, uint32_t* may) const {
+    const File& f = files_[static_cast<size_t>(file)];
+    const File& peer = files_[static_cast<size_t>(f.peer)];
+    const bool peer_gone = peer.refs == 0;
+    *must = 0;
+    *may = 0;
+    switch (f.kind) {
+      case Kind::kPipeRead:
+        if (f.pending > 0 || peer_gone) *must |= kRead;
+        // EPOLLHUP/POLLHUP once the writer is gone: epoll and poll report it as both interests,
+        // select(2) as readable only.
+        *may = *must | (peer_gone ? kWrite : 0u);
+        break;
+      case Kind::kPipeWrite:
+        *must = kWrite;
+        // The reader gone is EPOLLERR: both interests on epoll/poll, both fd sets on select.
+        *may = kWrite | (peer_gone ? kRead : 0u);
+        break;
+      case Kind::kStream:
+        if (f.pending > 0 || peer_gone || peer.shut_wr) *must |= kRead;
+        *must |= kWrite;  // a few KiB in a Unix socket's send buffer never fill it
+        *may = *must;
+        break;
+    }
+  }
+
+  // --- select and the checks --------------------------------------------------------------------
+  void Select(uint8_t room) {
+    const int capacity = 1 + room % 32;
+    const uint64_t rebuilds_before = sel_->rebuilds();
+    std::vector<muxloop::ReadyEvent> out(static_cast<size_t>(capacity));
+    muxloop::SysResult r = sel_->wait(0, out.data(), capacity);
+    if (!r.ok()) Fail("wait failed", -1, static_cast<uint32_t>(-r.value), 0);
+    if (r.value > capacity) Fail("more events than room", -1, static_cast<uint32_t>(r.value), static_cast<uint32_t>(capacity));
+    const bool complete = CheckBatch(out.data(), r.value, capacity);
+    if (complete) return;
+    // epoll: a ghost registration (one we removed whose file lives on under a dup) can take a
+    // slot of the batch once; the set is then rebuilt, and the next batch must be complete.
+    if (strcmp(kind_, "epoll") != 0 || sel_->rebuilds() == rebuilds_before) {
+      Fail("a ready live key was not reported", missing_fd_, missing_must_, 0);
+    }
+    r = sel_->wait(0, out.data(), capacity);
+    if (!r.ok()) Fail("wait failed", -1, static_cast<uint32_t>(-r.value), 0);
+    if (!CheckBatch(out.data(), r.value, capacity)) {
+      Fail("a ready live key was not reported after the rebuild", missing_fd_, missing_must_, 0);
+    }
+  }
+
+  // Checks one batch; returns false if a live key that must be ready is missing although the batch
+  // had room for every key (the caller decides whether that is allowed once).
+  bool CheckBatch(const muxloop::ReadyEvent* ev, int n, int capacity) {
+    const bool poll_like = strcmp(kind_, "epoll") != 0;
+    std::set<int> seen;
+    for (int i = 0; i < n; i++) {
+      const int fd = ev[i].fd;
+      const uint32_t events = ev[i].events;
+      auto k = keys_.find(fd);
+      if (k == keys_.end()) Fail("event for an fd without a key", fd, events, 0);
+      if (!seen.insert(fd).second) Fail("fd reported twice in one batch", fd, events, 0);
+      Key& key = k->second;
+      if (events == 0 || (events & ~key.interest) != 0) Fail("events outside the interest", fd, events, key.interest);
+      if (!key.stale) {
+        uint32_t must, may;
+        Readiness(key.file, &must, &may);
+        if ((events & ~may) != 0) Fail("reported ready but cannot be", fd, events, may);
+        continue;
+      }
+      // A stale key.
+      if (!poll_like) {
+        // epoll watches the file, not the number: once the file is closed everywhere it is gone.
+        if (files_[static_cast<size_t>(key.file)].refs == 0) Fail("epoll reported a key whose file is closed", fd, events, 0);
+      } else if (fds_.count(fd) == 0) {
+        // The number is closed: POLLNVAL / EBADF, reported once, then parked.
+        if (key.nval_seen) Fail("closed fd reported twice", fd, events, 0);
+        key.nval_seen = true;
+      }
+    }
+    if (static_cast<size_t>(capacity) < keys_.size()) return true;
+    for (auto& [fd, key] : keys_) {
+      if (key.stale) continue;
+      uint32_t must, may;
+      Readiness(key.file, &must, &may);
+      const uint32_t expected = must & key.interest;
+      if (expected == 0) continue;
+      uint32_t got = 0;
+      for (int i = 0; i < n; i++) {
+        if (ev[i].fd == fd) got = ev[i].events;
+      }
+      if ((got & expected) != expected) {
+        missing_fd_ = fd;
+        missing_must_ = expected;
+        return false;
+      }
+    }
+    return true;
+  }
+
+  void CheckFdsOpen() const {
+    for (const auto& [fd, file] : fds_) {
+      (void)file;
+      if (fcntl(fd, F_GETFD) < 0) Fail("a pool fd was closed by the selector", fd, errno, 0);
+    }
+  }
+
+  void Open() {
+    muxloop::SysResult err;
+    sel_ = muxloop::CreateSelector(kind_, &err);
+    if (!sel_) Fail("CreateSelector", -1, static_cast<uint32_t>(-err.value), 0);
+  }
+
+  void Teardown() {
+    if (sel_) sel_->close();
+    sel_.reset();
+    for (const auto& [fd, file] : fds_) {
+      (void)file;
+      close(fd);
+    }
+    fds_.clear();
+  }
+
+  const char* kind_;
+  std::unique_ptr<muxloop::Selector> sel_;
+  std::vector<File> files_;
+  std::map<int, int> fds_;   // fd number -> file id, the pool's own fds
+  std::map<int, Key> keys_;  // fd number -> key, as lib/selectors.ts keeps them
+  int steps_ = 0;
+  const bool trace_ = getenv("MUXLOOP_FUZZ_TRACE") != nullptr;
+  int missing_fd_ = -1;
+  uint32_t missing_must_ = 0;
+};
+
+int LowestFreeFd() {
+  const int fd = fcntl(0, F_DUPFD_CLOEXEC, 0);
+  if (fd >= 0) close(fd);
+  return fd;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const char* const kKinds[] = {"epoll", "poll", "select"};
+  if (size == 0) return 0;
+  const int before = LowestFreeFd();
+  {
+    Input in(data, size);
+    Model model(kKinds[in.byte() % 3]);
+    model.Run(&in);
+  }
+  const int after = LowestFreeFd();
+  if (after != before) Fail("an fd was left open after the program", after, static_cast<uint32_t>(before), 0);
+  return 0;
+}
