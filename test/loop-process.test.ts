@@ -111,6 +111,20 @@ describe.each(KINDS)('%s backend in child processes', (kind) => {
   });
 });
 
+describe('a throwing process.nextTick queued by a loop callback (hosted)', () => {
+  it('is reported as uncaught; with a handler the loop goes on', async () => {
+    const result = await runChild('tick-throw.cjs', ['handled']);
+    expect(result.code).toBe(0);
+    expect(lastJson(result)).toEqual({ settled: true, caught: ['tick boom'], ran: ['next callback', 'timer'] });
+  });
+
+  it('without a handler the process dies of it, as Node does', async () => {
+    const result = await runChild('tick-throw.cjs', ['unhandled']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('Error: tick boom');
+  });
+});
+
 describe('owning mode refusals', () => {
   it('outside CommonJS top level it throws ERR_LOOP_CANNOT_OWN_THREAD at once; with nothing to wait for, ERR_LOOP_WOULD_BLOCK_FOREVER', async () => {
     const result = await runChild('owning-refused.cjs');

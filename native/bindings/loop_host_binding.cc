@@ -192,16 +192,19 @@ class LoopHostWrap : public Napi::ObjectWrap<LoopHostWrap> {
       napi_value result;
       if (fn == nullptr || self == nullptr || napi_create_int32(env, count, &arg) != napi_ok) break;
       if (napi_make_callback(env, *context_, self, fn, 1, &arg, &result) != napi_ok) {
-        // The loop's JS catches everything it runs, so this is the environment going away (no
-        // exception object) or something as bad as a stack overflow (reported as uncaught).
-        // Either way the host stops calling.
-        quiet_ = true;
+        // The loop's JS catches everything its callbacks throw, so an exception here was thrown
+        // after the iteration, by a process.nextTick callback or promise job drained as the
+        // callback scope closed (the iteration had re-armed the host by then): it is reported as
+        // uncaught, as Node reports any throwing tick, and the host keeps calling, so a program
+        // with an 'uncaughtException' handler keeps its loop. No exception at all means the
+        // environment is going away: the host stops calling.
         bool pending = false;
         napi_value exception;
         if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
             napi_get_and_clear_last_exception(env, &exception) == napi_ok) {
-          napi_valuetype kind;
-          if (napi_typeof(env, exception, &kind) == napi_ok && kind == napi_object) napi_fatal_exception(env, exception);
+          napi_fatal_exception(env, exception);
+        } else {
+          quiet_ = true;
         }
         break;
       }
