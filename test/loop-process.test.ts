@@ -111,15 +111,15 @@ describe.each(KINDS)('%s backend in child processes', (kind) => {
   });
 });
 
-describe('a throwing process.nextTick queued by a loop callback (hosted)', () => {
+describe.each(['hosted', 'owning'])('a throwing process.nextTick queued by a loop callback (%s)', (mode) => {
   it('is reported as uncaught; with a handler the loop goes on', async () => {
-    const result = await runChild('tick-throw.cjs', ['handled']);
+    const result = await runChild('tick-throw.cjs', ['handled', mode]);
     expect(result.code).toBe(0);
     expect(lastJson(result)).toEqual({ settled: true, caught: ['tick boom'], ran: ['next callback', 'timer'] });
   });
 
   it('without a handler the process dies of it, as Node does', async () => {
-    const result = await runChild('tick-throw.cjs', ['unhandled']);
+    const result = await runChild('tick-throw.cjs', ['unhandled', mode]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('Error: tick boom');
   });

@@ -102,6 +102,25 @@ export type TaskFactory = (loop: BaseEventLoop, coro: Coroutine<unknown>, option
 
 function noop(): void {}
 
+/**
+ * Owning mode's drain of `process.nextTick` callbacks and promise jobs. A throwing tick is
+ * reported as Node reports one (the 'uncaughtException' handlers, or the process dies of it)
+ * instead of ending the run: a microtask rethrows it, and Node hands what a `queueMicrotask`
+ * callback throws to its uncaught-exception handling. The rest of the queue drains after it.
+ */
+function drainTicks(tick: () => void): void {
+  for (;;) {
+    try {
+      tick.call(process);
+      return;
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
+}
+
 /** @internal The error of every scheduling call on a closed loop. */
 export function loopClosed(): Error {
   return codedError('ERR_LOOP_CLOSED', 'Event loop is closed');
@@ -633,16 +652,16 @@ export abstract class BaseEventLoop implements TaskLoop {
         }
         this.beforeWait();
         const count = owner.wait(timeout, out);
-        tick.call(process); // ticks and promise jobs of the Node callbacks libuv just ran
+        drainTicks(tick); // ticks and promise jobs of the Node callbacks libuv just ran
         if (count > 0) this.processEvents(count, out);
         this.#runDue();
-        tick.call(process); // ticks and promise jobs our callbacks queued
+        drainTicks(tick); // ticks and promise jobs our callbacks queued
         if (this.#canSpin()) {
           // Only callbacks queued: more iterations before libuv's next turn (see SPIN_ITERATIONS).
           const deadline = performance.now() + SPIN_MS;
           for (let i = 1; i < SPIN_ITERATIONS && this.#canSpin(); i++) {
             this.#runDue();
-            tick.call(process);
+            drainTicks(tick);
             if (performance.now() > deadline) break;
           }
         }
