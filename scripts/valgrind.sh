@@ -9,7 +9,9 @@
 # vitest cannot run here: it needs WebAssembly, which --jitless removes, and --jitless is what
 # keeps V8's JIT code out of valgrind's way. Uses the checkout's plain build and dist/ (npm ci).
 # An invalid read/write, a use of uninitialised memory or a definite leak whose stack passes
-# through the addon fails the run; V8's own "possibly lost" blocks are not counted.
+# through the addon fails the run; V8's own "possibly lost" blocks are not counted. Any other
+# error fails it too (valgrind's exit code), except the Node-internal ones listed, with their
+# reasons, in scripts/valgrind-node.supp.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind missing (Debian: apt-get install valgrind)"; exit 2; }
@@ -23,7 +25,7 @@ for s in "${SCRIPTS[@]}"; do
   start=$(date +%s)
   log="$logdir/$(basename "$s").log"
   nice -n 10 valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
-    --show-leak-kinds=definite --track-fds=yes --log-file="$log" \
+    --show-leak-kinds=definite --track-fds=yes --suppressions=scripts/valgrind-node.supp --log-file="$log" \
     node --jitless --expose-gc "$s" || status=1
   echo "valgrind: $s took $(( $(date +%s) - start )) s"
   # Errors (not the fd summary) whose stack mentions the addon.
