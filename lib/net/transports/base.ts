@@ -1,6 +1,7 @@
 /**
  * The selector transports' shared base (`BaseSelectorTransport`) and helpers; one transport per
- * file beside it: `socket.ts`, `datagram.ts`, `pipes.ts`. The transports are CPython's `selector_events._SelectorSocketTransport`,
+ * file beside it: `socket.ts`, `datagram.ts`, `pipes.ts`, `uring.ts` (the two stream socket
+ * transports share `stream.ts` on top of this). The transports are CPython's `selector_events._SelectorSocketTransport`,
  * `_SelectorDatagramTransport` and `unix_events._UnixReadPipeTransport` /
  * `_UnixWritePipeTransport` (python-anchor.md section 5.2). The loop methods in `servers.ts`
  * make them; users only see the interfaces of `protocols.ts`.

@@ -3,68 +3,42 @@
  * `base.ts`.
  * @packageDocumentation
  */
-import { codedError, invalidArgType } from '../../core/errors';
 import type { Future } from '../../tasks/futures';
 import type { SelectorEventLoop } from '../selector_loop';
 import type { BaseProtocol, BufferedProtocol, BytesLike, Protocol, Transport } from '../protocols';
-import { AF_INET, AF_INET6, IPPROTO_TCP, SHUT_WR, SOCK_STREAM, TCP_NODELAY, type Socket } from '../../socket';
-import { MAX_READ_SIZE, scratch, toBytes, type Extra, BaseSelectorTransport, type ServerHooks, socketExtra, writeAfterEof } from './base';
+import { SHUT_WR, type Socket } from '../../socket';
+import { MAX_READ_SIZE, scratch, toBytes, type Extra, type ServerHooks } from './base';
+import { BaseStreamTransport, gatherWrites } from './stream';
 
 /**
  * A stream transport over a connected, non-blocking stream socket (TCP or Unix).
  * @internal Made by `createConnection`, `createServer`, ...; typed as `Transport` publicly.
  */
-export class SocketTransport extends BaseSelectorTransport implements Transport {
-  readonly #sock: Socket;
+export class SocketTransport extends BaseStreamTransport implements Transport {
   #buffer: Uint8Array[] = [];
-  #eof = false;
-  #paused = false;
-  /** The peer's EOF was received and the connection kept half-open: no more reading. */
-  #readEof = false;
-  #buffered: boolean;
 
   /** @internal */
   constructor(loop: SelectorEventLoop, sock: Socket, protocol: BaseProtocol, waiter?: Future<void>, extra: Extra = {}, server?: ServerHooks) {
-    super(loop, sock.fileno(), protocol, socketExtra(sock, extra), server);
-    this.#sock = sock;
-    this.#buffered = typeof (protocol as Partial<BufferedProtocol>).getBuffer === 'function';
-    // asyncio's _set_nodelay: small writes must not wait for Nagle.
-    if ((sock.family === AF_INET || sock.family === AF_INET6) && sock.type === SOCK_STREAM) {
-      try {
-        sock.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
-      } catch {
-        // not fatal (asyncio ignores it too)
-      }
-    }
+    super(loop, sock, protocol, extra, server);
     this.startUp(this.#addReader, waiter);
   }
 
   readonly #addReader = (): void => {
-    if (!this.isReading() || this.#readEof) return;
+    if (!this.isReading() || this.readEof) return;
     this.watchReadable(this.#onReadable, 'Fatal error: cannot watch the socket for reading');
   };
 
-  override setProtocol(protocol: BaseProtocol): void {
-    super.setProtocol(protocol);
-    this.#buffered = typeof (protocol as Partial<BufferedProtocol>).getBuffer === 'function';
-  }
-
-  /** True unless reading is paused or the transport is closing. */
-  isReading(): boolean {
-    return !this.#paused && !this.closing;
-  }
-
   /** Stops reading until `resumeReading`. Idempotent. */
   pauseReading(): void {
-    if (this.closing || this.#paused) return;
-    this.#paused = true;
+    if (this.closing || this.paused) return;
+    this.paused = true;
     this.loop.removeReader(this.fd);
   }
 
   /** Resumes reading. Idempotent. */
   resumeReading(): void {
-    if (this.closing || !this.#paused) return;
-    this.#paused = false;
+    if (this.closing || !this.paused) return;
+    this.paused = false;
     this.#addReader();
   }
 
@@ -73,7 +47,7 @@ export class SocketTransport extends BaseSelectorTransport implements Transport 
 
   readonly #onReadable = (): void => {
     if (this.connLost) return;
-    if (this.#buffered) this.#readBuffered();
+    if (this.buffered) this.#readBuffered();
     else this.#readStream();
   };
 
@@ -81,14 +55,14 @@ export class SocketTransport extends BaseSelectorTransport implements Transport 
     const buf = scratch();
     let n: number;
     try {
-      n = this.#sock.recvIntoRaw(buf, 0, MAX_READ_SIZE);
+      n = this.sock.recvIntoRaw(buf, 0, MAX_READ_SIZE);
     } catch (error) {
       this.fatalError(error, 'Fatal read error on socket transport');
       return;
     }
     if (n < 0) return;
     if (n === 0) {
-      this.#onEof();
+      this.onEof();
       return;
     }
     const data = Buffer.allocUnsafe(n);
@@ -101,50 +75,30 @@ export class SocketTransport extends BaseSelectorTransport implements Transport 
   }
 
   #readBuffered(): void {
-    const protocol = this.protocol as BufferedProtocol;
-    let view: ArrayBufferView;
-    try {
-      view = protocol.getBuffer(-1);
-      if (!ArrayBuffer.isView(view) || view.byteLength === 0) {
-        throw codedError('ERR_INVALID_RETURN_VALUE', 'getBuffer() returned an empty buffer or not a buffer');
-      }
-    } catch (error) {
-      this.fatalError(error, 'Fatal error: protocol.getBuffer() call failed.');
-      return;
-    }
+    const view = this.protocolBuffer(-1);
+    if (view === undefined) return;
     let n: number;
     try {
-      n = this.#sock.recvIntoRaw(view, 0, view.byteLength);
+      n = this.sock.recvIntoRaw(view, 0, view.byteLength);
     } catch (error) {
       this.fatalError(error, 'Fatal read error on socket transport');
       return;
     }
     if (n < 0) return;
     if (n === 0) {
-      this.#onEof();
+      this.onEof();
       return;
     }
     try {
-      protocol.bufferUpdated(n);
+      (this.protocol as BufferedProtocol).bufferUpdated(n);
     } catch (error) {
       this.fatalError(error, 'Fatal error: protocol.bufferUpdated() call failed.');
     }
   }
 
-  #onEof(): void {
-    let keepOpen: unknown;
-    try {
-      keepOpen = (this.protocol as Protocol).eofReceived?.();
-    } catch (error) {
-      this.fatalError(error, 'Fatal error: protocol.eofReceived() call failed.');
-      return;
-    }
-    if (keepOpen === true) {
-      this.#readEof = true;
-      this.loop.removeReader(this.fd);
-    } else {
-      this.close();
-    }
+  /** @internal A half-open connection reads no more. */
+  protected override keptOpen(): void {
+    this.loop.removeReader(this.fd);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -156,18 +110,13 @@ export class SocketTransport extends BaseSelectorTransport implements Transport 
    */
   write(data: BytesLike): void {
     const bytes = toBytes(data);
-    if (this.#eof) throw writeAfterEof();
     const length = bytes.byteLength;
-    if (length === 0) return;
-    if (this.connLost) {
-      this.dropWrite();
-      return;
-    }
+    if (this.skipWrite(length)) return;
     if (this.bufferSize === 0) {
       // The fast path: no Future, no buffer, no copy.
       let n: number;
       try {
-        n = this.#sock.sendRaw(bytes, 0, length);
+        n = this.sock.sendRaw(bytes, 0, length);
       } catch (error) {
         this.fatalError(error, 'Fatal write error on socket transport');
         return;
@@ -186,27 +135,12 @@ export class SocketTransport extends BaseSelectorTransport implements Transport 
 
   /** Writes every item of `list`, gathered into one sendmsg when nothing is buffered. */
   writelines(list: Iterable<BytesLike>): void {
-    if (list === null || typeof (list as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== 'function' || typeof list === 'string') {
-      throw invalidArgType('list', 'an iterable of Buffers, TypedArrays, DataViews or strings', list);
-    }
-    const views: Uint8Array[] = [];
-    let total = 0;
-    for (const item of list) {
-      const bytes = toBytes(item, 'list item');
-      if (bytes.byteLength === 0) continue;
-      views.push(bytes);
-      total += bytes.byteLength;
-    }
-    if (this.#eof) throw writeAfterEof();
-    if (total === 0) return;
-    if (this.connLost) {
-      this.dropWrite();
-      return;
-    }
+    const [views, total] = gatherWrites(list);
+    if (this.skipWrite(total)) return;
     let sent = 0;
     if (this.bufferSize === 0) {
       try {
-        sent = views.length === 1 ? this.#sock.sendRaw(views[0], 0, total) : this.#sock.sendmsgRaw(views);
+        sent = views.length === 1 ? this.sock.sendRaw(views[0], 0, total) : this.sock.sendmsgRaw(views);
       } catch (error) {
         this.fatalError(error, 'Fatal write error on socket transport');
         return;
@@ -238,7 +172,7 @@ export class SocketTransport extends BaseSelectorTransport implements Transport 
     const buffer = this.#buffer;
     let n: number;
     try {
-      n = buffer.length === 1 ? this.#sock.sendRaw(buffer[0], 0, buffer[0].byteLength) : this.#sock.sendmsgRaw(buffer);
+      n = buffer.length === 1 ? this.sock.sendRaw(buffer[0], 0, buffer[0].byteLength) : this.sock.sendmsgRaw(buffer);
     } catch (error) {
       this.fatalError(error, 'Fatal write error on socket transport');
       return;
@@ -250,8 +184,8 @@ export class SocketTransport extends BaseSelectorTransport implements Transport 
     this.loop.removeWriter(this.fd);
     if (this.closing) {
       this.scheduleConnectionLost(undefined);
-    } else if (this.#eof) {
-      this.#shutdownWrite();
+    } else if (this.eof) {
+      this.shutdownWrite();
     }
   };
 
@@ -264,24 +198,12 @@ export class SocketTransport extends BaseSelectorTransport implements Transport 
     if (n > 0) buffer[0] = buffer[0].subarray(n);
   }
 
-  #shutdownWrite(): void {
+  /** @internal */ protected shutdownWrite(): void {
     try {
-      this.#sock.shutdown(SHUT_WR);
+      this.sock.shutdown(SHUT_WR);
     } catch (error) {
       this.fatalError(error, 'Fatal error on socket shutdown');
     }
-  }
-
-  /** Shuts down the write side once the buffer is flushed; `write` after it throws. */
-  writeEof(): void {
-    if (this.closing || this.#eof) return;
-    this.#eof = true;
-    if (this.bufferSize === 0) this.#shutdownWrite();
-  }
-
-  /** True: sockets support `writeEof`. */
-  canWriteEof(): boolean {
-    return true;
   }
 
   /** Stops reading now, flushes the buffer, then `connectionLost(undefined)`. Idempotent. */
@@ -302,7 +224,7 @@ export class SocketTransport extends BaseSelectorTransport implements Transport 
   }
 
   /** @internal */ protected closeResource(): void {
-    this.#sock.close();
+    this.sock.close();
   }
 }
 

@@ -16,12 +16,13 @@
  *   flight on the fd (submitted at once) before the fd is closed.
  * @packageDocumentation
  */
-import { codedError, errnoError, invalidArgType } from '../../core/errors';
+import { codedError, errnoError } from '../../core/errors';
 import type { Future } from '../../tasks/futures';
 import type { SelectorEventLoop } from '../selector_loop';
 import type { BaseProtocol, BufferedProtocol, BytesLike, Protocol, Transport } from '../protocols';
-import { AF_INET, AF_INET6, IPPROTO_TCP, SHUT_WR, SOCK_STREAM, TCP_NODELAY, type Socket } from '../../socket';
-import { BaseSelectorTransport, E, type Extra, type ServerHooks, socketExtra, toBytes, writeAfterEof } from './base';
+import { SHUT_WR, type Socket } from '../../socket';
+import { E, type Extra, type ServerHooks, toBytes } from './base';
+import { BaseStreamTransport, gatherWrites } from './stream';
 import { type CompletionHandler, F_MORE, OP_RECV, OP_SEND, OP_SHUTDOWN, type Proactor } from '../proactor';
 
 /** Buffers per sendmsg (the engine's limit is 1024; IOV_MAX is 1024 on Linux). */
@@ -31,14 +32,9 @@ const MAX_PIECES = 1024;
  * A stream transport over a connected stream socket, on io_uring completions.
  * @internal Made by the servers and connections of a loop created with `io: 'uring'`.
  */
-export class UringSocketTransport extends BaseSelectorTransport implements Transport, CompletionHandler {
-  readonly #sock: Socket;
+export class UringSocketTransport extends BaseStreamTransport implements Transport, CompletionHandler {
   readonly #proactor: Proactor;
   readonly #id: number;
-  #buffered: boolean;
-  #paused = false;
-  #eof = false;
-  #readEof = false;
   #recvArmed = false;
   #sending = false;
   #inFlight = 0;
@@ -49,42 +45,23 @@ export class UringSocketTransport extends BaseSelectorTransport implements Trans
 
   /** @internal */
   constructor(loop: SelectorEventLoop, proactor: Proactor, sock: Socket, protocol: BaseProtocol, waiter?: Future<void>, extra: Extra = {}, server?: ServerHooks) {
-    super(loop, sock.fileno(), protocol, socketExtra(sock, extra), server);
-    this.#sock = sock;
+    super(loop, sock, protocol, extra, server);
     this.#proactor = proactor;
-    this.#buffered = typeof (protocol as Partial<BufferedProtocol>).getBuffer === 'function';
-    if ((sock.family === AF_INET || sock.family === AF_INET6) && sock.type === SOCK_STREAM) {
-      try {
-        sock.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
-      } catch {
-        // not fatal (asyncio ignores it too)
-      }
-    }
     this.#id = proactor.register(this);
     this.startUp(this.#arm, waiter);
   }
 
-  override setProtocol(protocol: BaseProtocol): void {
-    super.setProtocol(protocol);
-    this.#buffered = typeof (protocol as Partial<BufferedProtocol>).getBuffer === 'function';
-  }
-
-  /** True unless reading is paused or the transport is closing. */
-  isReading(): boolean {
-    return !this.#paused && !this.closing;
-  }
-
   /** Stops reading until `resumeReading` (the multishot recv is cancelled). Idempotent. */
   pauseReading(): void {
-    if (this.closing || this.#paused) return;
-    this.#paused = true;
+    if (this.closing || this.paused) return;
+    this.paused = true;
     if (this.#recvArmed) this.#cancelRecv();
   }
 
   /** Resumes reading: what arrived meanwhile first, then the recv again. Idempotent. */
   resumeReading(): void {
-    if (this.closing || !this.#paused) return;
-    this.#paused = false;
+    if (this.closing || !this.paused) return;
+    this.paused = false;
     this.loop.callSoon(this.#resume);
   }
 
@@ -96,7 +73,7 @@ export class UringSocketTransport extends BaseSelectorTransport implements Trans
     if (!this.isReading() || this.connLost) return;
     if (this.#pendingEof) {
       this.#pendingEof = false;
-      this.#onEof();
+      this.onEof();
       return;
     }
     this.#arm();
@@ -112,7 +89,7 @@ export class UringSocketTransport extends BaseSelectorTransport implements Trans
   }
 
   readonly #arm = (): void => {
-    if (this.#recvArmed || !this.isReading() || this.#readEof || this.connLost) return;
+    if (this.#recvArmed || !this.isReading() || this.readEof || this.connLost) return;
     try {
       this.#proactor.engine.recv(this.fd, this.#id);
       this.#proactor.queued();
@@ -145,8 +122,8 @@ export class UringSocketTransport extends BaseSelectorTransport implements Trans
       const start = bid * this.#proactor.bufferSize;
       this.#deliver(this.#proactor.pool, start, start + res, true);
     } else if (res === 0) {
-      if (this.#paused) this.#pendingEof = true;
-      else if (!this.closing) this.#onEof();
+      if (this.paused) this.#pendingEof = true;
+      else if (!this.closing) this.onEof();
       return;
     } else if (res !== -E.ENOBUFS && res !== -E.ECANCELED) {
       this.fatalError(errnoError(-res, 'recv', `fd ${this.fd}`), 'Fatal read error on socket transport');
@@ -162,11 +139,11 @@ export class UringSocketTransport extends BaseSelectorTransport implements Trans
    */
   #deliver(src: Buffer, start: number, end: number, fromPool: boolean): void {
     if (this.closing) return;
-    if (this.#paused) {
+    if (this.paused) {
       this.#pending.push(fromPool ? Buffer.from(src.subarray(start, end)) : src.subarray(start, end));
       return;
     }
-    if (!this.#buffered) {
+    if (!this.buffered) {
       let data: Buffer;
       if (fromPool) {
         data = Buffer.allocUnsafe(end - start);
@@ -183,16 +160,8 @@ export class UringSocketTransport extends BaseSelectorTransport implements Trans
     }
     const protocol = this.protocol as BufferedProtocol;
     while (start < end) {
-      let view: ArrayBufferView;
-      try {
-        view = protocol.getBuffer(end - start);
-        if (!ArrayBuffer.isView(view) || view.byteLength === 0) {
-          throw codedError('ERR_INVALID_RETURN_VALUE', 'getBuffer() returned an empty buffer or not a buffer');
-        }
-      } catch (error) {
-        this.fatalError(error, 'Fatal error: protocol.getBuffer() call failed.');
-        return;
-      }
+      const view = this.protocolBuffer(end - start);
+      if (view === undefined) return;
       const n = Math.min(view.byteLength, end - start);
       src.copy(new Uint8Array(view.buffer, view.byteOffset, view.byteLength), 0, start, start + n);
       start += n;
@@ -203,23 +172,11 @@ export class UringSocketTransport extends BaseSelectorTransport implements Trans
         return;
       }
       if (this.closing || this.connLost) return;
-      if (this.#paused && start < end) {
+      if (this.paused && start < end) {
         this.#pending.push(Buffer.from(src.subarray(start, end)));
         return;
       }
     }
-  }
-
-  #onEof(): void {
-    let keepOpen: unknown;
-    try {
-      keepOpen = (this.protocol as Protocol).eofReceived?.();
-    } catch (error) {
-      this.fatalError(error, 'Fatal error: protocol.eofReceived() call failed.');
-      return;
-    }
-    if (keepOpen === true) this.#readEof = true;
-    else this.close();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -228,13 +185,8 @@ export class UringSocketTransport extends BaseSelectorTransport implements Trans
   /** Writes `data` (bytes, or a string as UTF-8): a send is queued, or the bytes are buffered. */
   write(data: BytesLike): void {
     const bytes = toBytes(data);
-    if (this.#eof) throw writeAfterEof();
     const length = bytes.byteLength;
-    if (length === 0) return;
-    if (this.connLost) {
-      this.dropWrite();
-      return;
-    }
+    if (this.skipWrite(length)) return;
     if (this.#sending) this.#buffer.push(Buffer.from(bytes));
     else if (!this.#send(bytes)) return;
     this.bufferSize += length;
@@ -243,23 +195,8 @@ export class UringSocketTransport extends BaseSelectorTransport implements Trans
 
   /** Writes every item of `list`: one sendmsg when no send is in flight. */
   writelines(list: Iterable<BytesLike>): void {
-    if (list === null || typeof (list as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== 'function' || typeof list === 'string') {
-      throw invalidArgType('list', 'an iterable of Buffers, TypedArrays, DataViews or strings', list);
-    }
-    const views: Uint8Array[] = [];
-    let total = 0;
-    for (const item of list) {
-      const bytes = toBytes(item, 'list item');
-      if (bytes.byteLength === 0) continue;
-      views.push(bytes);
-      total += bytes.byteLength;
-    }
-    if (this.#eof) throw writeAfterEof();
-    if (total === 0) return;
-    if (this.connLost) {
-      this.dropWrite();
-      return;
-    }
+    const [views, total] = gatherWrites(list);
+    if (this.skipWrite(total)) return;
     if (this.#sending || views.length > MAX_PIECES) {
       for (const view of views) this.#buffer.push(Buffer.from(view));
       if (!this.#sending && !this.#sendBuffered()) return;
@@ -312,10 +249,10 @@ export class UringSocketTransport extends BaseSelectorTransport implements Trans
     this.maybeResumeProtocol();
     if (this.bufferSize > 0) return;
     if (this.closing) this.scheduleConnectionLost(undefined);
-    else if (this.#eof) this.#shutdownWrite();
+    else if (this.eof) this.shutdownWrite();
   }
 
-  #shutdownWrite(): void {
+  /** @internal */ protected shutdownWrite(): void {
     try {
       this.#proactor.engine.shutdown(this.fd, this.#id, SHUT_WR);
       this.#proactor.queued();
@@ -327,18 +264,6 @@ export class UringSocketTransport extends BaseSelectorTransport implements Trans
   #onShutdown(res: number): void {
     if (res >= 0 || this.connLost || res === -E.ECANCELED || res === -E.ENOTCONN) return;
     this.fatalError(errnoError(-res, 'shutdown', `fd ${this.fd}`), 'Fatal error on socket shutdown');
-  }
-
-  /** Shuts down the write side once the buffer is flushed; `write` after it throws. */
-  writeEof(): void {
-    if (this.closing || this.#eof) return;
-    this.#eof = true;
-    if (this.bufferSize === 0) this.#shutdownWrite();
-  }
-
-  /** True: sockets support `writeEof`. */
-  canWriteEof(): boolean {
-    return true;
   }
 
   /** Stops reading now, flushes the buffer, then `connectionLost(undefined)`. Idempotent. */
@@ -367,6 +292,6 @@ export class UringSocketTransport extends BaseSelectorTransport implements Trans
       // A closed engine (the loop closed first) has ended every request already.
     }
     this.#proactor.unregister(this.#id);
-    this.#sock.close();
+    this.sock.close();
   }
 }
