@@ -406,6 +406,11 @@ describe.each(withUringIo(availableSelectors()))('%s backend: servers and client
       const [r, w] = pipe();
       const p = new Sink(loop);
       const [t] = await loop.connectWritePipe(() => p, { fileno: () => w });
+      // writelines' argument is checked as on the socket transports: a string or a non-iterable
+      // is refused (Array.from made '' of 7 and wrote a string's characters), nothing is sent.
+      for (const bad of [7, 'abc', null, [Buffer.from('a'), 5]]) {
+        expect(() => t.writelines(bad as unknown as string[])).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }));
+      }
       t.write('to the reader');
       await sleep(0.01);
       expect(readFd(r, 100).toString()).toBe('to the reader');

@@ -31,7 +31,7 @@ import { constants as osConstants } from 'node:os';
 import { codedError, invalidArgType, outOfRange } from '../../core/errors';
 import type { Future } from '../../tasks/futures';
 import type { SelectorEventLoop } from '../selector_loop';
-import type { BaseProtocol, BaseTransport } from '../protocols';
+import type { BaseProtocol, BaseTransport, BytesLike } from '../protocols';
 import type { Socket } from '../../socket';
 
 /** @internal */
@@ -310,6 +310,25 @@ export function setResultUnlessCancelled(waiter: Future<void>): void {
 /** @internal */
 export function callConnectionMade(transport: BaseSelectorTransport): void {
   transport.getProtocol().connectionMade?.(transport);
+}
+
+/**
+ * @internal `writelines`' argument (every stream transport's): the non-empty items as bytes and their total length, all
+ * checked before anything is sent.
+ */
+export function gatherWrites(list: Iterable<BytesLike>): [views: Uint8Array[], total: number] {
+  if (list === null || typeof (list as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== 'function' || typeof list === 'string') {
+    throw invalidArgType('list', 'an iterable of Buffers, TypedArrays, DataViews or strings', list);
+  }
+  const views: Uint8Array[] = [];
+  let total = 0;
+  for (const item of list) {
+    const bytes = toBytes(item, 'list item');
+    if (bytes.byteLength === 0) continue;
+    views.push(bytes);
+    total += bytes.byteLength;
+  }
+  return [views, total];
 }
 
 /** Fills in sockname/peername for a socket transport. */

@@ -10,7 +10,7 @@ import type { Future } from '../../tasks/futures';
 import type { SelectorEventLoop } from '../selector_loop';
 import type { BaseProtocol, BytesLike, Protocol, Transport, WriteTransport } from '../protocols';
 import { fileobjToFd } from '../../selectors';
-import { E, MAX_READ_SIZE, scratch, toBytes, BaseSelectorTransport, writeAfterEof } from './base';
+import { E, MAX_READ_SIZE, scratch, toBytes, BaseSelectorTransport, gatherWrites, writeAfterEof } from './base';
 
 /** A pipe given to connectReadPipe/connectWritePipe: an fd, or an object with `fileno()`. */
 export type PipeLike =
@@ -201,9 +201,8 @@ export class WritePipeTransport extends BaseSelectorTransport implements WriteTr
 
   /** Writes every item of `list` in order. */
   writelines(list: Iterable<BytesLike>): void {
-    const views = Array.from(list as Iterable<unknown>, (item) => toBytes(item, 'list item'));
+    const [views, total] = gatherWrites(list);
     if (this.#eof) throw writeAfterEof();
-    const total = views.reduce((sum, v) => sum + v.byteLength, 0);
     if (total === 0) return;
     this.write(views.length === 1 ? views[0] : Buffer.concat(views));
   }

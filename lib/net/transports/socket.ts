@@ -7,8 +7,8 @@ import type { Future } from '../../tasks/futures';
 import type { SelectorEventLoop } from '../selector_loop';
 import type { BaseProtocol, BufferedProtocol, BytesLike, Protocol, Transport } from '../protocols';
 import { SHUT_WR, type Socket } from '../../socket';
-import { MAX_READ_SIZE, scratch, toBytes, type Extra, type ServerHooks } from './base';
-import { BaseStreamTransport, gatherWrites } from './stream';
+import { MAX_READ_SIZE, scratch, toBytes, type Extra, type ServerHooks, gatherWrites } from './base';
+import { BaseStreamTransport } from './stream';
 
 /**
  * A stream transport over a connected, non-blocking stream socket (TCP or Unix).

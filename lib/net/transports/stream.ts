@@ -4,15 +4,15 @@
  * They differ in how bytes move; the contract around the moving is one and lives here: TCP_NODELAY
  * at start, the `BufferedProtocol` check, `isReading`, the write preamble (after `writeEof` a write
  * throws, an empty one is nothing, one after the connection is lost is dropped and counted),
- * `writelines`' argument check, `writeEof` once the buffer is flushed, and `eofReceived`'s
+ * `writeEof` once the buffer is flushed, and `eofReceived`'s
  * keep-open answer.
  * @packageDocumentation
  */
-import { codedError, invalidArgType } from '../../core/errors';
+import { codedError } from '../../core/errors';
 import type { SelectorEventLoop } from '../selector_loop';
 import type { BaseProtocol, BufferedProtocol, BytesLike, Protocol, Transport } from '../protocols';
 import { AF_INET, AF_INET6, IPPROTO_TCP, SOCK_STREAM, TCP_NODELAY, type Socket } from '../../socket';
-import { BaseSelectorTransport, type Extra, type ServerHooks, socketExtra, toBytes, writeAfterEof } from './base';
+import { BaseSelectorTransport, type Extra, type ServerHooks, socketExtra, writeAfterEof } from './base';
 
 /** @internal The shared part of `SocketTransport` and `UringSocketTransport`. */
 export abstract class BaseStreamTransport extends BaseSelectorTransport implements Transport {
@@ -126,21 +126,3 @@ export abstract class BaseStreamTransport extends BaseSelectorTransport implemen
   protected keptOpen(): void {}
 }
 
-/**
- * @internal `writelines`' argument: the non-empty items as bytes and their total length, all
- * checked before anything is sent.
- */
-export function gatherWrites(list: Iterable<BytesLike>): [views: Uint8Array[], total: number] {
-  if (list === null || typeof (list as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== 'function' || typeof list === 'string') {
-    throw invalidArgType('list', 'an iterable of Buffers, TypedArrays, DataViews or strings', list);
-  }
-  const views: Uint8Array[] = [];
-  let total = 0;
-  for (const item of list) {
-    const bytes = toBytes(item, 'list item');
-    if (bytes.byteLength === 0) continue;
-    views.push(bytes);
-    total += bytes.byteLength;
-  }
-  return [views, total];
-}

@@ -21,8 +21,8 @@ import type { Future } from '../../tasks/futures';
 import type { SelectorEventLoop } from '../selector_loop';
 import type { BaseProtocol, BufferedProtocol, BytesLike, Protocol, Transport } from '../protocols';
 import { SHUT_WR, type Socket } from '../../socket';
-import { E, type Extra, type ServerHooks, toBytes } from './base';
-import { BaseStreamTransport, gatherWrites } from './stream';
+import { E, type Extra, type ServerHooks, toBytes, gatherWrites } from './base';
+import { BaseStreamTransport } from './stream';
 import { type CompletionHandler, F_MORE, OP_RECV, OP_SEND, OP_SHUTDOWN, type Proactor } from '../proactor';
 
 /** Buffers per sendmsg (the engine's limit is 1024; IOV_MAX is 1024 on Linux). */
