@@ -164,7 +164,16 @@ function machineInfo() {
   };
 }
 
-/** Builds `bench/<src>` with cc -O2 into the scratch dir (only when the source is newer); `libs` go last (-lssl). */
+/** `input` and the local headers it includes (`#include "x.h"`, found beside it, as cc finds them). */
+function sourcesOf(input) {
+  const text = fs.readFileSync(input, 'utf8');
+  return [input, ...[...text.matchAll(/^#include "([^"]+)"/gm)].map((m) => path.join(path.dirname(input), m[1]))];
+}
+
+/**
+ * Builds `bench/<src>` with cc -O2 into the scratch dir (only when the source, or a local header it
+ * includes, is newer); `libs` go last (-lssl).
+ */
 function buildC(src, libs = []) {
   const cc = which('cc');
   if (!cc) return { skipped: 'no C compiler (cc) on PATH' };
@@ -172,7 +181,7 @@ function buildC(src, libs = []) {
   const input = path.join(BENCH, src);
   const output = path.join(SCRATCH, path.basename(src, '.c'));
   try {
-    if (!fs.existsSync(output) || fs.statSync(output).mtimeMs < fs.statSync(input).mtimeMs) {
+    if (!fs.existsSync(output) || fs.statSync(output).mtimeMs < Math.max(...sourcesOf(input).map((f) => fs.statSync(f).mtimeMs))) {
       execFileSync(cc, ['-O2', '-Wall', '-o', output, input, ...libs], { stdio: ['ignore', 'ignore', 'pipe'] });
     }
   } catch (error) {
