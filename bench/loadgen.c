@@ -39,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loadgen.h"
+
 #define RING 64 /* max messages in flight per connection */
 #define BUF (256 * 1024)
 #define HIST 4096
@@ -70,12 +72,6 @@ static conn_t *conns;
 static int nconns, size = 64, depth = 1, ep, measuring;
 static uint64_t done_msgs, errors;
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 /* Log-linear buckets: exact below 128 ns, then 64 sub-buckets per power of two. */
 static unsigned bucket(uint64_t v) {
   if (v < 128) return (unsigned)v;
@@ -101,43 +97,11 @@ static double percentile(double p) {
 }
 
 static void proc_stat(int pid, double *cpu_s, long *rss_kb) {
-  char path[64], line[4096];
-  *cpu_s = -1;
-  *rss_kb = -1;
-  if (pid <= 0) return;
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  FILE *f = fopen(path, "r");
-  if (f) {
-    if (fgets(line, sizeof line, f)) {
-      char *p = strrchr(line, ')');
-      unsigned long utime = 0, stime = 0;
-      /* after ')': state is field 3, utime 14, stime 15 */
-      if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) == 2)
-        *cpu_s = (double)(utime + stime) / sysconf(_SC_CLK_TCK);
-    }
-    fclose(f);
-  }
-  snprintf(path, sizeof path, "/proc/%d/statm", pid);
-  f = fopen(path, "r");
-  if (f) {
-    long pages, resident;
-    if (fscanf(f, "%ld %ld", &pages, &resident) == 2) *rss_kb = resident * (sysconf(_SC_PAGESIZE) / 1024);
-    fclose(f);
-  }
+  *cpu_s = proc_cpu(pid);
+  *rss_kb = proc_rss_kb(pid);
 }
 
-static double self_cpu(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-static void watch(conn_t *c, int out) {
-  if (c->want_out == out) return;
-  struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = c};
-  epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
-  c->want_out = out;
-}
+static void watch(conn_t *c, int out) { watch_out(ep, c->fd, c, &c->want_out, out); }
 
 static void kill_conn(conn_t *c) {
   if (c->state == DEAD) return;
@@ -230,7 +194,6 @@ int main(int argc, char **argv) {
   nconns = 1;
   for (int i = 1; i < argc; i++) {
     char *a = argv[i];
-#define ARG(name, conv, var) else if (!strncmp(a, "--" name "=", strlen(name) + 3)) var = conv(a + strlen(name) + 3)
     if (0) {}
     ARG("port", atoi, port);
     ARG("conns", atoi, nconns);

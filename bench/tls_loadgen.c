@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loadgen.h"
+
 #define BUF (64 * 1024)
 
 enum { CONNECTING, HANDSHAKE, SETUP, READY, CLOSING, DEAD };
@@ -49,41 +51,7 @@ static uint64_t done_msgs, done_handshakes, errors;
 static SSL_CTX *ctx;
 static struct sockaddr_in addr;
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-static double proc_cpu(int pid) {
-  char path[64], line[4096];
-  double cpu = -1;
-  if (pid <= 0) return cpu;
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  FILE *f = fopen(path, "r");
-  if (!f) return cpu;
-  if (fgets(line, sizeof line, f)) {
-    char *p = strrchr(line, ')');
-    unsigned long utime = 0, stime = 0;
-    if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) == 2)
-      cpu = (double)(utime + stime) / sysconf(_SC_CLK_TCK);
-  }
-  fclose(f);
-  return cpu;
-}
-
-static double self_cpu(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-static void watch(conn_t *c, int out) {
-  if (c->want_out == out) return;
-  struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = c};
-  epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
-  c->want_out = out;
-}
+static void watch(conn_t *c, int out) { watch_out(ep, c->fd, c, &c->want_out, out); }
 
 static void drop(conn_t *c, int failed) {
   if (c->state == DEAD) return;
@@ -198,7 +166,6 @@ int main(int argc, char **argv) {
   nconns = 1;
   for (int i = 1; i < argc; i++) {
     char *a = argv[i];
-#define ARG(name, conv, var) else if (!strncmp(a, "--" name "=", strlen(name) + 3)) var = conv(a + strlen(name) + 3)
     if (0) {}
     ARG("port", atoi, port);
     ARG("conns", atoi, nconns);

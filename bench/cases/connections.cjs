@@ -2,8 +2,8 @@
 // Case 6: many connections. N concurrent connections, each echoing one message per second:
 // server memory per connection (RSS after the run minus RSS before connecting, / N) and p99
 // latency. A fresh server per run, so the RSS baseline is clean.
-const { collect, buildC, rowOf, target, progress, summarize } = require('../lib/common.cjs');
-const { startServer, load, stop } = require('../lib/echo.cjs');
+const { collect, ratioOf, target, summarize } = require('../lib/common.cjs');
+const { startServer, load, stop, loadgenSkipped } = require('../lib/echo.cjs');
 
 const PEERS = ['muxloop-protocol-hosted', 'muxloop-protocol-owning', 'muxloop-streams', 'muxloop-selectors', 'node-net', 'c-epoll'];
 
@@ -11,11 +11,8 @@ module.exports = {
   id: 'connections',
   title: 'Many connections',
   async run({ quick }) {
-    const loadgen = buildC('loadgen.c');
-    if (loadgen.skipped) {
-      progress(`connections: skipped: ${loadgen.skipped}`);
-      return { id: 'connections', title: 'Many connections', skipped: loadgen.skipped, groups: [], targets: [], notes: [] };
-    }
+    const skipped = loadgenSkipped('connections', 'Many connections');
+    if (skipped) return skipped;
     const conns = quick ? 1000 : 10000;
     const duration = quick ? 1.5 : 10;
     const rounds = 2;
@@ -53,9 +50,6 @@ module.exports = {
         return { peer: row.peer, samples: row.extraSamples.p99Us, ...stats, extra: {} };
       }),
     };
-    const mem = rowOf(results, 'memory', 'muxloop-protocol-hosted');
-    const net = rowOf(results, 'memory', 'node-net');
-    const streams = rowOf(results, 'memory', 'muxloop-streams');
     return {
       id: 'connections',
       title: 'Many connections',
@@ -64,8 +58,8 @@ module.exports = {
       description: `${conns.toLocaleString('en')} concurrent connections set up 200 at a time, then each sends one 64 B message per second (open loop, evenly spread) for ${duration} s. Memory per connection = (server RSS at the end - RSS before connecting) / connections.`,
       groups: [results[0], latency],
       targets: [
-        target('memory per idle connection: muxloop Protocol (hosted) below Node net', mem && net && mem.median / net.median, '<', 1),
-        target('memory per idle connection: muxloop streams below Node net', streams && net && streams.median / net.median, '<', 1),
+        target('memory per idle connection: muxloop Protocol (hosted) below Node net', ratioOf(results, 'memory', 'muxloop-protocol-hosted', 'node-net'), '<', 1),
+        target('memory per idle connection: muxloop streams below Node net', ratioOf(results, 'memory', 'muxloop-streams', 'node-net'), '<', 1),
       ],
       notes: ['RSS counts user-space memory only: kernel socket buffers are the same for every server and not in it (hence the C server near 0).'],
     };

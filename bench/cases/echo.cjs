@@ -2,12 +2,10 @@
 // Case 4: TCP echo over loopback. Every server is driven by the same C load generator (CPU 1,
 // server on CPU 0 when taskset exists); a fresh set of servers per round, peers alternating per
 // configuration.
-const { collect, buildC, rowOf, target, progress, hasTaskset } = require('../lib/common.cjs');
-const { startServer, load, stop, SERVERS } = require('../lib/echo.cjs');
+const { collect, rowOf, ratioOf, target, hasTaskset, LOADGEN_BOUND_PCT, loadgenCpuNote } = require('../lib/common.cjs');
+const { startServer, load, loadgenSkipped, SERVERS } = require('../lib/echo.cjs');
 
 const ALL_PEERS = Object.keys(SERVERS);
-/** Load generator CPU (% of one core, median) from which a run counts as generator-bound. */
-const LOADGEN_BOUND_PCT = 95;
 
 function configs(quick) {
   const list = [];
@@ -31,40 +29,21 @@ module.exports = {
     const unknownPeers = (peers ?? []).filter((p) => !ALL_PEERS.includes(p));
     if (unknownPeers.length) throw new Error(`unknown echo peer(s) ${unknownPeers.join(', ')}; known: ${ALL_PEERS.join(', ')}`);
     const PEERS = peers ?? ALL_PEERS;
-    const loadgen = buildC('loadgen.c');
-    if (loadgen.skipped) {
-      progress(`echo: skipped: ${loadgen.skipped}`);
-      return { id: 'echo', title: 'TCP echo', skipped: loadgen.skipped, groups: [], targets: [], notes: [] };
-    }
+    const skipped = loadgenSkipped('echo', 'TCP echo');
+    if (skipped) return skipped;
     const groups = configs(quick);
     const rounds = quick ? 2 : 3;
     const warmup = quick ? 0.1 : 0.3;
     const duration = quick ? 0.3 : 1.0;
-    let servers = new Map();
     const results = await collect({
       caseId: 'echo',
       groups,
       peers: PEERS,
       rounds,
       unit: 'msgs/s',
-      onRound: async (round, phase) => {
-        if (phase === 'start') {
-          // Fresh servers each round; idle servers cost no CPU while another peer is measured.
-          servers = new Map();
-          for (const peer of PEERS) {
-            try {
-              servers.set(peer, await startServer(peer));
-            } catch (error) {
-              servers.set(peer, { failed: String(error.message) });
-            }
-          }
-        } else {
-          await Promise.all([...servers.values()].filter((s) => s.child).map((s) => stop(s.child)));
-        }
-      },
-      runOne: async (group, peer) => {
-        const server = servers.get(peer);
-        if (server.skipped || server.failed) return server;
+      // Fresh servers each round; idle servers cost no CPU while another peer is measured.
+      startServer: (peer) => startServer(peer),
+      runOne: async (group, peer, _round, server) => {
         const r = await load(server, { conns: group.conns, size: group.size, depth: group.depth, warmup, duration });
         if (r.connsOk < group.conns) return { failed: `only ${r.connsOk}/${group.conns} connections set up` };
         // A window with no reply at all (the server got no CPU on a crowded machine) is no sample.
@@ -91,12 +70,7 @@ module.exports = {
       return !row?.extra.loadgenBusy && (row?.extra.loadgenCpuPct ?? 0) >= LOADGEN_BOUND_PCT;
     };
     const targets = [];
-    const ratio = (gid, a, b, field) => {
-      const ra = rowOf(results, gid, a);
-      const rb = rowOf(results, gid, b);
-      if (!ra || !rb) return undefined;
-      return field ? ra.extra[field] / rb.extra[field] : ra.median / rb.median;
-    };
+    const ratio = (gid, a, b, field) => ratioOf(results, gid, a, b, field);
     for (const gid of ['64B-x100', '64B-x100-d16']) {
       const g = groups.find((x) => x.id === gid);
       const cBound = bound(gid, 'c-epoll')
@@ -150,7 +124,6 @@ module.exports = {
       targets.push(target(`echo, ${over}: Protocol (${mode}) ahead of uvloop`, u && m && m / u, '>=', 1, u === undefined ? 'uvloop not measured' : ''));
       targets.push(target(`echo, ${over}: Protocol (${mode}) server CPU per message <= 1.15x C's`, geo(`muxloop-protocol-${mode}`, 'serverCpuSecondsPerMmsg'), '<=', 1.15));
     }
-    const loadgenMax = Math.max(...results.flatMap((g) => g.rows.map((r) => r.extra?.loadgenCpuPct ?? 0)));
     const boundRuns = results.flatMap((g) => g.rows.filter((r) => bound(g.id, r.peer)).map((r) => `${g.label} / ${r.peer}`));
     return {
       id: 'echo',
@@ -161,7 +134,7 @@ module.exports = {
       groups: results,
       targets,
       notes: [
-        `highest load generator CPU use in any run: ${loadgenMax.toFixed(0)}% of one core`,
+        loadgenCpuNote(results),
         ...(boundRuns.length
           ? [
               `load generator at >= ${LOADGEN_BOUND_PCT}% CPU (its figure is a floor of the server's capacity; server CPU per message is unaffected): ${boundRuns.join('; ')}`,

@@ -6,7 +6,7 @@
 // (MessagePort listener), hosted and owning: the worker times callSoon -> loop callback ->
 // Atomics.notify back. Figures are medians of per-round-trip times, in microseconds.
 const path = require('node:path');
-const { collect, node, runJson, rowOf, target } = require('../lib/common.cjs');
+const { collect, node, runJson, ratioOf, target } = require('../lib/common.cjs');
 
 const WORKER = path.join(__dirname, '..', 'workers', 'executors.cjs');
 const ROUND_TRIP = ['runInExecutor', 'submit', 'piscina-run', 'postMessage'];
@@ -33,11 +33,7 @@ module.exports = {
         return r.skipped ? r : { value: r.us, extra: { mean: r.mean } };
       },
     });
-    const ratio = (group, a, b) => {
-      const ra = rowOf(results, group, a);
-      const rb = rowOf(results, group, b);
-      return ra && rb ? ra.median / rb.median : undefined;
-    };
+    const ratio = (group, a, b) => ratioOf(results, group, a, b);
     const targets = [
       target('runInExecutor round trip <= 1.2x piscina run', ratio('roundtrip', 'runInExecutor', 'piscina-run'), '<=', 1.2),
       target('submit round trip <= 1.2x piscina run', ratio('roundtrip', 'submit', 'piscina-run'), '<=', 1.2),

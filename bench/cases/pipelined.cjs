@@ -3,8 +3,8 @@
 // byte requests) under the C load generator in --proto=kv mode, 16 requests in flight per
 // connection (and 1, for contrast). Every JS peer runs the same parser (servers/kv-parser.cjs);
 // a real redis-server is the limit when it is installed (skipped with a message otherwise).
-const { collect, buildC, rowOf, target, progress, hasTaskset } = require('../lib/common.cjs');
-const { startServer, load, stop, KV_SERVERS } = require('../lib/echo.cjs');
+const { collect, rowOf, ratioOf, target, hasTaskset } = require('../lib/common.cjs');
+const { startServer, load, loadgenSkipped, KV_SERVERS } = require('../lib/echo.cjs');
 
 const PEERS = Object.keys(KV_SERVERS);
 
@@ -31,39 +31,20 @@ module.exports = {
   id: 'pipelined',
   title: 'Pipelined requests',
   async run({ quick }) {
-    const loadgen = buildC('loadgen.c');
-    if (loadgen.skipped) {
-      progress(`pipelined: skipped: ${loadgen.skipped}`);
-      return { id: 'pipelined', title: 'Pipelined requests', skipped: loadgen.skipped, groups: [], targets: [], notes: [] };
-    }
+    const skipped = loadgenSkipped('pipelined', 'Pipelined requests');
+    if (skipped) return skipped;
     const groups = configs(quick);
     const rounds = quick ? 2 : 3;
     const warmup = quick ? 0.1 : 0.3;
     const duration = quick ? 0.3 : 1.0;
-    let servers = new Map();
     const results = await collect({
       caseId: 'pipelined',
       groups,
       peers: PEERS,
       rounds,
       unit: 'requests/s',
-      onRound: async (round, phase) => {
-        if (phase === 'start') {
-          servers = new Map();
-          for (const peer of PEERS) {
-            try {
-              servers.set(peer, await startServer(peer, { servers: KV_SERVERS }));
-            } catch (error) {
-              servers.set(peer, { failed: String(error.message) });
-            }
-          }
-        } else {
-          await Promise.all([...servers.values()].filter((s) => s.child).map((s) => stop(s.child)));
-        }
-      },
-      runOne: async (group, peer) => {
-        const server = servers.get(peer);
-        if (server.skipped || server.failed) return server;
+      startServer: (peer) => startServer(peer, { servers: KV_SERVERS }),
+      runOne: async (group, peer, _round, server) => {
         const r = await load(server, { proto: 'kv', conns: group.conns, depth: group.depth, warmup, duration });
         if (r.connsOk < group.conns) return { failed: `only ${r.connsOk}/${group.conns} connections set up` };
         if (r.errors > 0) return { failed: `${r.errors} connections got a wrong reply` };
@@ -81,11 +62,7 @@ module.exports = {
         };
       },
     });
-    const ratio = (gid, a, b) => {
-      const ra = rowOf(results, gid, a);
-      const rb = rowOf(results, gid, b);
-      return ra && rb ? ra.median / rb.median : undefined;
-    };
+    const ratio = (gid, a, b) => ratioOf(results, gid, a, b);
     const gid = 'kv-x100-d16';
     const targets = [
       target('GET/SET x 100 conns x 16 in flight: Protocol (owning) >= 1.2x Node net', ratio(gid, 'muxloop-protocol-owning', 'node-net'), '>=', 1.2),

@@ -4,7 +4,7 @@
 // of 256 MiB: Process.communicate(input) vs a Node child_process stream pipe (stdin.end(input),
 // stdout collected, Buffer.concat). Figures are medians of wall times in milliseconds.
 const path = require('node:path');
-const { collect, node, runJson, rowOf, target } = require('../lib/common.cjs');
+const { collect, node, runJson, ratioOf, target } = require('../lib/common.cjs');
 
 const WORKER = path.join(__dirname, '..', 'workers', 'subprocess.cjs');
 const SPAWN = ['muxloop-spawn', 'node-spawn'];
@@ -36,11 +36,7 @@ module.exports = {
       },
     });
     // Node's time over muxloop's: >= 1 means muxloop is at least as fast.
-    const speedup = (group, ours, theirs) => {
-      const a = rowOf(results, group, ours);
-      const b = rowOf(results, group, theirs);
-      return a && b ? b.median / a.median : undefined;
-    };
+    const speedup = (group, ours, theirs) => ratioOf(results, group, theirs, ours);
     const targets = [
       target('spawn-and-wait of true >= 1x child_process.spawn', speedup('spawn', 'muxloop-spawn', 'node-spawn'), '>=', 1),
       target('cat 256 MiB via communicate >= 1x a Node stream pipe', speedup('cat', 'muxloop-communicate', 'node-pipe'), '>=', 1),

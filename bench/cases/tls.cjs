@@ -8,11 +8,11 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
-const { collect, buildC, rowOf, target, progress, hasTaskset, start, stop, runJson, which } = require('../lib/common.cjs');
+const { collect, buildC, rowOf, ratioOf, target, progress, hasTaskset, runJson, which, LOADGEN_BOUND_PCT, loadgenCpuNote, skippedCase } = require('../lib/common.cjs');
+const { startServer: startPeer } = require('../lib/echo.cjs');
 const { TLS_SERVERS } = require('../servers/index.cjs');
 
 const PEERS = Object.keys(TLS_SERVERS);
-const LOADGEN_BOUND_PCT = 95;
 
 /** A throwaway P-256 key and self-signed certificate (the servers read them from files). */
 function makeCert() {
@@ -21,28 +21,16 @@ function makeCert() {
   return { dir, key: path.join(dir, 'key.pem'), cert: path.join(dir, 'cert.pem') };
 }
 
-async function startServer(peer, pem) {
-  const argv = TLS_SERVERS[peer](pem);
-  if (argv.skipped) return argv;
-  const child = start(argv, { cpu: 0, raiseFdLimit: true });
-  try {
-    const m = await child.waitLine(/^(PORT (\d+)|SKIP (.*))$/, 15_000);
-    if (m[3] !== undefined) {
-      await stop(child);
-      return { skipped: m[3] };
-    }
-    return { child, port: Number(m[2]) };
-  } catch (error) {
-    await stop(child);
-    throw error;
-  }
+/** Starts TLS server `peer` on CPU 0 with the certificate `pem`: { child, port, pid } or { skipped }. */
+function startServer(peer, pem) {
+  return startPeer(peer, { servers: TLS_SERVERS, args: [pem], raiseFdLimit: true });
 }
 
 module.exports = {
   id: 'tls',
   title: 'TLS',
   async run({ quick }) {
-    const empty = (skipped) => ({ id: 'tls', title: 'TLS', skipped, groups: [], targets: [], notes: [] });
+    const empty = (skipped) => skippedCase('tls', 'TLS', skipped);
     if (!which('openssl')) return empty('no openssl binary (for the bench certificate)');
     const loadgen = buildC('tls_loadgen.c', ['-lssl', '-lcrypto']);
     if (loadgen.skipped) {
@@ -57,7 +45,6 @@ module.exports = {
       { id: 'echo-1KiB-x100', label: '1 KiB echo x 100 conns (msgs/s)', reference: 'node-tls', conns: 100, size: 1024 },
       { id: 'handshakes-x8', label: 'full handshakes, 8 at a time (handshakes/s)', reference: 'node-tls', conns: 8, handshakes: 1 },
     ];
-    let servers = new Map();
     try {
       const results = await collect({
         caseId: 'tls',
@@ -65,23 +52,8 @@ module.exports = {
         peers: PEERS,
         rounds,
         unit: '/s',
-        onRound: async (_round, phase) => {
-          if (phase === 'start') {
-            servers = new Map();
-            for (const peer of PEERS) {
-              try {
-                servers.set(peer, await startServer(peer, pem));
-              } catch (error) {
-                servers.set(peer, { failed: String(error.message) });
-              }
-            }
-          } else {
-            await Promise.all([...servers.values()].filter((s) => s.child).map((s) => stop(s.child)));
-          }
-        },
-        runOne: async (group, peer) => {
-          const server = servers.get(peer);
-          if (server.skipped || server.failed) return server;
+        startServer: (peer) => startServer(peer, pem),
+        runOne: async (group, peer, _round, server) => {
           const argv = [loadgen.path, `--port=${server.port}`, `--server-pid=${server.child.pid}`, `--conns=${group.conns}`, `--warmup=${warmup}`, `--duration=${duration}`];
           if (group.handshakes) argv.push('--handshakes=1');
           else argv.push(`--size=${group.size}`);
@@ -91,12 +63,7 @@ module.exports = {
           return { value: r.perSec, extra: { serverCpuUsPerOp: r.serverCpuUsPerOp, serverCpuPct: r.serverCpuPct, loadgenCpuPct: r.loadgenCpuPct, errors: r.errors } };
         },
       });
-      const ratio = (gid, a, b, field) => {
-        const ra = rowOf(results, gid, a);
-        const rb = rowOf(results, gid, b);
-        if (!ra || !rb) return undefined;
-        return field ? ra.extra[field] / rb.extra[field] : ra.median / rb.median;
-      };
+      const ratio = (gid, a, b, field) => ratioOf(results, gid, a, b, field);
       const bound = (gid, peer) => (rowOf(results, gid, peer)?.extra.loadgenCpuPct ?? 0) >= LOADGEN_BOUND_PCT;
       const boundNote = (gid) => (bound(gid, 'muxloop-tls-owning') || bound(gid, 'node-tls') ? 'a run was load-generator-bound: compare server CPU per operation' : '');
       const targets = [
@@ -105,7 +72,6 @@ module.exports = {
         target('TLS handshakes: muxloop (owning) >= 1x Node tls handshakes/s', ratio('handshakes-x8', 'muxloop-tls-owning', 'node-tls'), '>=', 1.0, boundNote('handshakes-x8')),
         target('TLS 1 KiB echo: muxloop (owning) server CPU per message <= 1/1.2 of Node tls', ratio('echo-1KiB-x100', 'muxloop-tls-owning', 'node-tls', 'serverCpuUsPerOp'), '<=', 1 / 1.2),
       ];
-      const loadgenMax = Math.max(...results.flatMap((g) => g.rows.map((r) => r.extra?.loadgenCpuPct ?? 0)));
       return {
         id: 'tls',
         title: 'TLS',
@@ -115,7 +81,7 @@ module.exports = {
         groups: results,
         targets,
         notes: [
-          `highest load generator CPU use in any run: ${loadgenMax.toFixed(0)}% of one core`,
+          loadgenCpuNote(results),
           'on a shared machine a server may get less than its core (server CPU % below 100 with the generator far from 100): msgs/s then follows the neighbours\' load, and server CPU per operation is the steadier comparison',
         ],
       };

@@ -164,7 +164,16 @@ function machineInfo() {
   };
 }
 
-/** Builds `bench/<src>` with cc -O2 into the scratch dir (only when the source is newer); `libs` go last (-lssl). */
+/** `input` and the local headers it includes (`#include "x.h"`, found beside it, as cc finds them). */
+function sourcesOf(input) {
+  const text = fs.readFileSync(input, 'utf8');
+  return [input, ...[...text.matchAll(/^#include "([^"]+)"/gm)].map((m) => path.join(path.dirname(input), m[1]))];
+}
+
+/**
+ * Builds `bench/<src>` with cc -O2 into the scratch dir (only when the source, or a local header it
+ * includes, is newer); `libs` go last (-lssl).
+ */
 function buildC(src, libs = []) {
   const cc = which('cc');
   if (!cc) return { skipped: 'no C compiler (cc) on PATH' };
@@ -172,7 +181,7 @@ function buildC(src, libs = []) {
   const input = path.join(BENCH, src);
   const output = path.join(SCRATCH, path.basename(src, '.c'));
   try {
-    if (!fs.existsSync(output) || fs.statSync(output).mtimeMs < fs.statSync(input).mtimeMs) {
+    if (!fs.existsSync(output) || fs.statSync(output).mtimeMs < Math.max(...sourcesOf(input).map((f) => fs.statSync(f).mtimeMs))) {
       execFileSync(cc, ['-O2', '-Wall', '-o', output, input, ...libs], { stdio: ['ignore', 'ignore', 'pipe'] });
     }
   } catch (error) {
@@ -241,13 +250,21 @@ module.exports = {
 /**
  * The measurement loop every case uses: `rounds` rounds; in each, every group, and in each group
  * every peer in an order rotated per round (so no peer always goes first or last). `runOne(group,
- * peer, round)` returns `{ value, extra? }` or `{ skipped: reason }`. A peer skipped once is not
+ * peer, round, server)` returns `{ value, extra? }` or `{ skipped: reason }`. A peer skipped once is not
  * tried again. Returns the groups with `rows` (per peer: samples, stats, extra medians, skipped).
+ *
+ * With `startServer(peer)` (resolving with `{ child, ... }` or `{ skipped }`), every round starts a
+ * fresh server for each of `peers`, one after another, before its first run, and stops them all
+ * after its last: idle servers cost no CPU while another peer is measured. A start that throws is
+ * that peer's failure for the round; `runOne` gets the peer's server, and is not called when it
+ * was skipped or failed (that result stands for the run).
  */
-async function collect({ caseId, groups, peers, rounds, runOne, unit, onRound }) {
+async function collect({ caseId, groups, peers, rounds, runOne, unit, onRound, startServer }) {
   const skipped = new Map();
   const rows = new Map(); // `${group.id}\0${peer}` -> {samples, extras}
+  let servers = new Map();
   for (let round = 0; round < rounds; round++) {
+    if (startServer) servers = await startServers(peers, startServer);
     if (onRound) await onRound(round, 'start');
     for (const group of groups) {
       const parts = [];
@@ -255,7 +272,8 @@ async function collect({ caseId, groups, peers, rounds, runOne, unit, onRound })
         if (skipped.has(peer)) continue;
         let result;
         try {
-          result = await runOne(group, peer, round);
+          const server = servers.get(peer);
+          result = server && (server.skipped || server.failed) ? server : await runOne(group, peer, round, server);
         } catch (error) {
           result = { failed: String(error.message ?? error).slice(0, 300) };
         }
@@ -284,6 +302,7 @@ async function collect({ caseId, groups, peers, rounds, runOne, unit, onRound })
       progress(`${caseId} ${group.label} round ${round + 1}/${rounds}: ${parts.join(', ')}${unit ? ` (${unit})` : ''}`);
     }
     if (onRound) await onRound(round, 'end');
+    if (startServer) await Promise.all([...servers.values()].filter((s) => s.child).map((s) => stop(s.child)));
   }
   return groups.map((group) => ({
     id: group.id,
@@ -306,9 +325,47 @@ async function collect({ caseId, groups, peers, rounds, runOne, unit, onRound })
   }));
 }
 
+/** Starts `startServer(peer)` for each of `peers` in turn: peer -> server, or `{ failed }` where it threw. */
+async function startServers(peers, startServer) {
+  const servers = new Map();
+  for (const peer of peers) {
+    try {
+      servers.set(peer, await startServer(peer));
+    } catch (error) {
+      servers.set(peer, { failed: String(error.message) });
+    }
+  }
+  return servers;
+}
+
 /** The row of `peer` in `group` (or undefined). */
 function rowOf(groups, groupId, peer) {
   return groups.find((g) => g.id === groupId)?.rows.find((r) => r.peer === peer && !r.skipped);
+}
+
+/**
+ * Peer `a`'s median over peer `b`'s in group `groupId` (with `field`, the ratio of that extra
+ * column's medians instead); undefined when either row is missing or skipped.
+ */
+function ratioOf(groups, groupId, a, b, field) {
+  const ra = rowOf(groups, groupId, a);
+  const rb = rowOf(groups, groupId, b);
+  if (!ra || !rb) return undefined;
+  return field ? ra.extra[field] / rb.extra[field] : ra.median / rb.median;
+}
+
+/** Load generator CPU (% of one core, median) from which a run counts as generator-bound. */
+const LOADGEN_BOUND_PCT = 95;
+
+/** The note of the highest load generator CPU use (extra column `loadgenCpuPct`) in any run. */
+function loadgenCpuNote(groups) {
+  const max = Math.max(...groups.flatMap((g) => g.rows.map((r) => r.extra?.loadgenCpuPct ?? 0)));
+  return `highest load generator CPU use in any run: ${max.toFixed(0)}% of one core`;
+}
+
+/** The result of a case that could not run at all (`skipped` says why). */
+function skippedCase(id, title, skipped) {
+  return { id, title, skipped, groups: [], targets: [], notes: [] };
 }
 
 /** A target line: `ratio` compared with `bound` (`>=` or `<=`); undefined ratio = not measured. */
@@ -319,4 +376,8 @@ function target(label, ratio, op, bound, detail = '') {
 
 module.exports.collect = collect;
 module.exports.rowOf = rowOf;
+module.exports.ratioOf = ratioOf;
 module.exports.target = target;
+module.exports.LOADGEN_BOUND_PCT = LOADGEN_BOUND_PCT;
+module.exports.loadgenCpuNote = loadgenCpuNote;
+module.exports.skippedCase = skippedCase;

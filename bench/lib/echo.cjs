@@ -1,18 +1,19 @@
 'use strict';
 // Running echo servers and the load generator against them.
-const { buildC, start, stop, runJson } = require('./common.cjs');
+const { buildC, start, stop, runJson, progress, skippedCase } = require('./common.cjs');
 const { SERVERS, KV_SERVERS } = require('../servers/index.cjs');
 
 const SERVER_CPU = 0;
 const LOADGEN_CPU = 1;
 
 /**
- * Starts the server of `peer` (from `servers`, default the echo servers) on CPU 0; resolves with
- * { child, port, pid } or { skipped }. `pid` is the measured process: the child, unless it printed
- * "PID <n>" before its port (a launcher such as kv-redis.cjs).
+ * Starts the server of `peer` (from `servers`, default the echo servers; its argv from
+ * `servers[peer](...args)`) on CPU 0; resolves with { child, port, pid } or { skipped }. `pid` is
+ * the measured process: the child, unless it printed "PID <n>" before its port (a launcher such
+ * as kv-redis.cjs).
  */
-async function startServer(peer, { raiseFdLimit = false, servers = SERVERS } = {}) {
-  const argv = servers[peer]();
+async function startServer(peer, { raiseFdLimit = false, servers = SERVERS, args = [] } = {}) {
+  const argv = servers[peer](...args);
   if (argv.skipped) return argv;
   const child = start(argv, { cpu: SERVER_CPU, raiseFdLimit });
   try {
@@ -43,4 +44,15 @@ async function load(server, options) {
   return r;
 }
 
-module.exports = { startServer, load, stop, SERVERS, KV_SERVERS };
+/**
+ * The result of case `id` when loadgen.c cannot be built (no C compiler), after a progress line
+ * saying so; undefined when the load generator is there.
+ */
+function loadgenSkipped(id, title) {
+  const bin = buildC('loadgen.c');
+  if (!bin.skipped) return undefined;
+  progress(`${id}: skipped: ${bin.skipped}`);
+  return skippedCase(id, title, bin.skipped);
+}
+
+module.exports = { startServer, load, stop, loadgenSkipped, SERVERS, KV_SERVERS };

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "echo_server.h"
+
 #define BUF (256 * 1024)
 #define MAXEV 1024
 
@@ -30,29 +32,18 @@ typedef struct {
   size_t len, off, cap;
 } conn_t;
 
-static conn_t **conns;
-static int nconns;
 static char buf[BUF];
 
-static conn_t *conn_of(int fd) {
-  if (fd >= nconns) {
-    int n = nconns ? nconns : 1024;
-    while (n <= fd) n *= 2;
-    conns = realloc(conns, n * sizeof *conns);
-    memset(conns + nconns, 0, (n - nconns) * sizeof *conns);
-    nconns = n;
-  }
-  if (!conns[fd]) conns[fd] = calloc(1, sizeof(conn_t));
-  return conns[fd];
-}
+static conn_t *conn_of(int fd) { return conn_slot(fd, sizeof(conn_t)); }
 
 static void drop(int ep, int fd) {
   epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
   close(fd);
-  if (fd < nconns && conns[fd]) {
-    free(conns[fd]->pending);
-    free(conns[fd]);
-    conns[fd] = NULL;
+  conn_t *c = conn_at(fd);
+  if (c) {
+    free(c->pending);
+    free(c);
+    conn_table[fd] = NULL;
   }
 }
 
@@ -73,33 +64,17 @@ static int flush(int fd, conn_t *c) {
 }
 
 int main(int argc, char **argv) {
-  int port = 0, backlog = 1024;
-  double ttl = 1800;
-  for (int i = 1; i < argc; i++) {
-    if (!strncmp(argv[i], "--port=", 7)) port = atoi(argv[i] + 7);
-    else if (!strncmp(argv[i], "--backlog=", 10)) backlog = atoi(argv[i] + 10);
-    else if (!strncmp(argv[i], "--ttl=", 6)) ttl = atof(argv[i] + 6);
-  }
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) || listen(lfd, backlog)) {
-    perror("bind/listen");
-    return 1;
-  }
-  socklen_t alen = sizeof addr;
-  getsockname(lfd, (struct sockaddr *)&addr, &alen);
+  server_opts_t o = server_opts(argc, argv);
+  int port, one = 1;
+  int lfd = listen_loopback(o.port, o.backlog, SOCK_NONBLOCK | SOCK_CLOEXEC, &port);
+  if (lfd < 0) return 1;
   int ep = epoll_create1(EPOLL_CLOEXEC);
   struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
   epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
   ev.data.fd = 0; /* stdin, when a pipe or socketpair from the driver: EOF when the driver goes away */
-  struct stat st;
-  int watch_stdin = fstat(0, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) && epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev) == 0;
-  printf("PORT %d\n", ntohs(addr.sin_port));
-  fflush(stdout);
-  time_t deadline = time(NULL) + (time_t)ttl;
+  int watch_stdin = stdin_is_pipe() && epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev) == 0;
+  announce_port(port);
+  time_t deadline = time(NULL) + (time_t)o.ttl;
   struct epoll_event events[MAXEV];
   for (;;) {
     int n = epoll_wait(ep, events, MAXEV, 1000);

@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "echo_server.h"
+
 #define NBUF 4096 /* provided buffers (a power of two) */
 #define BUFSZ (16 * 1024)
 #define MAXIOV 64
@@ -57,8 +59,6 @@ static struct io_uring_cqe *cqes;
 static struct io_uring_buf_ring *br;
 static unsigned short br_tail;
 static char *bufs;
-static conn_t **conns;
-static int nconns;
 
 static uint64_t tag(int op, int fd) { return ((uint64_t)op << 32) | (uint32_t)fd; }
 
@@ -88,17 +88,7 @@ static void give_buffer(unsigned bid) {
   __atomic_store_n(&br->tail, br_tail, __ATOMIC_RELEASE);
 }
 
-static conn_t *conn_of(int fd) {
-  if (fd >= nconns) {
-    int n = nconns ? nconns : 1024;
-    while (n <= fd) n *= 2;
-    conns = realloc(conns, n * sizeof *conns);
-    memset(conns + nconns, 0, (n - nconns) * sizeof *conns);
-    nconns = n;
-  }
-  if (!conns[fd]) conns[fd] = calloc(1, sizeof(conn_t));
-  return conns[fd];
-}
+static conn_t *conn_of(int fd) { return conn_slot(fd, sizeof(conn_t)); }
 
 static void arm_recv(conn_t *c) {
   struct io_uring_sqe *s = sqe();
@@ -163,19 +153,13 @@ static void release(conn_t *c) {
   c->nflight = 0;
   while (c->qhead != c->qtail) give_buffer(c->qbid[c->qhead++ & (NBUF - 1)]);
   if (!c->open && !c->sending && !c->recv_armed) {
-    conns[c->fd] = NULL;
+    conn_table[c->fd] = NULL;
     free(c);
   }
 }
 
 int main(int argc, char **argv) {
-  int port = 0, backlog = 1024;
-  double ttl = 1800;
-  for (int i = 1; i < argc; i++) {
-    if (!strncmp(argv[i], "--port=", 7)) port = atoi(argv[i] + 7);
-    else if (!strncmp(argv[i], "--backlog=", 10)) backlog = atoi(argv[i] + 10);
-    else if (!strncmp(argv[i], "--ttl=", 6)) ttl = atof(argv[i] + 6);
-  }
+  server_opts_t o = server_opts(argc, argv);
   struct io_uring_params p;
   const unsigned steps[] = {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE,
                             IORING_SETUP_CQSIZE, 0};
@@ -221,17 +205,9 @@ int main(int argc, char **argv) {
   }
   for (unsigned b = 0; b < NBUF; b++) give_buffer(b);
 
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) || listen(lfd, backlog)) {
-    perror("bind/listen");
-    return 1;
-  }
-  socklen_t alen = sizeof addr;
-  getsockname(lfd, (struct sockaddr *)&addr, &alen);
+  int port, one = 1;
+  int lfd = listen_loopback(o.port, o.backlog, SOCK_CLOEXEC, &port);
+  if (lfd < 0) return 1;
 
   struct io_uring_sqe *s = sqe();
   s->opcode = IORING_OP_ACCEPT;
@@ -239,17 +215,15 @@ int main(int argc, char **argv) {
   s->ioprio = IORING_ACCEPT_MULTISHOT;
   s->accept_flags = SOCK_CLOEXEC;
   s->user_data = tag(OP_ACCEPT, lfd);
-  struct stat st;
-  if (fstat(0, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+  if (stdin_is_pipe()) {
     s = sqe();
     s->opcode = IORING_OP_POLL_ADD;
     s->fd = 0;
     s->poll32_events = 0x001 | 0x010; /* POLLIN | POLLHUP */
     s->user_data = tag(OP_STDIN, 0);
   }
-  printf("PORT %d\n", ntohs(addr.sin_port));
-  fflush(stdout);
-  time_t deadline = time(NULL) + (time_t)ttl;
+  announce_port(port);
+  time_t deadline = time(NULL) + (time_t)o.ttl;
   unsigned long iterations = 0;
   for (;;) {
     __atomic_store_n(sq_tail, local_tail, __ATOMIC_RELEASE);
@@ -293,7 +267,7 @@ int main(int argc, char **argv) {
         }
         continue;
       }
-      conn_t *c = fd < nconns ? conns[fd] : NULL;
+      conn_t *c = conn_at(fd);
       if (!c) {
         if (flags & IORING_CQE_F_BUFFER) give_buffer(flags >> IORING_CQE_BUFFER_SHIFT);
         continue;

@@ -6,7 +6,7 @@
 // Prints "PORT <n>", or "SKIP <reason>".
 const path = require('node:path');
 const args = require('../workers/args.cjs')();
-const stdinIsPipe = require('./stdin.cjs');
+const { serveOnLoop } = require('./serve.cjs');
 const { KvParser } = require('./kv-parser.cjs');
 const muxloop = require(path.join(__dirname, '..', '..', 'dist'));
 
@@ -51,22 +51,4 @@ const listen =
   api === 'streams'
     ? () => async () => muxloop.startServer(client, '127.0.0.1', 0, { backlog: 1024 })
     : () => loop.createServer(() => new KvProtocol(), '127.0.0.1', 0, { backlog: 1024 });
-const announce = (server) => console.log(`PORT ${server.sockets[0].getsockname()[1]}`);
-setTimeout(() => process.exit(0), Number(args.ttl ?? 1800) * 1000).unref();
-if (stdinIsPipe()) process.stdin.on('end', () => process.exit(0)).resume();
-
-if (mode === 'owning') {
-  announce(loop.runUntilCompleteSync(listen()));
-  loop.runForeverSync();
-} else {
-  loop
-    .runUntilComplete(listen())
-    .then((server) => {
-      announce(server);
-      return loop.runForever();
-    })
-    .catch((error) => {
-      console.error(error);
-      process.exit(1);
-    });
-}
+serveOnLoop(loop, mode, listen, args);

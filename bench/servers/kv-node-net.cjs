@@ -3,7 +3,7 @@
 //   node bench/servers/kv-node-net.cjs   -> prints "PORT <n>"
 const net = require('node:net');
 const args = require('../workers/args.cjs')();
-const stdinIsPipe = require('./stdin.cjs');
+const { exitWithDriver } = require('./serve.cjs');
 const { KvParser } = require('./kv-parser.cjs');
 
 const store = new Map();
@@ -18,5 +18,4 @@ const server = net.createServer((socket) => {
   socket.on('error', () => socket.destroy());
 });
 server.listen({ host: '127.0.0.1', port: 0, backlog: 1024 }, () => console.log(`PORT ${server.address().port}`));
-setTimeout(() => process.exit(0), Number(args.ttl ?? 1800) * 1000).unref();
-if (stdinIsPipe()) process.stdin.on('end', () => process.exit(0)).resume();
+exitWithDriver(args);

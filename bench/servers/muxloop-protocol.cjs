@@ -8,7 +8,7 @@
 // Owning mode needs the CommonJS top level, so the owning path runs there.
 const path = require('node:path');
 const args = require('../workers/args.cjs')();
-const stdinIsPipe = require('./stdin.cjs');
+const { serveOnLoop } = require('./serve.cjs');
 const muxloop = require(path.join(__dirname, '..', '..', 'dist'));
 
 const mode = args.mode ?? 'hosted';
@@ -57,23 +57,4 @@ if (missing) {
 
 const factory = buffered ? () => new EchoBufferedProtocol() : () => new EchoProtocol();
 const listen = () => loop.createServer(factory, '127.0.0.1', 0, { backlog: 1024 });
-const announce = (server) => console.log(`PORT ${server.sockets[0].getsockname()[1]}`);
-setTimeout(() => process.exit(0), Number(args.ttl ?? 1800) * 1000).unref();
-// Stdin is a pipe from the driver: when it ends, the driver is gone.
-if (stdinIsPipe()) process.stdin.on('end', () => process.exit(0)).resume();
-
-if (mode === 'owning') {
-  announce(loop.runUntilCompleteSync(listen()));
-  loop.runForeverSync();
-} else {
-  loop
-    .runUntilComplete(listen())
-    .then((server) => {
-      announce(server);
-      return loop.runForever();
-    })
-    .catch((error) => {
-      console.error(error);
-      process.exit(1);
-    });
-}
+serveOnLoop(loop, mode, listen, args);

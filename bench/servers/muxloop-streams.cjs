@@ -6,7 +6,7 @@
 // Prints "PORT <n>", or "SKIP <reason>" when the streams are not there.
 const path = require('node:path');
 const args = require('../workers/args.cjs')();
-const stdinIsPipe = require('./stdin.cjs');
+const { serveOnLoop } = require('./serve.cjs');
 const muxloop = require(path.join(__dirname, '..', '..', 'dist'));
 
 const mode = args.mode ?? 'owning';
@@ -39,24 +39,5 @@ async function echo(reader, writer) {
 }
 
 // The server is made inside a coroutine so that a startServer that needs a running loop has one.
-const listen = async () => startServer(echo, '127.0.0.1', 0, { backlog: 1024 });
-const announce = (server) => console.log(`PORT ${server.sockets[0].getsockname()[1]}`);
-setTimeout(() => process.exit(0), Number(args.ttl ?? 1800) * 1000).unref();
-// Stdin is a pipe from the driver: when it ends, the driver is gone.
-if (stdinIsPipe()) process.stdin.on('end', () => process.exit(0)).resume();
-
-if (mode === 'owning') {
-  announce(loop.runUntilCompleteSync(listen));
-  loop.runForeverSync();
-} else {
-  loop
-    .runUntilComplete(listen)
-    .then((server) => {
-      announce(server);
-      return loop.runForever();
-    })
-    .catch((error) => {
-      console.error(error);
-      process.exit(1);
-    });
-}
+const listen = () => async () => startServer(echo, '127.0.0.1', 0, { backlog: 1024 });
+serveOnLoop(loop, mode, listen, args);

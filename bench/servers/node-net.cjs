@@ -3,7 +3,7 @@
 //   node bench/servers/node-net.cjs   -> prints "PORT <n>"; stops on SIGTERM or after --ttl s
 const net = require('node:net');
 const args = require('../workers/args.cjs')();
-const stdinIsPipe = require('./stdin.cjs');
+const { exitWithDriver } = require('./serve.cjs');
 
 const server = net.createServer((socket) => {
   socket.setNoDelay(true);
@@ -13,6 +13,4 @@ const server = net.createServer((socket) => {
 server.listen({ host: '127.0.0.1', port: 0, backlog: 1024 }, () => {
   console.log(`PORT ${server.address().port}`);
 });
-setTimeout(() => process.exit(0), Number(args.ttl ?? 1800) * 1000).unref();
-// Stdin is a pipe from the driver: when it ends, the driver is gone.
-if (stdinIsPipe()) process.stdin.on('end', () => process.exit(0)).resume();
+exitWithDriver(args);

@@ -5,7 +5,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const args = require('../workers/args.cjs')();
-const stdinIsPipe = require('./stdin.cjs');
+const { serveOnLoop } = require('./serve.cjs');
 const muxloop = require(path.join(__dirname, '..', '..', 'dist'));
 
 const loop = muxloop.newEventLoop();
@@ -19,19 +19,4 @@ class Echo extends muxloop.Protocol {
 }
 const ssl = new muxloop.TlsContext({ key: fs.readFileSync(args.key), cert: fs.readFileSync(args.cert) }, true);
 const listen = () => loop.createServer(() => new Echo(), '127.0.0.1', 0, { backlog: 1024, ssl });
-const announce = (server) => console.log(`PORT ${server.sockets[0].getsockname()[1]}`);
-setTimeout(() => process.exit(0), Number(args.ttl ?? 1800) * 1000).unref();
-if (stdinIsPipe()) process.stdin.on('end', () => process.exit(0)).resume();
-
-if ((args.mode ?? 'owning') === 'owning') {
-  announce(loop.runUntilCompleteSync(listen()));
-  loop.runForeverSync();
-} else {
-  loop.runUntilComplete(listen()).then((server) => {
-    announce(server);
-    return loop.runForever();
-  }, (error) => {
-    console.error(error);
-    process.exit(1);
-  });
-}
+serveOnLoop(loop, args.mode ?? 'owning', listen, args);

@@ -4,7 +4,7 @@
 const fs = require('node:fs');
 const tls = require('node:tls');
 const args = require('../workers/args.cjs')();
-const stdinIsPipe = require('./stdin.cjs');
+const { exitWithDriver } = require('./serve.cjs');
 
 const server = tls.createServer({ key: fs.readFileSync(args.key), cert: fs.readFileSync(args.cert) }, (socket) => {
   socket.setNoDelay(true);
@@ -13,5 +13,4 @@ const server = tls.createServer({ key: fs.readFileSync(args.key), cert: fs.readF
 });
 server.on('tlsClientError', () => {});
 server.listen({ host: '127.0.0.1', port: 0, backlog: 1024 }, () => console.log(`PORT ${server.address().port}`));
-setTimeout(() => process.exit(0), Number(args.ttl ?? 1800) * 1000).unref();
-if (stdinIsPipe()) process.stdin.on('end', () => process.exit(0)).resume();
+exitWithDriver(args);
