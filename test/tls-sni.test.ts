@@ -213,4 +213,18 @@ describe.skipIf(!HAVE_OPENSSL)('TLS SNI', () => {
     expect(() => new TlsContext({ key: certs.key, cert: certs.cert, SNICallback: 'x' as never }, true)).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }));
     expect(() => new TlsContext({ SNICallback: () => {} }, false)).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' }));
   });
+
+  it('refuses a bad SNICallback through createServer and createConnection, before any socket exists', async () => {
+    const before = openFdCount();
+    const outcome = (e: unknown) => [(e as Error).name, (e as { code?: string }).code, (e as Error).message];
+    await fx.loop.runUntilComplete(async () => {
+      for (const bad of [5, 'cb', {}, null]) {
+        const got = await fx.loop.createServer(() => new Collector(fx.loop), '127.0.0.1', 0, { ssl: { key: certs.key, cert: certs.cert, SNICallback: bad as never } }).then(() => undefined, outcome);
+        expect(got).toEqual(['TypeError', 'ERR_INVALID_ARG_TYPE', expect.stringMatching(/^The "ssl.SNICallback" argument must be a function. Received /)]);
+      }
+      const client = await fx.loop.createConnection(() => new Collector(fx.loop), '127.0.0.1', 9, { ssl: { SNICallback: () => {} }, serverHostname: 'localhost' }).then(() => undefined, outcome);
+      expect(client).toEqual(['TypeError', 'ERR_INVALID_ARG_VALUE', 'ssl.SNICallback is for a server context']);
+    });
+    expect(openFdCount()).toBe(before);
+  });
 });
