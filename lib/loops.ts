@@ -18,7 +18,9 @@ export type EventLoop = SelectorEventLoop;
 /**
  * A new loop (`new SelectorEventLoop(options)`). `options.io` picks how stream sockets do their
  * I/O: `'uring'` (io_uring completions; epoll when the kernel refuses io_uring), `'epoll'`, or
- * `'auto'` (the default, epoll today). `loop.io` tells which one the loop got.
+ * `'auto'` (the default, epoll today). `loop.io` tells which one the loop got. Another string is
+ * refused with `ERR_INVALID_ARG_VALUE`, a non-string with `ERR_INVALID_ARG_TYPE` (both `TypeError`s,
+ * thrown before any fd is made); unknown keys are ignored, as in every option bag of muxloop.
  */
 export function newEventLoop(options?: SelectorEventLoopOptions): EventLoop {
   return new SelectorEventLoop(options);

@@ -1,11 +1,13 @@
 // The loop core with a fake clock and a scripted selector: the ordering contract
 // (python-anchor.md 2.1, scenarios 18-28) and reliability.md group C, deterministically.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { EventLoop, getEventLoop, getRunningLoop, setEventLoop } from '../lib/loops';
+import { inspect } from 'node:util';
+import { EventLoop, getEventLoop, getRunningLoop, newEventLoop, setEventLoop } from '../lib/loops';
 import { CancelledError, Future, InvalidStateError, wrapFuture } from '../lib/tasks/futures';
 import { EVENT_READ, EVENT_WRITE } from '../lib/selectors';
 import type { ExceptionContext } from '../lib/core/events';
 import { FakeClock, FakeSelector } from './fake';
+import { openFdCount } from './helpers';
 
 let clock: FakeClock;
 let selector: FakeSelector;
@@ -606,5 +608,37 @@ describe('Future', () => {
     const rejected = wrapFuture(Promise.reject(new Error('r')), loop);
     await expect(loop.runUntilComplete(rejected)).rejects.toThrow('r');
     expect(() => wrapFuture(3 as never, loop)).toThrow(TypeError);
+  });
+});
+
+describe('newEventLoop options', () => {
+  it("refuses a bad io: an unknown string is ERR_INVALID_ARG_VALUE, another type ERR_INVALID_ARG_TYPE; no fd is made", () => {
+    const before = openFdCount();
+    for (const io of ['uring2', '', 'URING', 'epoll ']) {
+      expect(() => newEventLoop({ io: io as never })).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', message: `The value of "options.io" must be 'uring', 'epoll' or 'auto'. Received string ${inspect(io)}` }));
+    }
+    for (const io of [1, {}, true, ['uring'], Symbol('uring')]) {
+      expect(() => newEventLoop({ io: io as never })).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }));
+    }
+    expect(() => newEventLoop({ io: 1 as never })).toThrow('The "options.io" argument must be of type string. Received number 1');
+    // The options bag itself: an object or undefined.
+    for (const options of [null, 5, 'uring']) {
+      expect(() => newEventLoop(options as never)).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }));
+    }
+    expect(openFdCount()).toBe(before);
+  });
+
+  it('ignores unknown keys, as every option bag of the project does; the valid modes still work', () => {
+    const before = openFdCount();
+    const loop = newEventLoop({ iO: 'uring', bogus: 1 } as never);
+    expect(loop.io).toBe('epoll');
+    loop.close();
+    // null, like undefined, is the default.
+    for (const io of ['auto', 'epoll', 'uring', undefined, null] as const) {
+      const l = newEventLoop({ io: io as never });
+      expect(['epoll', 'uring']).toContain(l.io);
+      l.close();
+    }
+    expect(openFdCount()).toBe(before);
   });
 });

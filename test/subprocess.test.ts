@@ -4,7 +4,7 @@
 // (fixtures/subprocess.cjs). Every test ends with the fd leak check; children are checked to be
 // reaped (waitid on the pid says ECHILD: neither running nor a zombie of ours).
 import { execFile } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { binding } from '../lib/core/native';
 import { pendingOrphans } from '../lib/net/child_watcher';
 import { DEVNULL, PIPE, STDOUT, SubprocessProtocol, type SubprocessTransport } from '../lib/net/subprocess';
 import { createSubprocessExec, createSubprocessShell, type Process } from '../lib/streams/subprocess';
+import type { Future } from '../lib/tasks/futures';
 import { EventLoop } from '../lib/loops';
 import { availableSelectors } from '../lib/selectors';
 import { openFdCount, useRealLoop } from './helpers';
@@ -34,6 +35,15 @@ async function gone(pid: number, seconds = 10): Promise<boolean> {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return false;
+}
+
+/** The pids of this process's children (every thread's), from /proc. */
+function childPids(): number[] {
+  const pids: number[] = [];
+  for (const task of readdirSync('/proc/self/task')) {
+    pids.push(...readFileSync(`/proc/self/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+  }
+  return pids.sort((a, b) => a - b);
 }
 
 function procState(pid: number): string | undefined {
@@ -243,6 +253,85 @@ describe.each(['pidfd', 'sigchld'])('subprocesses, %s route', (route) => {
     expect(() => binding.reap(0, -1)).toThrow(RangeError);
     expect(() => binding.sendSignal(1, -1, 1000)).toThrow(RangeError);
     expect(openFdCount()).toBe(before);
+  });
+
+  it('every refused option: a coded TypeError/RangeError naming it, no child spawned, no pipe left', async () => {
+    // `sleep 30` would still run if a refused call had spawned it anyway: no new child may appear.
+    const S = ['sleep', ['30']] as const;
+    const cases: Array<[string, () => Future<Process>, string, string, RegExp?]> = [
+      ['empty program', () => createSubprocessExec('', [], { stdout: PIPE }), 'TypeError', 'ERR_INVALID_ARG_VALUE', /"program".*empty/],
+      ['NUL in program', () => createSubprocessExec('sle\0ep', ['30'], { stdout: PIPE }), 'TypeError', 'ERR_INVALID_ARG_VALUE'],
+      ['program not a string', () => createSubprocessExec(42 as never, ['30']), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"program"/],
+      ['NUL in cmd', () => createSubprocessShell('sleep 30\0', { stdout: PIPE }), 'TypeError', 'ERR_INVALID_ARG_VALUE'],
+      ['cmd not a string', () => createSubprocessShell(['sleep 30'] as never), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"cmd"/],
+      ['args a string', () => createSubprocessExec(S[0], '30' as never), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"args"/],
+      ['args null', () => createSubprocessExec(S[0], null as never, { stdout: PIPE }), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"args"/],
+      ['args[1] a number', () => createSubprocessExec(S[0], ['30', 1] as never, { stdout: PIPE }), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"args\[1\]"/],
+      // A hole is undefined, not a string (forEach would skip it).
+      // eslint-disable-next-line no-sparse-arrays
+      ['args with a hole', () => createSubprocessExec(S[0], [, '30'] as never, { stdout: PIPE }), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"args\[0\]"/],
+      ['options a number', () => createSubprocessExec(S[0], ['30'], 5 as never), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"options"/],
+      ['options a string', () => createSubprocessShell('sleep 30', 'x' as never), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"options"/],
+      ['options.loop not a loop', () => createSubprocessExec(S[0], ['30'], { loop: {} as never }), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"options.loop"/],
+      ['options.limit a string', () => createSubprocessExec(S[0], ['30'], { limit: '1' as never, stdout: PIPE }), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"options.limit"/],
+      ['options.limit NaN', () => createSubprocessExec(S[0], ['30'], { limit: NaN, stdout: PIPE }), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"options.limit"/],
+      ['stdin an unknown string', () => createSubprocessExec(S[0], ['30'], { stdin: 'inherit' as never }), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"options.stdin".*Received string 'inherit'/],
+      ['stdin an empty string', () => createSubprocessExec(S[0], ['30'], { stdin: '' as never }), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"options.stdin"/],
+      ['stdin true', () => createSubprocessExec(S[0], ['30'], { stdin: true as never }), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"options.stdin"/],
+      ['stdin a plain object', () => createSubprocessExec(S[0], ['30'], { stdin: {} as never }), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"options.stdin"/],
+      ['stdin STDOUT', () => createSubprocessExec(S[0], ['30'], { stdin: STDOUT }), 'RangeError', 'ERR_OUT_OF_RANGE', /"options.stdin"/],
+      ['stdout negative', () => createSubprocessExec(S[0], ['30'], { stdin: PIPE, stdout: -4 }), 'RangeError', 'ERR_OUT_OF_RANGE', /"options.stdout"/],
+      ['stdout not an integer', () => createSubprocessExec(S[0], ['30'], { stdin: PIPE, stdout: 1.5 }), 'RangeError', 'ERR_OUT_OF_RANGE', /"options.stdout"/],
+      ['stdout NaN', () => createSubprocessExec(S[0], ['30'], { stdin: PIPE, stdout: NaN }), 'RangeError', 'ERR_OUT_OF_RANGE', /"options.stdout"/],
+      ['stdout beyond an int', () => createSubprocessExec(S[0], ['30'], { stdin: PIPE, stdout: 2 ** 31 }), 'RangeError', 'ERR_OUT_OF_RANGE', /"options.stdout"/],
+      ['stderr a fileno() that is not an fd', () => createSubprocessExec(S[0], ['30'], { stdin: PIPE, stderr: { fileno: () => -5 } }), 'RangeError', 'ERR_OUT_OF_RANGE'],
+      // Pipes for stdin and stdout are made before the spawn finds fd 9999 closed: they are closed again.
+      ['stderr an fd that is not open', () => createSubprocessExec(S[0], ['30'], { stdin: PIPE, stdout: PIPE, stderr: 9999 }), 'Error', 'EBADF'],
+      ['cwd a number', () => createSubprocessExec(S[0], ['30'], { stdout: PIPE, cwd: 5 as never }), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"options.cwd"/],
+      ['cwd null', () => createSubprocessExec(S[0], ['30'], { stdout: PIPE, cwd: null as never }), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"options.cwd"/],
+      ['NUL in cwd', () => createSubprocessExec(S[0], ['30'], { stdout: PIPE, cwd: '/\0tmp' }), 'TypeError', 'ERR_INVALID_ARG_VALUE'],
+      ['env a string', () => createSubprocessExec(S[0], ['30'], { stdout: PIPE, env: 'A=1' as never }), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"options.env"/],
+      ['env null', () => createSubprocessExec(S[0], ['30'], { stdout: PIPE, env: null as never }), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"options.env"/],
+      // Object.entries of these gives "0=A=1" and nothing: both would run the child with a wrong environment.
+      ['env an array', () => createSubprocessExec(S[0], ['30'], { stdout: PIPE, env: ['A=1'] as never }), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"options.env"/],
+      ['env a Map', () => createSubprocessExec(S[0], ['30'], { stdout: PIPE, env: new Map([['A', '1']]) as never }), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"options.env"/],
+      ['env value a number', () => createSubprocessExec(S[0], ['30'], { stdout: PIPE, env: { A: 1 } as never }), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"options.env.A"/],
+      ['env value null', () => createSubprocessExec(S[0], ['30'], { stdout: PIPE, env: { A: null } as never }), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"options.env.A"/],
+      ['env value a Buffer', () => createSubprocessExec(S[0], ['30'], { stdout: PIPE, env: { A: Buffer.from('1') } as never }), 'TypeError', 'ERR_INVALID_ARG_TYPE', /"options.env.A"/],
+      ['env name empty', () => createSubprocessExec(S[0], ['30'], { stdout: PIPE, env: { '': 'x' } }), 'TypeError', 'ERR_INVALID_ARG_VALUE', /options.env/],
+      ['NUL in an env value', () => createSubprocessExec(S[0], ['30'], { stdout: PIPE, env: { A: 'x\0y' } }), 'TypeError', 'ERR_INVALID_ARG_VALUE'],
+      ['asyncio\'s refused encoding', () => createSubprocessExec(S[0], ['30'], { stdout: PIPE, encoding: 'utf8' } as never), 'TypeError', 'ERR_INVALID_ARG_VALUE', /options.encoding/],
+    ];
+    const before = openFdCount();
+    const childrenBefore = childPids();
+    const outcomes = await fixture.loop.runUntilComplete(async () => {
+      const list: Array<[string, string, string | undefined, string]> = [];
+      for (const [what, start] of cases) {
+        try {
+          const proc = await start();
+          proc.kill();
+          await proc.wait();
+          list.push([what, 'resolved', undefined, '']);
+        } catch (error) {
+          list.push([what, (error as Error).constructor.name, (error as { code?: string }).code, (error as Error).message]);
+        }
+      }
+      return list;
+    });
+    expect(outcomes.map(([what, kind, code]) => [what, kind, code])).toEqual(cases.map(([what, , kind, code]) => [what, kind, code]));
+    cases.forEach(([, , , , message], i) => {
+      if (message !== undefined) expect(outcomes[i]![3]).toMatch(message);
+    });
+    expect(childPids()).toEqual(childrenBefore);
+    expect(openFdCount()).toBe(before);
+  });
+
+  it('unknown option keys are ignored (the convention of every option bag here)', async () => {
+    const out = await fixture.loop.runUntilComplete(async () => {
+      const proc = await createSubprocessExec('echo', ['hi'], { stdout: PIPE, bogus: 1, Stdin: 'x' } as never);
+      return (await proc.communicate())[0]?.toString();
+    });
+    expect(out).toBe('hi\n');
   });
 
   it('the loop closed while a child runs: its pipes close, and it is reaped when it ends', async () => {

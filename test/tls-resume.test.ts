@@ -138,4 +138,49 @@ describe.skipIf(!HAVE_OPENSSL)('TLS session resumption', () => {
       await new Promise((resolve) => server.close(resolve));
     }
   });
+  it('every refused sslSession: a coded error before any connection is made; startTls leaves the transport open; servers refuse one', async () => {
+    let connections = 0;
+    const server = tls.createServer({ key: certs.key, cert: certs.cert }, (s) => s.end());
+    server.on('connection', () => connections++);
+    const port = await listen(server);
+    const before = openFdCount();
+    const outcome = (e: unknown) => [(e as Error).name, (e as { code?: string }).code, (e as Error).message];
+    try {
+      await fx.loop.runUntilComplete(async () => {
+        const connect = (sslSession: unknown) =>
+          fx.loop.createConnection(() => new Collector(fx.loop), '127.0.0.1', port, { ssl: { ca: certs.cert }, serverHostname: 'localhost', sslSession: sslSession as Buffer }).then(() => ['connected'], outcome);
+        for (const bad of [5, {}, [1, 2], true, 'text', new ArrayBuffer(4), new DataView(new ArrayBuffer(4))]) {
+          expect(await connect(bad)).toEqual(['TypeError', 'ERR_INVALID_ARG_TYPE', expect.stringMatching(/^The "sslSession" argument must be a Buffer or Uint8Array. Received /)]);
+        }
+        for (const bad of [Buffer.from('not a session'), Buffer.alloc(0), new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01])]) {
+          expect(await connect(bad)).toEqual(['TypeError', 'ERR_INVALID_ARG_VALUE', expect.stringContaining('"session" argument is not a TLS session')]);
+        }
+        // Refused before a socket was made: the server never saw a connection.
+        expect(connections).toBe(0);
+
+        // startTls: every refusal leaves the plain transport open and usable (the caller owns it).
+        const [raw, plain] = await fx.loop.createConnection(() => new Collector(fx.loop), '127.0.0.1', port);
+        for (const bad of [5, Buffer.from('junk')]) {
+          const error = await fx.loop.startTls(raw, plain, { ca: certs.cert }, { serverHostname: 'localhost', sslSession: bad as Buffer }).then(() => undefined, (e: unknown) => e);
+          expect(outcome(error).slice(0, 2)).toEqual(['TypeError', typeof bad === 'number' ? 'ERR_INVALID_ARG_TYPE' : 'ERR_INVALID_ARG_VALUE']);
+          expect(raw.isClosing()).toBe(false);
+        }
+        raw.close();
+        await plain.done;
+
+        // Servers: a session is for clients; refused like connectAcceptedSocket and wrapTls refuse it.
+        const serverSsl = { key: certs.key, cert: certs.cert };
+        for (const [bad, code] of [[Buffer.alloc(1), 'ERR_INVALID_ARG_VALUE'], [5, 'ERR_INVALID_ARG_TYPE']] as const) {
+          const tcp = await fx.loop.createServer(() => new Collector(fx.loop), '127.0.0.1', 0, { ssl: serverSsl, sslSession: bad as Buffer }).then(() => undefined, outcome);
+          expect(tcp?.slice(0, 2)).toEqual(['TypeError', code]);
+          const unix = await fx.loop.createUnixServer(() => new Collector(fx.loop), `\0muxloop-optcheck-${process.pid}`, { ssl: serverSsl, sslSession: bad as Buffer }).then(() => undefined, outcome);
+          expect(unix?.slice(0, 2)).toEqual(['TypeError', code]);
+        }
+        expect(connections).toBe(1);
+      });
+      expect(openFdCount()).toBe(before);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
 });

@@ -5,7 +5,7 @@ import * as tls from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { TlsContext, type TlsOptions } from '../lib/net/tls';
 import { availableSelectors } from '../lib/selectors';
-import { useRealLoop } from './helpers';
+import { openFdCount, useRealLoop } from './helpers';
 import { makeNamedCert } from './tls-certs';
 import { Collector, HAVE_OPENSSL, certs, connectTls, listen, sleepTick } from './tls-helpers';
 
@@ -140,8 +140,91 @@ describe.skipIf(!HAVE_OPENSSL)('TLS SNI', () => {
     a.close();
   });
 
+  it('a bad answer or none fails that handshake with a clear error; the server keeps serving, nothing leaks', async () => {
+    const a = new TlsContext(named['a.test']!, true);
+    const client = new TlsContext({}, false);
+    const closed = new TlsContext(named['b.test']!, true);
+    closed.close();
+    const apps: Collector[] = [];
+    const before = openFdCount();
+    await fx.loop.runUntilComplete(async () => {
+      const server = await fx.loop.createServer(() => {
+        const app = new Collector(fx.loop);
+        app.onData = (d) => app.transport.write(d);
+        apps.push(app);
+        return app;
+      }, '127.0.0.1', 0, {
+        sslHandshakeTimeout: 0.5,
+        ssl: {
+          key: certs.key,
+          cert: certs.cert,
+          SNICallback: (name, cb) => {
+            const answers: Record<string, () => void> = {
+              'number.test': () => cb(null, 42 as never),
+              'string.test': () => cb(null, 'a.test' as never),
+              'client.test': () => cb(null, client),
+              'closed.test': () => cb(null, closed),
+              'nokey.test': () => cb(null, {}),
+              'twice.test': () => {
+                cb(null, a);
+                cb(null, 42 as never); // a second answer is ignored
+              },
+              'silent.test': () => {}, // never answers: the handshake timeout ends it
+              'text-error.test': () => cb('refused' as never),
+            };
+            (answers[name] ?? (() => cb(null, a)))();
+          },
+        },
+      });
+      const port = (server.sockets[0]!.getsockname() as [string, number])[1];
+      const got: Record<string, string> = {};
+      for (const name of ['number.test', 'string.test', 'client.test', 'closed.test', 'nokey.test', 'silent.test', 'text-error.test']) {
+        got[name] = await nodeClientCN(port, name);
+        // Every refusal leaves the server serving the next client.
+        got[`${name} then`] = await nodeClientCN(port, 'a.test');
+      }
+      got['twice.test'] = await nodeClientCN(port, 'twice.test');
+      for (const [name, cn] of Object.entries(got)) {
+        if (name.endsWith(' then') || name === 'twice.test') expect([name, cn]).toEqual([name, 'a.test']);
+        else expect([name, cn]).toEqual([name, expect.stringMatching(/^error:/)]);
+      }
+      server.close();
+      await server.waitClosed();
+    });
+    // A bad answer is the callback's bug: reported, with the option named and the value received.
+    // A refusal (cb(error), here a string) and no answer are not bugs and are not reported.
+    const reported = fx.errors.map((e) => [e.message, (e.exception as Error).name, (e.exception as { code?: string }).code, (e.exception as Error).message]);
+    fx.errors.length = 0;
+    expect(reported).toEqual([
+      ['ssl.SNICallback() answered a bad context', 'TypeError', 'ERR_INVALID_ARG_TYPE', 'ssl.SNICallback must answer a server TlsContext, TLS options or null. Received number 42'],
+      ['ssl.SNICallback() answered a bad context', 'TypeError', 'ERR_INVALID_ARG_TYPE', "ssl.SNICallback must answer a server TlsContext, TLS options or null. Received string 'a.test'"],
+      ['ssl.SNICallback() answered a bad context', 'TypeError', 'ERR_INVALID_ARG_VALUE', 'ssl.SNICallback answered a client context, a server one is needed'],
+      ['ssl.SNICallback() answered a bad context', 'Error', 'ERR_TLS_CONTEXT_CLOSED', 'ssl.SNICallback answered a closed TlsContext'],
+      ['ssl.SNICallback() answered a bad context', 'TypeError', 'ERR_TLS_MISSING_CERT', 'a server context needs options.cert and options.key'],
+    ]);
+    // Only the clients that got a.test reached the app.
+    expect(apps.filter((app) => app.transport !== undefined).length).toBe(8);
+    a.close();
+    client.close();
+    expect(openFdCount()).toBe(before);
+  });
+
   it('refuses a bad SNICallback option', () => {
     expect(() => new TlsContext({ key: certs.key, cert: certs.cert, SNICallback: 'x' as never }, true)).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }));
     expect(() => new TlsContext({ SNICallback: () => {} }, false)).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' }));
+  });
+
+  it('refuses a bad SNICallback through createServer and createConnection, before any socket exists', async () => {
+    const before = openFdCount();
+    const outcome = (e: unknown) => [(e as Error).name, (e as { code?: string }).code, (e as Error).message];
+    await fx.loop.runUntilComplete(async () => {
+      for (const bad of [5, 'cb', {}, null]) {
+        const got = await fx.loop.createServer(() => new Collector(fx.loop), '127.0.0.1', 0, { ssl: { key: certs.key, cert: certs.cert, SNICallback: bad as never } }).then(() => undefined, outcome);
+        expect(got).toEqual(['TypeError', 'ERR_INVALID_ARG_TYPE', expect.stringMatching(/^The "ssl.SNICallback" argument must be a function. Received /)]);
+      }
+      const client = await fx.loop.createConnection(() => new Collector(fx.loop), '127.0.0.1', 9, { ssl: { SNICallback: () => {} }, serverHostname: 'localhost' }).then(() => undefined, outcome);
+      expect(client).toEqual(['TypeError', 'ERR_INVALID_ARG_VALUE', 'ssl.SNICallback is for a server context']);
+    });
+    expect(openFdCount()).toBe(before);
   });
 });

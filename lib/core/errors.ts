@@ -36,6 +36,11 @@ export function invalidArgType(name: string, expected: string, value: unknown): 
   );
 }
 
+/** `TypeError` with code `ERR_INVALID_ARG_VALUE` (Node's kind for it): a value of the right type that is not one of those allowed. */
+export function invalidArgValue(name: string, expected: string, value: unknown): CodedError {
+  return codedError('ERR_INVALID_ARG_VALUE', `The value of "${name}" must be ${expected}. Received ${describe(value)}`, TypeError);
+}
+
 /** `RangeError` with code `ERR_OUT_OF_RANGE`. */
 export function outOfRange(name: string, expected: string, value: unknown): CodedError {
   return codedError(

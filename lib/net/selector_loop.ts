@@ -9,7 +9,7 @@
  * @packageDocumentation
  */
 import { getEventLoop as anyEventLoop, getRunningLoop as anyRunningLoop, type Handle } from '../core/events';
-import { invalidArgType } from '../core/errors';
+import { invalidArgType, invalidArgValue } from '../core/errors';
 import { BaseEventLoop, checkCallable, type EventLoopOptions, loopClosed } from '../loop/base_loop';
 import { EVENT_READ, EVENT_WRITE, type FileObject, fileobjToFd } from '../selectors';
 import type { Address, Socket, SocketAddress } from '../socket';
@@ -61,10 +61,10 @@ export class SelectorEventLoop extends BaseEventLoop {
 
   /** A loop over `options.selector` (default `DefaultSelector`); `options.io` picks the stream I/O engine. */
   constructor(options: SelectorEventLoopOptions = {}) {
-    const io = options.io ?? 'auto';
-    if (io !== 'uring' && io !== 'epoll' && io !== 'auto') {
-      throw invalidArgType('io', "'uring', 'epoll' or 'auto'", io);
-    }
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+    const io: unknown = options.io ?? 'auto';
+    if (typeof io !== 'string') throw invalidArgType('options.io', 'of type string', io);
+    if (io !== 'uring' && io !== 'epoll' && io !== 'auto') throw invalidArgValue('options.io', "'uring', 'epoll' or 'auto'", io);
     super(options);
     if (io !== 'uring') return;
     const refusal = uringRefusal();

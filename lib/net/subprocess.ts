@@ -20,7 +20,7 @@
  * @packageDocumentation
  */
 import { constants as osConstants } from 'node:os';
-import { codedError, describe, invalidArgType } from '../core/errors';
+import { codedError, describe, invalidArgType, invalidArgValue } from '../core/errors';
 import { binding } from '../core/native';
 import { fileobjToFd } from '../selectors';
 import { resolveSignal, type SignalLike } from '../loop/signals';
@@ -131,11 +131,14 @@ interface Checked {
 /** Every argument checked before anything is made (a bad one leaks nothing). */
 function checkArguments(program: unknown, args: unknown, options: unknown): Checked {
   if (typeof program !== 'string') throw invalidArgType('program', 'of type string', program);
+  // Node's spawn refuses it too; execve('') would only say ENOENT.
+  if (program === '') throw invalidArgValue('program', 'a non-empty string', program);
   if (args !== undefined && !Array.isArray(args)) throw invalidArgType('args', 'an Array of strings', args);
   const argList = (args ?? []) as unknown[];
-  argList.forEach((arg, i) => {
-    if (typeof arg !== 'string') throw invalidArgType(`args[${i}]`, 'of type string', arg);
-  });
+  // An index loop, not forEach: a hole is undefined, not skipped.
+  for (let i = 0; i < argList.length; i++) {
+    if (typeof argList[i] !== 'string') throw invalidArgType(`args[${i}]`, 'of type string', argList[i]);
+  }
   if (options !== undefined && (options === null || typeof options !== 'object')) throw invalidArgType('options', 'an object', options);
   const opts = (options ?? {}) as Record<string, unknown>;
   // asyncio refuses text mode and buffering (ValueError): bytes only, unbuffered.
@@ -152,7 +155,10 @@ function checkArguments(program: unknown, args: unknown, options: unknown): Chec
   if (opts.cwd !== undefined && typeof opts.cwd !== 'string') throw invalidArgType('options.cwd', 'of type string', opts.cwd);
   let env: string[] | undefined;
   if (opts.env !== undefined) {
-    if (opts.env === null || typeof opts.env !== 'object') throw invalidArgType('options.env', 'an object of strings', opts.env);
+    // An Array or a Map is an object too, but Object.entries of it is not the environment meant.
+    if (opts.env === null || typeof opts.env !== 'object' || Array.isArray(opts.env) || opts.env instanceof Map) {
+      throw invalidArgType('options.env', 'an object of strings', opts.env);
+    }
     env = [];
     for (const [key, value] of Object.entries(opts.env as Record<string, unknown>)) {
       if (value === undefined) continue;

@@ -53,7 +53,9 @@ export interface TlsOptions {
    * `TlsContext` (prepare them once: an options object here builds a new SSL_CTX per handshake),
    * or `callback(null)` to keep this context's certificate, or `callback(error)` to refuse the
    * connection. The chosen context lends its certificate, key and chain; verification, ALPN and
-   * tickets stay this context's (as Node's). Not called for a client that sends no name.
+   * tickets stay this context's (as Node's). Not called for a client that sends no name. A throw
+   * or a bad answer (not an open server `TlsContext`, options or null) fails that handshake only
+   * and reaches the loop's exception handler; no answer lets `sslHandshakeTimeout` end it.
    */
   SNICallback?: SNICallback;
 }
@@ -70,6 +72,7 @@ export class TlsContext {
   /** @internal */ readonly requestCert: boolean;
   /** @internal */ readonly checkServerIdentity: (hostname: string, cert: tls.PeerCertificate) => Error | undefined;
   /** @internal */ readonly sniCallback: SNICallback | undefined;
+  #closed = false;
 
   /**
    * Builds a context from `tls.createSecureContext`-style options. Errors: `TypeError` for a
@@ -118,8 +121,14 @@ export class TlsContext {
     this.sniCallback = o.SNICallback;
   }
 
+  /** @internal `close()` ran (an SNICallback answer must not be a closed context). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Frees this context's SSL_CTX reference (live connections keep theirs). Idempotent. */
   close(): void {
+    this.#closed = true;
     this.native.close();
   }
 }

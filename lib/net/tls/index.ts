@@ -25,6 +25,7 @@
  * @packageDocumentation
  */
 import { codedError, invalidArgType } from '../../core/errors';
+import { binding } from '../../core/native';
 import type { BaseProtocol, Transport } from '../protocols';
 import type { SelectorEventLoop } from '../selector_loop';
 import { TlsContext, toTlsContext, type SNICallback, type TlsOptions } from './context';
@@ -43,7 +44,10 @@ export interface WrapTlsOptions {
   sslHandshakeTimeout?: number;
   /** Seconds; default 30 (asyncio's). */
   sslShutdownTimeout?: number;
-  /** Client: a session from an earlier connection (`getExtraInfo('sslSession')`) to resume. */
+  /**
+   * Client: a session from an earlier connection (`getExtraInfo('sslSession')`) to resume. Bytes
+   * that are no session are refused (`ERR_INVALID_ARG_VALUE`) with `raw` left as it was.
+   */
   sslSession?: Buffer | Uint8Array;
   /** Call `protocol.connectionMade(tlsTransport)` after the handshake (default true; `loop.startTls` passes false, as asyncio). */
   callConnectionMade?: boolean;
@@ -54,6 +58,21 @@ function checkSession(value: unknown, serverSide: boolean): Buffer | Uint8Array 
   if (!(value instanceof Uint8Array)) throw invalidArgType('sslSession', 'a Buffer or Uint8Array', value);
   if (serverSide) throw codedError('ERR_INVALID_ARG_VALUE', 'sslSession is for the client side', TypeError);
   return value;
+}
+
+/**
+ * Decodes `session` once with a throwaway client engine of `context`: a Buffer that is no session
+ * is refused (`ERR_INVALID_ARG_VALUE`) before a socket exists or a caller's transport changes
+ * hands, instead of failing the handshake after the connection was made.
+ */
+function checkSessionBytes(context: TlsContext, session: Buffer | Uint8Array | undefined): void {
+  if (session === undefined) return;
+  const probe = new binding.TlsEngine(context.native);
+  try {
+    probe.setSession(session);
+  } finally {
+    probe.close();
+  }
 }
 
 function checkDelay(value: unknown, name: string): number | undefined {
@@ -97,6 +116,8 @@ export async function wrapTls(
     raw.close();
     throw error;
   }
+  // An argument error: the plain transport stays as it was, the caller's to use or close.
+  checkSessionBytes(context, sslSession);
   const waiter = loop.createFuture<void>();
   const proto = new SSLProtocol(loop, protocol, context, { serverSide, serverHostname: options.serverHostname, sslHandshakeTimeout, sslShutdownTimeout, sslSession, callConnectionMade: options.callConnectionMade }, waiter);
   raw.setProtocol(proto);
@@ -116,7 +137,11 @@ export interface SslOptions {
   sslHandshakeTimeout?: number;
   /** Seconds; default 30. */
   sslShutdownTimeout?: number;
-  /** Client: a session from an earlier connection (`getExtraInfo('sslSession')`) to resume. */
+  /**
+   * Client: a session from an earlier connection (`getExtraInfo('sslSession')`) to resume. Bytes
+   * that are no session are refused (`ERR_INVALID_ARG_VALUE`) before a socket is made; servers
+   * refuse the option.
+   */
   sslSession?: Buffer | Uint8Array | null;
 }
 
@@ -141,6 +166,7 @@ export function tlsServerFactory(loop: SelectorEventLoop, factory: () => BasePro
   const context = toTlsContext(options.ssl, true);
   const sslHandshakeTimeout = checkDelay(options.sslHandshakeTimeout, 'sslHandshakeTimeout');
   const sslShutdownTimeout = checkDelay(options.sslShutdownTimeout, 'sslShutdownTimeout');
+  checkSession(options.sslSession, true); // refused: a session is for clients (as wrapTls and connectAcceptedSocket)
   return () => new SSLProtocol(loop, factory(), context, { serverSide: true, sslHandshakeTimeout, sslShutdownTimeout });
 }
 
@@ -166,6 +192,7 @@ export function prepareTls<P extends BaseProtocol>(
   const sslHandshakeTimeout = checkDelay(options.sslHandshakeTimeout, 'sslHandshakeTimeout');
   const sslShutdownTimeout = checkDelay(options.sslShutdownTimeout, 'sslShutdownTimeout');
   const sslSession = checkSession(options.sslSession, serverSide);
+  checkSessionBytes(context, sslSession);
   return async (makeRaw) => {
     const app = factory();
     const waiter = loop.createFuture<void>();

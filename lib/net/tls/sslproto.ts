@@ -20,7 +20,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
-import { codedError } from '../../core/errors';
+import { codedError, describe } from '../../core/errors';
 import { binding, type NativeTlsEngine, type NativeTlsInfo } from '../../core/native';
 import type { Future } from '../../tasks/futures';
 import type { BaseProtocol, BufferedProtocol, BytesLike, Protocol, Transport } from '../protocols';
@@ -261,8 +261,18 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
         return;
       }
       let made: TlsContext | undefined;
+      let ctx: TlsContext | undefined;
       try {
-        const ctx = chosen === undefined || chosen === null ? undefined : chosen instanceof TlsContextClass ? chosen : (made = toTlsContext(chosen, true));
+        ctx = chosen instanceof TlsContextClass ? checkSniContext(chosen) : (made = sniOptions(chosen));
+      } catch (exception) {
+        // A bad answer is the callback's bug (as a throw from it is): reported, and only this
+        // handshake fails.
+        made?.close();
+        this.loop.callExceptionHandler({ message: 'ssl.SNICallback() answered a bad context', exception, transport: this.appTransport });
+        this.fatal(exception as Error);
+        return;
+      }
+      try {
         this.handle(engine.resumeSni(ctx?.native));
       } catch (exception) {
         this.fatal(exception as Error);
@@ -463,6 +473,22 @@ let sealScratch: Buffer | undefined;
 /** Ciphertext read size: asyncio's max read, 256 KiB (transports/base.ts MAX_READ_SIZE). */
 const READ_SCRATCH = 256 * 1024;
 let readScratch: Buffer | undefined;
+
+/** What `SNICallback` may answer with a prepared context: an open server one. */
+function checkSniContext(ctx: TlsContext): TlsContext {
+  if (!ctx.serverSide) throw codedError('ERR_INVALID_ARG_VALUE', 'ssl.SNICallback answered a client context, a server one is needed', TypeError);
+  if (ctx.closed) throw codedError('ERR_TLS_CONTEXT_CLOSED', 'ssl.SNICallback answered a closed TlsContext');
+  return ctx;
+}
+
+/** `SNICallback`'s answer other than a `TlsContext`: null/undefined (keep this one) or TLS options. */
+function sniOptions(chosen: unknown): TlsContext | undefined {
+  if (chosen === undefined || chosen === null) return undefined;
+  if (typeof chosen !== 'object') {
+    throw codedError('ERR_INVALID_ARG_TYPE', `ssl.SNICallback must answer a server TlsContext, TLS options or null. Received ${describe(chosen)}`, TypeError);
+  }
+  return toTlsContext(chosen, true);
+}
 
 function sniName(host: string | undefined): string | undefined {
   // RFC 6066 3: literal IP addresses are not permitted in SNI.
