@@ -181,7 +181,7 @@ export function createServer(loop: SelectorEventLoop, protocolFactory: ProtocolF
     const factory = wantsTls(opts) ? tlsServerFactory(loop, plainFactory, opts) : plainFactory;
     const backlog = checkBacklog(opts.backlog);
     const { family = AF_UNSPEC, flags = AI_PASSIVE, reuseAddress = true, reusePort = false, startServing = true } = opts;
-    if (reusePort && SO_REUSEPORT === undefined) throw codedError('ERR_NOT_SUPPORTED', 'SO_REUSEPORT is not supported on loop platform');
+    if (reusePort && SO_REUSEPORT === undefined) throw codedError('ERR_NOT_SUPPORTED', 'SO_REUSEPORT is not supported on this platform');
     const sockets: Socket[] = [];
     if (opts.sock !== undefined && opts.sock !== null) {
       if ((host !== undefined && host !== null) || (port !== undefined && port !== null)) {
