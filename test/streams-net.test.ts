@@ -55,6 +55,22 @@ async function echoLines(reader: StreamReader, writer: StreamWriter): Promise<vo
   await closeWriter(writer);
 }
 
+describe('streams: options.loop', () => {
+  it('a value that is not a loop is refused with ERR_INVALID_ARG_TYPE, thrown (no Future could carry it)', () => {
+    const calls = [
+      (bad: never) => openConnection('127.0.0.1', 1, { loop: bad }),
+      (bad: never) => openUnixConnection('/nonexistent', { loop: bad }),
+      (bad: never) => startServer(() => undefined, '127.0.0.1', 0, { loop: bad }),
+      (bad: never) => startUnixServer(() => undefined, '/nonexistent', { loop: bad }),
+    ];
+    for (const call of calls) {
+      for (const bad of [{}, 5, 'loop', { createFuture: () => undefined }]) {
+        expect(() => call(bad as never)).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('"options.loop"') }));
+      }
+    }
+  });
+});
+
 describe.each(KINDS)('%s backend: streams over loopback', (kind: LoopKind) => {
   const fixture = useRealLoop(kind);
   let loop: EventLoop;

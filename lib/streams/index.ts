@@ -8,13 +8,13 @@
  */
 import { invalidArgType, outOfRange } from '../core/errors';
 import type { Future } from '../tasks/futures';
-import { getRunningLoop, type SelectorEventLoop } from '../net/selector_loop';
+import type { SelectorEventLoop } from '../net/selector_loop';
 import type { BaseProtocol, ProtocolFactory, Transport } from '../net/protocols';
 import type { Server } from '../net/server';
 import type { CreateConnectionOptions, CreateServerOptions, CreateUnixServerOptions } from '../net/servers';
 import type { Socket } from '../socket';
 import { DEFAULT_LIMIT, StreamReader } from './reader';
-import { type ClientConnectedCallback, StreamReaderProtocol } from './protocol';
+import { type ClientConnectedCallback, StreamReaderProtocol, streamsLoop } from './protocol';
 import { StreamWriter } from './writer';
 
 export { IncompleteReadError, LimitOverrunError, StreamReader, type ReadOptions } from './reader';
@@ -81,7 +81,7 @@ function connect<O extends StreamOptions>(
   options: O | undefined,
   call: (loop: SelectorEventLoop, factory: ProtocolFactory<StreamReaderProtocol>, rest: Omit<O, 'limit' | 'loop'>) => Future<[Transport, BaseProtocol]>,
 ): Future<[StreamReader, StreamWriter]> {
-  const loop = options?.loop ?? getRunningLoop(); // no loop: nothing could settle a Future
+  const loop = streamsLoop(options?.loop, 'createConnection');
   let parsed;
   try {
     parsed = splitOptions(options);
@@ -105,7 +105,7 @@ function serve<O extends StreamOptions>(
   options: O | undefined,
   call: (loop: SelectorEventLoop, factory: ProtocolFactory<StreamReaderProtocol>, rest: Omit<O, 'limit' | 'loop'>) => Future<Server>,
 ): Future<Server> {
-  const loop = options?.loop ?? getRunningLoop(); // no loop: nothing could settle a Future
+  const loop = streamsLoop(options?.loop, 'createServer');
   try {
     if (typeof clientConnected !== 'function') throw invalidArgType('clientConnected', 'a function', clientConnected);
     const { limit, rest } = splitOptions(options);

@@ -5,7 +5,7 @@
  */
 import { invalidArgType } from '../core/errors';
 import type { Future } from '../tasks/futures';
-import { getEventLoop, type SelectorEventLoop } from '../net/selector_loop';
+import { getEventLoop, getRunningLoop, type SelectorEventLoop } from '../net/selector_loop';
 import { type BaseTransport, Protocol, type Transport } from '../net/protocols';
 import { isGenerator, isThenable, type Task } from '../tasks/tasks';
 import { connectionLostError, StreamReader } from './reader';
@@ -186,4 +186,18 @@ export class StreamReaderProtocol extends FlowControlProtocol {
     this.loop.callExceptionHandler({ message: 'Unhandled exception in client_connected_cb', exception: error, transport });
     transport.close();
   }
+}
+
+/**
+ * @internal The loop of a streams call: `options.loop`, else the running loop (which throws when
+ * there is none). Thrown, not returned in a Future: without a loop nothing could settle one.
+ * `needs` names a method the loop must have (the call it will make).
+ */
+export function streamsLoop(given: unknown, needs: keyof SelectorEventLoop): SelectorEventLoop {
+  const loop = given ?? getRunningLoop();
+  const candidate = loop as Partial<Record<keyof SelectorEventLoop, unknown>> | null;
+  if (typeof candidate?.createFuture !== 'function' || typeof candidate[needs] !== 'function') {
+    throw invalidArgType('options.loop', 'a SelectorEventLoop', loop);
+  }
+  return loop as SelectorEventLoop;
 }

@@ -14,7 +14,7 @@ import { toBytes } from '../net/transports/base';
 import type { WritePipeTransport } from '../net/transports/pipes';
 import type { Future } from '../tasks/futures';
 import { gather } from '../tasks/helpers';
-import { FlowControlProtocol } from './protocol';
+import { FlowControlProtocol, streamsLoop } from './protocol';
 import { DEFAULT_LIMIT, StreamReader } from './reader';
 import { StreamWriter } from './writer';
 
@@ -218,11 +218,7 @@ function failed<T>(loop: SelectorEventLoop, error: unknown): Future<T> {
 
 function create(options: CreateSubprocessOptions | undefined, start: (loop: SelectorEventLoop, factory: () => SubprocessStreamProtocol, rest: SubprocessOptions) => Future<[SubprocessTransport, SubprocessStreamProtocol]>): Future<Process> {
   if (options !== undefined && options !== null && typeof options !== 'object') return failed(getRunningLoop(), invalidArgType('options', 'an object', options));
-  const loop = options?.loop ?? getRunningLoop();
-  // No Future can carry this one: without a loop nothing could settle it.
-  if (typeof (loop as Partial<SelectorEventLoop>).createFuture !== 'function' || typeof (loop as Partial<SelectorEventLoop>).subprocessExec !== 'function') {
-    throw invalidArgType('options.loop', 'a SelectorEventLoop', loop);
-  }
+  const loop = streamsLoop(options?.loop, 'subprocessExec');
   const { limit = DEFAULT_LIMIT, loop: _loop, stdin = null, stdout = null, stderr = null, ...rest } = options ?? {};
   if (typeof limit !== 'number' || Number.isNaN(limit)) return failed(loop, invalidArgType('options.limit', 'a number', limit));
   if (limit <= 0) return failed(loop, outOfRange('options.limit', '> 0 (Limit cannot be <= 0)', limit));
