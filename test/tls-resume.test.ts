@@ -165,6 +165,14 @@ describe.skipIf(!HAVE_OPENSSL)('TLS session resumption', () => {
           expect(outcome(error).slice(0, 2)).toEqual(['TypeError', typeof bad === 'number' ? 'ERR_INVALID_ARG_TYPE' : 'ERR_INVALID_ARG_VALUE']);
           expect(raw.isClosing()).toBe(false);
         }
+        // So does a bad sslContext (asyncio's start_tls raises before touching the transport).
+        for (const [bad, code] of [[5, 'ERR_INVALID_ARG_TYPE'], [{ cert: 'not a PEM' }, undefined]] as const) {
+          const error = await fx.loop.startTls(raw, plain, bad as never, { serverHostname: 'localhost' }).then(() => undefined, (e: unknown) => e);
+          expect(error).toBeInstanceOf(Error);
+          if (code !== undefined) expect((error as { code?: string }).code).toBe(code);
+          expect(raw.isClosing()).toBe(false);
+        }
+        raw.write('still usable');
         raw.close();
         await plain.done;
 

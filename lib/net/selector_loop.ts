@@ -312,7 +312,8 @@ export class SelectorEventLoop extends BaseEventLoop {
    * resolves with the TLS transport once the handshake and verification succeeded; `protocol`
    * then gets its callbacks (its `connectionMade` is not called again, as asyncio). The old
    * transport must not be used afterwards. Rejects with a coded error and closes the connection
-   * on failure.
+   * when the handshake fails; an argument error (a bad `sslContext` or option) rejects first and
+   * leaves the transport as it was.
    */
   startTls(transport: Transport, protocol: BaseProtocol, sslContext: TlsContext | TlsOptions | true, options?: WrapTlsOptions): Future<Transport> {
     return this.createTask(wrapTls(this, transport, protocol, sslContext, { ...options, callConnectionMade: false })) as unknown as Future<Transport>;

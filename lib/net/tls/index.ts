@@ -93,7 +93,9 @@ function checkDelay(value: unknown, name: string): number | undefined {
  *   `ERR_TLS_SECURE_CONTEXT_UNSUPPORTED`.
  * @returns the app-side transport. Rejects with a coded error (`CERT_HAS_EXPIRED`,
  *   `DEPTH_ZERO_SELF_SIGNED_CERT`, `ERR_TLS_CERT_ALTNAME_INVALID`, `ERR_SSL_*`,
- *   `ERR_TLS_HANDSHAKE_TIMEOUT`, `ECONNRESET`); the raw transport is then closed.
+ *   `ERR_TLS_HANDSHAKE_TIMEOUT`, `ECONNRESET`); the raw transport is then closed. An argument
+ *   error (a bad `ssl` value or options, a context that cannot be built, a bad `sslSession`)
+ *   rejects before the handshake starts and leaves the raw transport as it was.
  */
 export async function wrapTls(
   loop: SelectorEventLoop,
@@ -109,14 +111,9 @@ export async function wrapTls(
   if (options.serverHostname !== undefined && typeof options.serverHostname !== 'string') {
     throw invalidArgType('serverHostname', 'of type string', options.serverHostname);
   }
-  let context: TlsContext;
-  try {
-    context = toTlsContext(ssl, serverSide);
-  } catch (error) {
-    raw.close();
-    throw error;
-  }
-  // An argument error: the plain transport stays as it was, the caller's to use or close.
+  // An argument error (the ssl value, the context it builds, the session): the plain transport
+  // stays as it was, the caller's to use or close, as asyncio's start_tls raises before touching it.
+  const context = toTlsContext(ssl, serverSide);
   checkSessionBytes(context, sslSession);
   const waiter = loop.createFuture<void>();
   const proto = new SSLProtocol(loop, protocol, context, { serverSide, serverHostname: options.serverHostname, sslHandshakeTimeout, sslShutdownTimeout, sslSession, callConnectionMade: options.callConnectionMade }, waiter);
