@@ -25,11 +25,11 @@
  * @packageDocumentation
  */
 import { codedError, invalidArgType } from '../../core/errors';
-import { binding } from '../../core/native';
+import type { NativeTlsEngine } from '../../core/native';
 import type { BaseProtocol, Transport } from '../protocols';
 import type { SelectorEventLoop } from '../selector_loop';
 import { TlsContext, toTlsContext, type SNICallback, type TlsOptions } from './context';
-import { SSLProtocol, SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT, SSLTransport } from './sslproto';
+import { clientEngineWithSession, SSLProtocol, SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT, SSLTransport } from './sslproto';
 
 export { TlsContext, SSLProtocol, SSLTransport, SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT };
 export type { TlsOptions, SNICallback };
@@ -65,14 +65,9 @@ function checkSession(value: unknown, serverSide: boolean): Buffer | Uint8Array 
  * is refused (`ERR_INVALID_ARG_VALUE`) before a socket exists or a caller's transport changes
  * hands, instead of failing the handshake after the connection was made.
  */
-function checkSessionBytes(context: TlsContext, session: Buffer | Uint8Array | undefined): void {
-  if (session === undefined) return;
-  const probe = new binding.TlsEngine(context.native);
-  try {
-    probe.setSession(session);
-  } finally {
-    probe.close();
-  }
+/** A client engine with the session set when there is one (bad bytes are refused now). */
+function sessionEngine(context: TlsContext, serverHostname: string | undefined, session: Buffer | Uint8Array | undefined): NativeTlsEngine | undefined {
+  return session === undefined ? undefined : clientEngineWithSession(context, serverHostname, session);
 }
 
 function checkDelay(value: unknown, name: string): number | undefined {
@@ -114,9 +109,9 @@ export async function wrapTls(
   // An argument error (the ssl value, the context it builds, the session): the plain transport
   // stays as it was, the caller's to use or close, as asyncio's start_tls raises before touching it.
   const context = toTlsContext(ssl, serverSide);
-  checkSessionBytes(context, sslSession);
+  const engine = sessionEngine(context, options.serverHostname, sslSession);
   const waiter = loop.createFuture<void>();
-  const proto = new SSLProtocol(loop, protocol, context, { serverSide, serverHostname: options.serverHostname, sslHandshakeTimeout, sslShutdownTimeout, sslSession, callConnectionMade: options.callConnectionMade }, waiter);
+  const proto = new SSLProtocol(loop, protocol, context, { serverSide, serverHostname: options.serverHostname, sslHandshakeTimeout, sslShutdownTimeout, sslSession, engine, callConnectionMade: options.callConnectionMade }, waiter);
   raw.setProtocol(proto);
   proto.connectionMade(raw);
   raw.resumeReading();
@@ -189,11 +184,14 @@ export function prepareTls<P extends BaseProtocol>(
   const sslHandshakeTimeout = checkDelay(options.sslHandshakeTimeout, 'sslHandshakeTimeout');
   const sslShutdownTimeout = checkDelay(options.sslShutdownTimeout, 'sslShutdownTimeout');
   const sslSession = checkSession(options.sslSession, serverSide);
-  checkSessionBytes(context, sslSession);
+  // Made now so that bad session bytes are refused before any socket; a connection that never
+  // happens (getaddrinfo or connect failed) leaves it to the garbage collector (memory only, no fd).
+  let engine = sessionEngine(context, serverHostname ?? undefined, sslSession);
   return async (makeRaw) => {
     const app = factory();
     const waiter = loop.createFuture<void>();
-    const proto = new SSLProtocol(loop, app, context, { serverSide, serverHostname: serverHostname ?? undefined, sslHandshakeTimeout, sslShutdownTimeout, sslSession }, waiter);
+    const proto = new SSLProtocol(loop, app, context, { serverSide, serverHostname: serverHostname ?? undefined, sslHandshakeTimeout, sslShutdownTimeout, sslSession, engine }, waiter);
+    engine = undefined; // one connection's: another would set the session on an engine of its own
     await makeRaw(proto);
     try {
       await waiter;

@@ -57,6 +57,11 @@ export interface SSLProtocolOptions {
    */
   sslSession?: Buffer | Uint8Array;
   /**
+   * @internal Client: the engine, made before the connection by `clientEngineWithSession` (the
+   * session bytes were checked and set on it then, so they are decoded once).
+   */
+  engine?: NativeTlsEngine;
+  /**
    * Call the app protocol's `connectionMade` after the handshake (default true). `loop.startTls`
    * passes false, as asyncio's start_tls: the protocol was already connected.
    */
@@ -115,11 +120,12 @@ export class SSLProtocol implements Protocol, BufferedProtocol {
       }
     });
     try {
-      this.engine = new binding.TlsEngine(this.context.native, sniName(this.options.serverHostname), this.context.sniCallback !== undefined);
+      const given = this.options.engine;
+      this.engine = given ?? newEngine(this.context, this.options.serverHostname);
       this.#engineLive = true;
       this.rawCopies = transport instanceof SocketTransport;
       if (!this.options.serverSide) {
-        if (this.options.sslSession !== undefined) this.engine.setSession(this.options.sslSession);
+        if (given === undefined && this.options.sslSession !== undefined) this.engine.setSession(this.options.sslSession);
         this.handle(this.engine.start());
       }
     } catch (error) {
@@ -488,6 +494,27 @@ function sniOptions(chosen: unknown): TlsContext | undefined {
     throw codedError('ERR_INVALID_ARG_TYPE', `ssl.SNICallback must answer a server TlsContext, TLS options or null. Received ${describe(chosen)}`, TypeError);
   }
   return toTlsContext(chosen, true);
+}
+
+function newEngine(context: TlsContext, serverHostname: string | undefined): NativeTlsEngine {
+  return new binding.TlsEngine(context.native, sniName(serverHostname), context.sniCallback !== undefined);
+}
+
+/**
+ * @internal A client engine with `session` set, made before any connection: bytes that are no
+ * TLS session are refused here (ERR_INVALID_ARG_VALUE), and the engine is then the connection's
+ * (`SSLProtocolOptions.engine`), so the session is decoded once (the decode is ~130 us: a second,
+ * checking-only decode made a resumed connect 7% slower).
+ */
+export function clientEngineWithSession(context: TlsContext, serverHostname: string | undefined, session: Buffer | Uint8Array): NativeTlsEngine {
+  const engine = newEngine(context, serverHostname);
+  try {
+    engine.setSession(session);
+  } catch (error) {
+    engine.close();
+    throw error;
+  }
+  return engine;
 }
 
 function sniName(host: string | undefined): string | undefined {
