@@ -18,7 +18,7 @@ constexpr unsigned kEventCapacity = 4096;
 
 static_assert(sizeof(uring::Event) == 4 * sizeof(int32_t), "an Event is four int32");
 
-class UringEngineWrap : public Napi::ObjectWrap<UringEngineWrap> {
+class UringEngineWrap : public Napi::ObjectWrap<UringEngineWrap>, public EnomemNew {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "UringEngine",
@@ -40,7 +40,11 @@ class UringEngineWrap : public Napi::ObjectWrap<UringEngineWrap> {
   }
 
   // new UringEngine(bufferCount, bufferSize)
+  // std::bad_alloc anywhere in the construction is ENOMEM (reliability.md F10).
   explicit UringEngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UringEngineWrap>(info) {
+    OrEnomem(info.Env(), [&] { Construct(info); });
+  }
+  void Construct(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     uring::EngineConfig config;
     if (!info[0].IsUndefined()) config.buffer_count = static_cast<unsigned>(ToInteger(info[0], "bufferCount", 1, 32768));
