@@ -68,7 +68,15 @@ LoopHost* LoopHost::Create(uv_loop_t* loop, std::shared_ptr<Selector> selector, 
       if (r != 0) {
         *err = {r, "pipe2"};
       } else {
-        SysResult added = host->selector_->add(host->wake_pipe_[0], kRead);
+        // A failed allocation (F10) goes the way of any other failure: the handles opened so far
+        // are closed below. Thrown out of here, it left them open, and the async handle kept the
+        // process alive for ever (the F10 sweep's child hung at exit).
+        SysResult added{0, nullptr};
+        try {
+          added = host->selector_->add(host->wake_pipe_[0], kRead);
+        } catch (const std::bad_alloc&) {
+          added = {-ENOMEM, "malloc"};
+        }
         if (!added.ok()) {
           r = added.value;
           *err = added;
@@ -87,6 +95,9 @@ LoopHost* LoopHost::Create(uv_loop_t* loop, std::shared_ptr<Selector> selector, 
           } catch (const std::system_error& e) {
             r = -e.code().value();
             *err = {r, "pthread_create"};
+          } catch (const std::bad_alloc&) {
+            r = -ENOMEM;
+            *err = {r, "malloc"};
           }
         } else {
           *err = {r, "uv_async_init"};
