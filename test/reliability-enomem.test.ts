@@ -48,7 +48,7 @@ interface Entry {
 }
 
 // The child's side: the sweep loop, then one unarmed call, then the fd count.
-export function script(e: Entry): string {
+function script(e: Entry): string {
   return `
     const { AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM, SOCK_DGRAM } = binding.constants;
     ${e.setup ?? ''}
@@ -114,7 +114,7 @@ function selectorEntries(kind: string): Entry[] {
   ];
 }
 
-export const ENTRIES: Entry[] = [
+const ENTRIES: Entry[] = [
   ...availableSelectors().flatMap((kind) => selectorEntries(kind)),
   {
     // Those made before the failing one are closed by post, so a leak is the failing one's.
@@ -215,7 +215,7 @@ export const ENTRIES: Entry[] = [
     undo: 'v.close();',
     teardown: 'osel.close();',
   },
-  ...(binding_has_uring()
+  ...(haveUring()
     ? [
         { name: 'io_uring completion engine creation', call: 'return new binding.UringEngine(4, 256);', undo: 'v.close();' },
         {
@@ -242,7 +242,7 @@ export const ENTRIES: Entry[] = [
   },
 ];
 
-function binding_has_uring(): boolean {
+function haveUring(): boolean {
   return linux && availableSelectors().includes('io_uring');
 }
 
