@@ -225,6 +225,20 @@ const ENTRIES: Entry[] = [
           undo: 'eng.cancelFd(a, id++); eng.flush(0);',
           teardown: 'eng.close(); binding.close(a); binding.close(b);',
         },
+        {
+          // reap owns each accepted fd: a failure there must not lose the completions taken from
+          // the ring (nor the fds they carry). Events are (id, op, res, flags); op 1 is accept.
+          name: 'io_uring engine reap of an accept completion',
+          setup: `${LISTENER} const eng = new binding.UringEngine(4, 256); let id = 1; let reaped = 0;`,
+          prep: `eng.accept(lfd, id++); eng.flush(0);
+                 const c = binding.socket(AF_INET, SOCK_STREAM); binding.connect(c, AF_INET, ['127.0.0.1', port], 0);
+                 binding.select(Int32Array.of(eng.fileno), new Int32Array(0), new Int32Array(0), 5);`,
+          call: 'return eng.reap(0);',
+          undo: `for (let i = 0; i < v; i++) if (eng.events[4 * i + 1] === 1 && eng.events[4 * i + 2] >= 0) { binding.close(eng.events[4 * i + 2]); reaped++; }`,
+          post: 'binding.close(c);',
+          state: 'return null;',
+          teardown: 'eng.close(); binding.close(lfd); if (reaped === 0) throw new Error("no accept completion reaped");',
+        },
       ]
     : []),
   {
