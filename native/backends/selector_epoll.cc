@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <new>
 #include <vector>
 
 #include "backends/selector.h"
@@ -70,9 +71,21 @@ class EpollSelector final : public Selector {
     }
     // Only now does the fd exist for certain, so this never grows the table for a bogus number.
     if (static_cast<size_t>(fd) >= interest_.size()) {
-      interest_.resize(static_cast<size_t>(fd) + 1, 0);
-      gens_.resize(static_cast<size_t>(fd) + 1, 0);
-      files_.resize(static_cast<size_t>(fd) + 1);
+      const size_t old = interest_.size();
+      try {
+        interest_.resize(static_cast<size_t>(fd) + 1, 0);
+        gens_.resize(static_cast<size_t>(fd) + 1, 0);
+        files_.resize(static_cast<size_t>(fd) + 1);
+      } catch (const std::bad_alloc&) {
+        // F10: undo the registration and keep the three tables the same length (shrinking does
+        // not allocate). Before this, a failed gens_ or files_ resize left them shorter than
+        // interest_, and the next add of that fd wrote past their end (SIGSEGV in the sweep).
+        epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+        interest_.resize(old);
+        gens_.resize(old);
+        files_.resize(old);
+        throw;
+      }
     }
     interest_[static_cast<size_t>(fd)] = events;
     gens_[static_cast<size_t>(fd)] = gen;
@@ -225,7 +238,12 @@ std::unique_ptr<Selector> CreateEpollSelector(SysResult* err) {
     *err = {-errno, "epoll_create1"};
     return nullptr;
   }
-  return std::unique_ptr<Selector>(new EpollSelector(epfd));
+  try {
+    return std::unique_ptr<Selector>(new EpollSelector(epfd));
+  } catch (const std::bad_alloc&) {
+    ::close(epfd);  // F10: the binding reports ENOMEM; the epoll fd must not outlive that
+    throw;
+  }
 }
 
 }  // namespace muxloop

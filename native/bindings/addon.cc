@@ -1,6 +1,9 @@
 // Module init. Context-aware (NODE_API_MODULE): loads in worker threads, each with its own state.
 #include "bindings/addon.h"
 
+#include <new>
+
+#include "bindings/binding_util.h"
 #include "syscalls/fd.h"
 
 namespace muxloop {
@@ -11,6 +14,23 @@ AddonData::~AddonData() {
   }
   for (int fd : owned_fds) fd::Close(fd);
   if (tls) tls->CloseAll();
+}
+
+void AddonData::OwnNew(std::initializer_list<int> fds) {
+  size_t owned = 0;
+  try {
+    for (int fd : fds) {
+      owned_fds.insert(fd);
+      ++owned;
+    }
+  } catch (const std::bad_alloc&) {
+    size_t i = 0;
+    for (int fd : fds) {
+      if (i++ < owned) owned_fds.erase(fd);
+      fd::Close(fd);
+    }
+    throw;
+  }
 }
 
 void AddonData::TrackSelector(const std::shared_ptr<Selector>& selector) {
@@ -26,6 +46,7 @@ void AddonData::TrackSelector(const std::shared_ptr<Selector>& selector) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  SetThreadEnv(env);
   env.SetInstanceData(new AddonData());
   InitSelectorBinding(env, exports);
   InitFdBinding(env, exports);

@@ -6,6 +6,7 @@
 
 #include <napi.h>
 
+#include <initializer_list>
 #include <memory>
 #include <unordered_set>
 #include <vector>
@@ -40,6 +41,10 @@ struct AddonData {
   // closed at teardown so a terminated worker leaks nothing (reliability.md B18).
   std::unordered_set<int> owned_fds;
   void Own(int fd) { owned_fds.insert(fd); }
+  // Owns fds a call has just created. When the table cannot grow (std::bad_alloc, reliability.md
+  // F10), closes them all, owns none and rethrows (Enomem makes it ENOMEM): no fd outlives a
+  // failed call.
+  void OwnNew(std::initializer_list<int> fds);
   void Disown(int fd) { owned_fds.erase(fd); }
 
   // The NativeSelector class, to recognise its instances (SelectorWrap::FromValue).

@@ -153,4 +153,21 @@ ByteRange ToByteRange(const Napi::Value& view, const Napi::Value& offset, const 
   return {base == nullptr ? nullptr : base + byte_offset + uoff, n};
 }
 
+namespace {
+thread_local napi_env thread_env = nullptr;
+}  // namespace
+
+void SetThreadEnv(napi_env env) { thread_env = env; }
+
+void* EnomemNew::operator new(size_t size) {
+  void* p = ::operator new(size, std::nothrow);
+  if (p == nullptr) {
+    if (thread_env == nullptr) throw std::bad_alloc();
+    throw ErrnoError(Napi::Env(thread_env), -ENOMEM, "malloc", "native allocation failed");
+  }
+  return p;
+}
+
+void EnomemNew::operator delete(void* p) noexcept { ::operator delete(p); }
+
 }  // namespace muxloop

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <new>
 #include <string>
+#include <type_traits>
 
 namespace muxloop {
 
@@ -33,6 +34,48 @@ auto OrEnomem(Napi::Env env, Step&& step) -> decltype(step()) {
     throw ErrnoError(env, -ENOMEM, "malloc", "native allocation failed");
   }
 }
+
+// A JS function calling binding function F (Value or void F(const CallbackInfo&)) with OrEnomem
+// around all of it: an allocation that fails anywhere (the fd table, an address, and
+// node-addon-api's own CallbackInfo, which allocates for more than 6 arguments before F runs) is
+// ENOMEM too (reliability.md F10; test/reliability-enomem.test.ts). Other exceptions are handled
+// as node-addon-api does (NODE_ADDON_API_CPP_EXCEPTIONS_ALL).
+template <auto F>
+napi_value EnomemCallback(napi_env raw_env, napi_callback_info raw_info) {
+  Napi::Env env(raw_env);
+  try {
+    return OrEnomem(env, [&]() -> napi_value {
+      Napi::CallbackInfo info(raw_env, raw_info);
+      if constexpr (std::is_void_v<decltype(F(info))>) {
+        F(info);
+        return nullptr;
+      } else {
+        return F(info);
+      }
+    });
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+  } catch (const std::exception& e) {
+    Napi::Error::New(env, e.what()).ThrowAsJavaScriptException();
+  }
+  return nullptr;
+}
+template <auto F>
+Napi::Function NativeFunction(Napi::Env env, const char* name) {
+  napi_value fn = nullptr;
+  NAPI_THROW_IF_FAILED(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, EnomemCallback<F>, nullptr, &fn), Napi::Function());
+  return Napi::Function(env, fn);
+}
+
+// node-addon-api allocates an ObjectWrap with `new T(info)` before T's constructor runs, where
+// OrEnomem cannot see a failure: the wrap classes inherit this allocation function, which throws
+// the ENOMEM error itself (a Napi::Error, passed on to JS as it is). Its env is this thread's
+// (SetThreadEnv at module init): Node runs one environment per thread, main or worker.
+struct EnomemNew {
+  static void* operator new(size_t size);
+  static void operator delete(void* p) noexcept;
+};
+void SetThreadEnv(napi_env env);
 
 // A file descriptor: an integer Number in [0, 2**31 - 1].
 int32_t ToFd(const Napi::Value& value, const char* name = "fd");

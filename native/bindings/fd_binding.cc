@@ -23,8 +23,7 @@ bool ToBool(const Napi::Value& value, const char* name) {
 
 Napi::Value Pair(Napi::Env env, const int fds[2]) {
   AddonData* data = AddonData::Get(env);
-  data->Own(fds[0]);
-  data->Own(fds[1]);
+  data->OwnNew({fds[0], fds[1]});
   Napi::Array result = Napi::Array::New(env, 2);
   result.Set(0u, fds[0]);
   result.Set(1u, fds[1]);
@@ -102,14 +101,14 @@ Napi::Value GetNonBlockingFn(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitFdBinding(Napi::Env env, Napi::Object exports) {
-  exports.Set("pipe", Napi::Function::New(env, PipeFn, "pipe"));
-  exports.Set("socketpair", Napi::Function::New(env, SocketPairFn, "socketpair"));
-  exports.Set("read", Napi::Function::New(env, ReadFn, "read"));
-  exports.Set("write", Napi::Function::New(env, WriteFn, "write"));
-  exports.Set("close", Napi::Function::New(env, CloseFn, "close"));
-  exports.Set("forget", Napi::Function::New(env, ForgetFn, "forget"));
-  exports.Set("setNonBlocking", Napi::Function::New(env, SetNonBlockingFn, "setNonBlocking"));
-  exports.Set("getNonBlocking", Napi::Function::New(env, GetNonBlockingFn, "getNonBlocking"));
+  exports.Set("pipe", NativeFunction<PipeFn>(env, "pipe"));
+  exports.Set("socketpair", NativeFunction<SocketPairFn>(env, "socketpair"));
+  exports.Set("read", NativeFunction<ReadFn>(env, "read"));
+  exports.Set("write", NativeFunction<WriteFn>(env, "write"));
+  exports.Set("close", NativeFunction<CloseFn>(env, "close"));
+  exports.Set("forget", NativeFunction<ForgetFn>(env, "forget"));
+  exports.Set("setNonBlocking", NativeFunction<SetNonBlockingFn>(env, "setNonBlocking"));
+  exports.Set("getNonBlocking", NativeFunction<GetNonBlockingFn>(env, "getNonBlocking"));
   Napi::Object c = Napi::Object::New(env);
   c.Set("AF_UNIX", AF_UNIX);
   c.Set("AF_INET", AF_INET);

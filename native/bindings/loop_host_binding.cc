@@ -55,7 +55,7 @@ uv_loop_t* UvLoop(Napi::Env env) {
   return loop;
 }
 
-class LoopHostWrap : public Napi::ObjectWrap<LoopHostWrap> {
+class LoopHostWrap : public Napi::ObjectWrap<LoopHostWrap>, public EnomemNew {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "LoopHost",
@@ -67,7 +67,11 @@ class LoopHostWrap : public Napi::ObjectWrap<LoopHostWrap> {
   }
 
   // new LoopHost(selector, onWake(count), out: Int32Array)
+  // std::bad_alloc anywhere in the construction is ENOMEM (reliability.md F10).
   explicit LoopHostWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoopHostWrap>(info) {
+    OrEnomem(info.Env(), [&] { Construct(info); });
+  }
+  void Construct(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     SelectorWrap* selector = ToOpenSelector(info[0]);
     if (!info[1].IsFunction()) {
@@ -77,13 +81,14 @@ class LoopHostWrap : public Napi::ObjectWrap<LoopHostWrap> {
     Napi::Int32Array out = info[2].As<Napi::Int32Array>();
     uv_loop_t* loop = UvLoop(env);
     SysResult err{0, nullptr};
+    // Allocated before the host: a failure after LoopHost::Create would leave its libuv handles open.
+    context_ = std::make_unique<Napi::AsyncContext>(env, "muxloop.EventLoop");
     host_ = LoopHost::Create(loop, selector->selector(), static_cast<int>(capacity),
                              [this](int count) { OnWake(count); }, &err);
     if (host_ == nullptr) throw ErrnoError(env, err.value, err.syscall);
     callback_ = Napi::Persistent(info[1].As<Napi::Function>());
     out_ = Napi::Persistent(out);
     selector_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
-    context_ = std::make_unique<Napi::AsyncContext>(env, "muxloop.EventLoop");
     selector_ = selector;
     selector_->set_guard(host_);
     host_->set_on_detach([this] {
@@ -226,7 +231,7 @@ class LoopHostWrap : public Napi::ObjectWrap<LoopHostWrap> {
   std::unique_ptr<Napi::AsyncContext> context_;
 };
 
-class LoopOwnerWrap : public Napi::ObjectWrap<LoopOwnerWrap> {
+class LoopOwnerWrap : public Napi::ObjectWrap<LoopOwnerWrap>, public EnomemNew {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "LoopOwner",
@@ -238,7 +243,11 @@ class LoopOwnerWrap : public Napi::ObjectWrap<LoopOwnerWrap> {
   }
 
   // new LoopOwner(selector)
+  // std::bad_alloc anywhere in the construction is ENOMEM (reliability.md F10).
   explicit LoopOwnerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoopOwnerWrap>(info) {
+    OrEnomem(info.Env(), [&] { Construct(info); });
+  }
+  void Construct(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     SelectorWrap* selector = ToOpenSelector(info[0]);
     SysResult err{0, nullptr};

@@ -58,7 +58,12 @@ SelectorWrap* SelectorWrap::FromValue(const Napi::Value& value) {
   return Napi::ObjectWrap<SelectorWrap>::Unwrap(value.As<Napi::Object>());
 }
 
+// std::bad_alloc anywhere in the construction is ENOMEM (reliability.md F10).
 SelectorWrap::SelectorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SelectorWrap>(info) {
+  OrEnomem(info.Env(), [&] { Construct(info); });
+}
+
+void SelectorWrap::Construct(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) {
     throw TypeErrorWithCode(env, "ERR_INVALID_ARG_TYPE", "The \"kind\" argument must be of type string");
@@ -115,7 +120,7 @@ void SelectorWrap::SetInterest(const Napi::CallbackInfo& info, SysResult (Select
   SysResult r{0, nullptr};
   {
     GuardedUse use(guard_);
-    r = (selector.*change)(fd, events);
+    r = OrEnomem(info.Env(), [&] { return (selector.*change)(fd, events); });
   }
   if (!r.ok()) throw ErrnoError(info.Env(), r.value, r.syscall, "fd " + std::to_string(fd));
 }
@@ -200,7 +205,7 @@ Napi::Value SelectorKinds(const Napi::CallbackInfo& info) {
 
 void InitSelectorBinding(Napi::Env env, Napi::Object exports) {
   exports.Set("Selector", SelectorWrap::Define(env));
-  exports.Set("selectorKinds", Napi::Function::New(env, SelectorKinds, "selectorKinds"));
+  exports.Set("selectorKinds", NativeFunction<SelectorKinds>(env, "selectorKinds"));
 }
 
 }  // namespace muxloop

@@ -10,16 +10,18 @@
 
 #include "backends/selector.h"
 #include "backends/selector_guard.h"
+#include "bindings/binding_util.h"
 
 namespace muxloop {
 
-class SelectorWrap : public Napi::ObjectWrap<SelectorWrap> {
+class SelectorWrap : public Napi::ObjectWrap<SelectorWrap>, public EnomemNew {
  public:
   static Napi::Function Define(Napi::Env env);
   // The SelectorWrap behind `value`, or nullptr if it is not a native selector object.
   static SelectorWrap* FromValue(const Napi::Value& value);
 
   explicit SelectorWrap(const Napi::CallbackInfo& info);
+  void Construct(const Napi::CallbackInfo& info);
   ~SelectorWrap() override;
 
   const std::shared_ptr<Selector>& selector() const { return selector_; }

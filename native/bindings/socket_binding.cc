@@ -194,7 +194,7 @@ Napi::Value SocketFn(const Napi::CallbackInfo& info) {
   const int protocol = info[2].IsUndefined() ? 0 : static_cast<int>(ToInteger(info[2], "protocol", 0, kMaxInt32));
   const int fd = sock::Socket(family, type, protocol);
   if (fd < 0) throw ErrnoError(info.Env(), fd, "socket");
-  AddonData::Get(info.Env())->Own(fd);
+  AddonData::Get(info.Env())->OwnNew({fd});
   return Napi::Number::New(info.Env(), fd);
 }
 
@@ -224,10 +224,18 @@ Napi::Value AcceptFn(const Napi::CallbackInfo& info) {
   sock::Address peer;
   const int client = sock::Accept(fd, &peer, timeout);
   if (client < 0) return Transferred(env, client, "accept", fd);
-  AddonData::Get(env)->Own(client);
+  // The address first: if it cannot be built (F10), the new connection is closed, not leaked.
+  Napi::Value address;
+  try {
+    address = FromAddress(env, peer, family);
+  } catch (...) {
+    fd::Close(client);
+    throw;
+  }
+  AddonData::Get(env)->OwnNew({client});
   Napi::Array result = Napi::Array::New(env, 2);
   result.Set(0u, Napi::Number::New(env, client));
-  result.Set(1u, FromAddress(env, peer, family));
+  result.Set(1u, address);
   return result;
 }
 
@@ -439,23 +447,23 @@ Napi::Value SelectFn(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitSocketBinding(Napi::Env env, Napi::Object exports) {
-  exports.Set("socket", Napi::Function::New(env, SocketFn, "socket"));
-  exports.Set("adopt", Napi::Function::New(env, AdoptFn, "adopt"));
-  exports.Set("bind", Napi::Function::New(env, BindFn, "bind"));
-  exports.Set("listen", Napi::Function::New(env, ListenFn, "listen"));
-  exports.Set("accept", Napi::Function::New(env, AcceptFn, "accept"));
-  exports.Set("connect", Napi::Function::New(env, ConnectFn, "connect"));
-  exports.Set("recv", Napi::Function::New(env, RecvFn, "recv"));
-  exports.Set("recvfrom", Napi::Function::New(env, RecvFromFn, "recvfrom"));
-  exports.Set("send", Napi::Function::New(env, SendFn, "send"));
-  exports.Set("sendto", Napi::Function::New(env, SendToFn, "sendto"));
-  exports.Set("sendmsg", Napi::Function::New(env, SendMsgFn, "sendmsg"));
-  exports.Set("shutdown", Napi::Function::New(env, ShutdownFn, "shutdown"));
-  exports.Set("setsockopt", Napi::Function::New(env, SetSockOptFn, "setsockopt"));
-  exports.Set("getsockopt", Napi::Function::New(env, GetSockOptFn, "getsockopt"));
-  exports.Set("getsockname", Napi::Function::New(env, GetSockNameFn, "getsockname"));
-  exports.Set("getpeername", Napi::Function::New(env, GetPeerNameFn, "getpeername"));
-  exports.Set("select", Napi::Function::New(env, SelectFn, "select"));
+  exports.Set("socket", NativeFunction<SocketFn>(env, "socket"));
+  exports.Set("adopt", NativeFunction<AdoptFn>(env, "adopt"));
+  exports.Set("bind", NativeFunction<BindFn>(env, "bind"));
+  exports.Set("listen", NativeFunction<ListenFn>(env, "listen"));
+  exports.Set("accept", NativeFunction<AcceptFn>(env, "accept"));
+  exports.Set("connect", NativeFunction<ConnectFn>(env, "connect"));
+  exports.Set("recv", NativeFunction<RecvFn>(env, "recv"));
+  exports.Set("recvfrom", NativeFunction<RecvFromFn>(env, "recvfrom"));
+  exports.Set("send", NativeFunction<SendFn>(env, "send"));
+  exports.Set("sendto", NativeFunction<SendToFn>(env, "sendto"));
+  exports.Set("sendmsg", NativeFunction<SendMsgFn>(env, "sendmsg"));
+  exports.Set("shutdown", NativeFunction<ShutdownFn>(env, "shutdown"));
+  exports.Set("setsockopt", NativeFunction<SetSockOptFn>(env, "setsockopt"));
+  exports.Set("getsockopt", NativeFunction<GetSockOptFn>(env, "getsockopt"));
+  exports.Set("getsockname", NativeFunction<GetSockNameFn>(env, "getsockname"));
+  exports.Set("getpeername", NativeFunction<GetPeerNameFn>(env, "getpeername"));
+  exports.Set("select", NativeFunction<SelectFn>(env, "select"));
 
   Napi::Object c = Napi::Object::New(env);
   c.Set("SOL_SOCKET", SOL_SOCKET);

@@ -6,6 +6,7 @@
 
 #include "bindings/addon.h"
 #include "bindings/binding_util.h"
+#include "syscalls/fd.h"
 #include "syscalls/spawn.h"
 
 namespace muxloop {
@@ -105,7 +106,16 @@ Napi::Value SpawnFn(const Napi::CallbackInfo& info) {
     error.Set("path", Napi::String::New(env, what));
     throw error;
   }
-  if (result.pidfd >= 0) AddonData::Get(env)->Own(result.pidfd);
+  if (result.pidfd >= 0) {
+    // The child runs now: if the pidfd cannot be owned (F10), hand back its pid alone (reaped by
+    // pid, as without pidfd support) rather than an error that would lose the child.
+    try {
+      AddonData::Get(env)->Own(result.pidfd);
+    } catch (const std::bad_alloc&) {
+      fd::Close(result.pidfd);
+      result.pidfd = -1;
+    }
+  }
   Napi::Array out = Napi::Array::New(env, 2);
   out.Set(0u, Napi::Number::New(env, result.pid));
   out.Set(1u, Napi::Number::New(env, result.pidfd));
@@ -136,9 +146,9 @@ void SendSignalFn(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitSubprocessBinding(Napi::Env env, Napi::Object exports) {
-  exports.Set("spawn", Napi::Function::New(env, SpawnFn, "spawn"));
-  exports.Set("reap", Napi::Function::New(env, ReapFn, "reap"));
-  exports.Set("sendSignal", Napi::Function::New(env, SendSignalFn, "sendSignal"));
+  exports.Set("spawn", NativeFunction<SpawnFn>(env, "spawn"));
+  exports.Set("reap", NativeFunction<ReapFn>(env, "reap"));
+  exports.Set("sendSignal", NativeFunction<SendSignalFn>(env, "sendSignal"));
 }
 
 }  // namespace muxloop

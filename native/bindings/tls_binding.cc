@@ -54,13 +54,17 @@ std::shared_ptr<TlsRegistry> Registry(Napi::Env env) {
   return data->tls;
 }
 
-class TlsContextWrap : public Napi::ObjectWrap<TlsContextWrap> {
+class TlsContextWrap : public Napi::ObjectWrap<TlsContextWrap>, public EnomemNew {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "TlsContext", {InstanceMethod<&TlsContextWrap::Close>("close")});
   }
 
+  // std::bad_alloc anywhere in the construction is ENOMEM (reliability.md F10).
   explicit TlsContextWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsContextWrap>(info) {
+    OrEnomem(info.Env(), [&] { Construct(info); });
+  }
+  void Construct(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsObject() || info[0].IsArray() || info[0].IsFunction()) {
       throw TypeErrorWithCode(env, "ERR_INVALID_ARG_TYPE", "The \"options\" argument must be of type object");
@@ -136,7 +140,7 @@ class TlsContextWrap : public Napi::ObjectWrap<TlsContextWrap> {
   std::shared_ptr<TlsRegistry> registry_;
 };
 
-class TlsEngineWrap : public Napi::ObjectWrap<TlsEngineWrap> {
+class TlsEngineWrap : public Napi::ObjectWrap<TlsEngineWrap>, public EnomemNew {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "TlsEngine",
@@ -157,7 +161,11 @@ class TlsEngineWrap : public Napi::ObjectWrap<TlsEngineWrap> {
                         InstanceAccessor<&TlsEngineWrap::Closed>("closed")});
   }
 
+  // std::bad_alloc anywhere in the construction is ENOMEM (reliability.md F10).
   explicit TlsEngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsEngineWrap>(info) {
+    OrEnomem(info.Env(), [&] { Construct(info); });
+  }
+  void Construct(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     TlsContextWrap* context = TlsContextWrap::FromValue(env, info[0]);
     std::string server_name;

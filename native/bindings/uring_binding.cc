@@ -4,6 +4,7 @@
 // completion: id, op, res, flags). The provided buffers are one external ArrayBuffer, `buffers`,
 // that JS reads a completion's bytes from; JS writes the bids it is done with to `recycled` and
 // passes their count to reap(), which gives them back to the kernel first.
+#include <new>
 #include <string>
 
 #include "bindings/addon.h"
@@ -18,7 +19,7 @@ constexpr unsigned kEventCapacity = 4096;
 
 static_assert(sizeof(uring::Event) == 4 * sizeof(int32_t), "an Event is four int32");
 
-class UringEngineWrap : public Napi::ObjectWrap<UringEngineWrap> {
+class UringEngineWrap : public Napi::ObjectWrap<UringEngineWrap>, public EnomemNew {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "UringEngine",
@@ -40,7 +41,11 @@ class UringEngineWrap : public Napi::ObjectWrap<UringEngineWrap> {
   }
 
   // new UringEngine(bufferCount, bufferSize)
+  // std::bad_alloc anywhere in the construction is ENOMEM (reliability.md F10).
   explicit UringEngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UringEngineWrap>(info) {
+    OrEnomem(info.Env(), [&] { Construct(info); });
+  }
+  void Construct(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     uring::EngineConfig config;
     if (!info[0].IsUndefined()) config.buffer_count = static_cast<unsigned>(ToInteger(info[0], "bufferCount", 1, 32768));
@@ -165,7 +170,15 @@ class UringEngineWrap : public Napi::ObjectWrap<UringEngineWrap> {
     const unsigned n = engine.Reap(out, kEventCapacity);
     AddonData* data = AddonData::Get(env);
     for (unsigned i = 0; i < n; i++) {
-      if (out[i].op == uring::kOpAccept && out[i].res >= 0) data->Own(out[i].res);
+      if (out[i].op == uring::kOpAccept && out[i].res >= 0) {
+        // F10: these completions are gone from the ring, so they must reach JS. An accepted fd
+        // the table cannot take (std::bad_alloc) still does, and JS closes it; only the close at
+        // teardown is lost. Thrown, it lost every completion of the batch and leaked their fds.
+        try {
+          data->Own(out[i].res);
+        } catch (const std::bad_alloc&) {
+        }
+      }
     }
     // Recycled buffers are published (and a re-armed recv submitted) before JS runs again.
     Check(env, engine.Flush(), engine.fd());

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <new>
 #include <system_error>
 
 #include "syscalls/fd.h"
@@ -67,7 +68,15 @@ LoopHost* LoopHost::Create(uv_loop_t* loop, std::shared_ptr<Selector> selector, 
       if (r != 0) {
         *err = {r, "pipe2"};
       } else {
-        SysResult added = host->selector_->add(host->wake_pipe_[0], kRead);
+        // A failed allocation (F10) goes the way of any other failure: the handles opened so far
+        // are closed below. Thrown out of here, it left them open, and the async handle kept the
+        // process alive for ever (the F10 sweep's child hung at exit).
+        SysResult added{0, nullptr};
+        try {
+          added = host->selector_->add(host->wake_pipe_[0], kRead);
+        } catch (const std::bad_alloc&) {
+          added = {-ENOMEM, "malloc"};
+        }
         if (!added.ok()) {
           r = added.value;
           *err = added;
@@ -86,6 +95,9 @@ LoopHost* LoopHost::Create(uv_loop_t* loop, std::shared_ptr<Selector> selector, 
           } catch (const std::system_error& e) {
             r = -e.code().value();
             *err = {r, "pthread_create"};
+          } catch (const std::bad_alloc&) {
+            r = -ENOMEM;
+            *err = {r, "malloc"};
           }
         } else {
           *err = {r, "uv_async_init"};
@@ -421,13 +433,29 @@ std::unique_ptr<LoopOwner> LoopOwner::Create(uv_loop_t* loop, std::shared_ptr<Se
     return nullptr;
   }
   uv_unref(reinterpret_cast<uv_handle_t*>(keeper));
-  SysResult added = selector->add(uv_fd, kRead);
-  if (!added.ok()) {
+  const auto close_keeper = [keeper] {
     uv_close(reinterpret_cast<uv_handle_t*>(keeper), [](uv_handle_t* handle) { delete reinterpret_cast<uv_async_t*>(handle); });
+  };
+  SysResult added{0, nullptr};
+  try {
+    added = selector->add(uv_fd, kRead);
+  } catch (const std::bad_alloc&) {
+    close_keeper();  // F10: the binding reports ENOMEM; the keeper must not stay in libuv's loop
+    throw;
+  }
+  if (!added.ok()) {
+    close_keeper();
     *err = added;
     return nullptr;
   }
-  return std::unique_ptr<LoopOwner>(new LoopOwner(loop, std::move(selector), uv_fd, keeper));
+  Selector* raw = selector.get();  // selector is moved into the owner
+  try {
+    return std::unique_ptr<LoopOwner>(new LoopOwner(loop, std::move(selector), uv_fd, keeper));
+  } catch (const std::bad_alloc&) {
+    raw->remove(uv_fd);
+    close_keeper();
+    throw;
+  }
 }
 
 LoopOwner::~LoopOwner() { Close(); }
