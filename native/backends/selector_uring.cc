@@ -152,6 +152,17 @@ class UringSelector final : public Selector {
   }
 
   void close() override {
+    // Every armed poll pins its file (req->file). Closing the ring fd cancels them only later, in
+    // the kernel's ring exit work on a workqueue (io_uring/io_uring.c: io_ring_ctx_wait_and_kill
+    // queues io_ring_exit_work), so a socket closed right after the selector could stay open for
+    // a while and its peer not see the close (fuzz/selector_ops.cc found it; issue 16). Removed
+    // here instead, submitted at once: the files go before this returns to the caller.
+    if (!ring_->closed()) {
+      for (size_t fd = 0; fd < fds_.size(); fd++) {
+        if (fds_[fd].interest != 0 && fds_[fd].armed) QueueRemove(static_cast<int>(fd), fds_[fd].gen);
+      }
+      Submit();
+    }
     ring_->Close();
     fds_.clear();
     carried_.clear();
