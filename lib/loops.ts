@@ -20,7 +20,8 @@ export type EventLoop = SelectorEventLoop;
  * I/O: `'uring'` (io_uring completions; epoll when the kernel refuses io_uring), `'epoll'`, or
  * `'auto'` (the default, epoll today). `loop.io` tells which one the loop got. Another string is
  * refused with `ERR_INVALID_ARG_VALUE`, a non-string with `ERR_INVALID_ARG_TYPE` (both `TypeError`s,
- * thrown before any fd is made); unknown keys are ignored, as in every option bag of muxloop.
+ * thrown before any fd is made); an unknown key is refused too (`ERR_INVALID_ARG_VALUE`), as in
+ * every option bag of muxloop.
  */
 export function newEventLoop(options?: SelectorEventLoopOptions): EventLoop {
   return new SelectorEventLoop(options);

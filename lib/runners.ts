@@ -8,6 +8,7 @@
  */
 import { executionAsyncId } from 'node:async_hooks';
 import { codedError, invalidArgType } from './core/errors';
+import { checkOptionKeys, optionKeys } from './core/options';
 import { peekDefaultExecutor } from './loop/run_in_executor';
 import { SigintGuard } from './loop/signals';
 import { CancelledError, type Future, wrapFuture } from './tasks/futures';
@@ -99,6 +100,13 @@ function checkMain(main: unknown): void {
   }
 }
 
+const RUN_KEYS = optionKeys<RunOptions>()(['debug', 'loopFactory', 'signal']);
+
+function checkRunOptions(options: RunOptions): void {
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+  checkOptionKeys(options, RUN_KEYS);
+}
+
 /**
  * Runs `main` (an async function, a generator function or object, or a Promise) on a new loop in
  * hosted mode and resolves with its result. When `main` is done, every task still pending is
@@ -112,6 +120,7 @@ function checkMain(main: unknown): void {
  */
 export async function run<T>(main: Coroutine<T>, options: RunOptions = {}): Promise<T> {
   checkMain(main);
+  checkRunOptions(options);
   const signal = checkSignal(options.signal);
   const runner = new Runner(options);
   const runUntil: RunUntil = (loop, future) => loop.runUntilComplete(future);
@@ -137,6 +146,7 @@ async function finish(runner: Runner, runUntil: RunUntil): Promise<void> {
  */
 export function runSync<T>(main: Coroutine<T>, options: RunOptions = {}): T {
   checkMain(main);
+  checkRunOptions(options);
   // The loop refuses the same way; checking first leaves no task behind that could never run.
   if (executionAsyncId() !== 1) {
     throw codedError(

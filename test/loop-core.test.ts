@@ -628,11 +628,12 @@ describe('newEventLoop options', () => {
     expect(openFdCount()).toBe(before);
   });
 
-  it('ignores unknown keys, as every option bag of the project does; the valid modes still work', () => {
+  it('refuses unknown keys (a misspelt option is not ignored), before any fd; the valid modes still work', () => {
     const before = openFdCount();
-    const loop = newEventLoop({ iO: 'uring', bogus: 1 } as never);
-    expect(loop.io).toBe('epoll');
-    loop.close();
+    for (const options of [{ iO: 'uring' }, { io: 'epoll', bogus: 1 }]) {
+      expect(() => newEventLoop(options as never)).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/^The option "options\.(iO|bogus)" is not known \(known: selector, clock, debug, io\)$/) }));
+    }
+    expect(openFdCount()).toBe(before);
     // null, like undefined, is the default.
     for (const io of ['auto', 'epoll', 'uring', undefined, null] as const) {
       const l = newEventLoop({ io: io as never });

@@ -326,12 +326,22 @@ describe.each(['pidfd', 'sigchld'])('subprocesses, %s route', (route) => {
     expect(openFdCount()).toBe(before);
   });
 
-  it('unknown option keys are ignored (the convention of every option bag here)', async () => {
-    const out = await fixture.loop.runUntilComplete(async () => {
-      const proc = await createSubprocessExec('echo', ['hi'], { stdout: PIPE, bogus: 1, Stdin: 'x' } as never);
-      return (await proc.communicate())[0]?.toString();
+  it('unknown option keys are refused, no child made; asyncio\'s text options are accepted when false', async () => {
+    const childrenBefore = childPids();
+    const outcome = await fixture.loop.runUntilComplete(async () => {
+      const refused = await createSubprocessExec('echo', ['hi'], { stdout: PIPE, Stdin: 'x' } as never).then(
+        () => undefined,
+        (e: unknown) => {
+          const { name, code, message } = e as { name: string; code: string; message: string };
+          return [name, code, message];
+        },
+      );
+      const proc = await createSubprocessExec('echo', ['hi'], { stdout: PIPE, text: false, encoding: null } as never);
+      return { refused, out: (await proc.communicate())[0]?.toString() };
     });
-    expect(out).toBe('hi\n');
+    expect(outcome.refused).toEqual(['TypeError', 'ERR_INVALID_ARG_VALUE', expect.stringContaining('"options.Stdin" is not known')]);
+    expect(outcome.out).toBe('hi\n');
+    expect(childPids()).toEqual(childrenBefore);
   });
 
   it('the loop closed while a child runs: its pipes close, and it is reaped when it ends', async () => {

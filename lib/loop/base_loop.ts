@@ -346,11 +346,12 @@ export abstract class BaseEventLoop implements TaskLoop {
    * `coro` is a generator object (`function*`), a function (usually `async`, called with
    * `options.args`) or a Promise; see tasks.ts. Throws `ERR_LOOP_CLOSED` on a closed loop.
    */
-  createTask<C extends Coroutine<unknown>>(coro: C, options: TaskOptionsFor<C> = {} as TaskOptionsFor<C>): Task<ResultOf<C>> {
+  createTask<C extends Coroutine<unknown>>(coro: C, options?: TaskOptionsFor<C>): Task<ResultOf<C>> {
     if (this.#closed) throw loopClosed();
     const factory = this.#taskFactory;
-    if (factory !== null) return factory(this, coro, options as TaskOptions) as Task<ResultOf<C>>;
-    return new Task(coro as Coroutine<ResultOf<C>>, options as TaskOptions, this);
+    if (factory !== null) return factory(this, coro, (options ?? {}) as TaskOptions) as Task<ResultOf<C>>;
+    // No options: the Task takes its shared empty bag (no object, no key check per task).
+    return new Task(coro as Coroutine<ResultOf<C>>, options as TaskOptions | undefined, this);
   }
 
   /**

@@ -35,6 +35,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as vm from 'node:vm';
 import { codedError, invalidArgType, outOfRange } from '../core/errors';
+import { checkOptionKeys, optionKeys, type OptionKeys } from '../core/options';
 import { CancelledError } from '../tasks/futures';
 import {
   type JobMessage,
@@ -85,6 +86,8 @@ export interface Executor {
   /** Stops accepting jobs; see `BasePoolExecutor.shutdown`. */
   shutdown(wait?: boolean, options?: ShutdownOptions): Promise<void>;
 }
+
+const SHUTDOWN_KEYS = optionKeys<ShutdownOptions>()(['cancelFutures']);
 
 /** Options of `shutdown`. */
 export interface ShutdownOptions {
@@ -206,8 +209,9 @@ export abstract class BasePoolExecutor implements Executor, AsyncDisposable {
   #shutdown = false;
   #idle: Array<() => void> = [];
 
-  constructor(options: PoolOptions, defaultWorkers: number) {
+  constructor(options: PoolOptions, defaultWorkers: number, known: OptionKeys) {
     if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'an object', options);
+    checkOptionKeys(options, known);
     this.maxWorkers = checkMaxWorkers(options.maxWorkers, defaultWorkers);
     this.filename = checkFilename(options.filename);
   }
@@ -332,6 +336,7 @@ export abstract class BasePoolExecutor implements Executor, AsyncDisposable {
    * `wait` (the default) the promise resolves once they have; without, at once. Idempotent.
    */
   async shutdown(wait = true, options: ShutdownOptions = {}): Promise<void> {
+    if (options !== null && typeof options === 'object') checkOptionKeys(options, SHUTDOWN_KEYS);
     if (options.cancelFutures === true) {
       for (let i = this.#head; i < this.#queue.length; i++) this.#cancel(this.#queue[i]);
     }

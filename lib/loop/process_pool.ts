@@ -9,6 +9,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { BasePoolExecutor, compiledSibling, dataCloneError, type PoolOptions, workerCrashed } from './executors';
 import type { JobMessage } from './executor_work';
+import { optionKeys } from '../core/options';
 
 /** Options of `ProcessPoolExecutor`. */
 export interface ProcessPoolOptions extends PoolOptions {
@@ -25,6 +26,8 @@ interface Child {
   current: { id: number; resolve(value: unknown): void; reject(error: unknown): void } | undefined;
 }
 
+const PROCESS_POOL_KEYS = optionKeys<ProcessPoolOptions>()(['filename', 'maxWorkers', 'execArgv', 'env']);
+
 /**
  * A pool of child processes (`concurrent.futures.ProcessPoolExecutor`). Children start on demand,
  * one per job running, up to `maxWorkers`, and are kept for the next jobs; a child that dies is
@@ -39,7 +42,7 @@ export class ProcessPoolExecutor extends BasePoolExecutor {
 
   /** A pool of at most `options.maxWorkers` children (default `os.availableParallelism()`). */
   constructor(options: ProcessPoolOptions = {}) {
-    super(options, availableParallelism());
+    super(options, availableParallelism(), PROCESS_POOL_KEYS);
     this.#execArgv = options.execArgv ?? [];
     this.#env = options.env;
   }

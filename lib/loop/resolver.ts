@@ -16,6 +16,7 @@
 import dns from 'node:dns';
 import { isIP } from 'node:net';
 import { codedError, invalidArgType, outOfRange } from '../core/errors';
+import { checkOptionKeys, optionKeys } from '../core/options';
 import type { Future } from '../tasks/futures';
 import type { BaseEventLoop } from './base_loop';
 import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_STREAM, type SocketAddress } from '../socket';
@@ -101,10 +102,14 @@ function nameNotFound(host: string): Error {
   return codedError('ENOTFOUND', `getaddrinfo ENOTFOUND ${host}`);
 }
 
+const GETADDRINFO_KEYS = optionKeys<GetaddrinfoOptions>()(['family', 'type', 'proto', 'flags']);
+
 /** `BaseEventLoop.getaddrinfo`. */
 export function getaddrinfo(loop: BaseEventLoop, host: string | null | undefined, port: number | string | null | undefined, options: GetaddrinfoOptions = {}): Future<AddrInfo[]> {
   const future = loop.createFuture<AddrInfo[]>();
   try {
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+    checkOptionKeys(options, GETADDRINFO_KEYS);
     const { family = AF_UNSPEC, type = 0, proto = 0, flags = 0 } = options;
     const portNumber = checkPort(port);
     const want = nodeFamily(family);

@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os';
 import type Piscina from 'piscina';
 import { invalidArgType } from '../core/errors';
+import { optionKeys } from '../core/options';
 import { BasePoolExecutor, compiledSibling, dataCloneError, type PoolOptions, workerCrashed } from './executors';
 import { type JobMessage, type Transferable, isPackedError } from './executor_work';
 
@@ -14,6 +15,8 @@ export interface ThreadPoolOptions extends PoolOptions {
   /** Resource limits of each thread (`worker_threads` `resourceLimits`). */
   resourceLimits?: import('node:worker_threads').ResourceLimits;
 }
+
+const THREAD_POOL_KEYS = optionKeys<ThreadPoolOptions>()(['filename', 'maxWorkers', 'resourceLimits']);
 
 /**
  * A pool of worker threads (`concurrent.futures.ThreadPoolExecutor`). All `maxWorkers` threads
@@ -33,7 +36,7 @@ export class ThreadPoolExecutor extends BasePoolExecutor {
 
   /** A pool of `options.maxWorkers` threads (default `os.availableParallelism()`). */
   constructor(options: ThreadPoolOptions = {}) {
-    super(options, availableParallelism());
+    super(options, availableParallelism(), THREAD_POOL_KEYS);
     if (options.resourceLimits !== undefined && (typeof options.resourceLimits !== 'object' || options.resourceLimits === null)) {
       throw invalidArgType('resourceLimits', 'an object', options.resourceLimits);
     }

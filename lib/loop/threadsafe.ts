@@ -33,6 +33,7 @@
  */
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { codedError, invalidArgType } from '../core/errors';
+import { checkOptionKeys, optionKeys } from '../core/options';
 import type { FileObject } from '../selectors';
 import type { BaseEventLoop } from './base_loop';
 
@@ -62,6 +63,8 @@ export interface ThreadsafeHandleData {
   readonly state: SharedArrayBuffer | undefined;
 }
 
+const SCHEDULER_KEYS = optionKeys<ThreadsafeSchedulerOptions>()(['mechanism']);
+
 /** Options of `createThreadsafeScheduler`. */
 export interface ThreadsafeSchedulerOptions {
   /** How workers wake the loop (module documentation). Default `'port'` (measured faster). */
@@ -88,6 +91,8 @@ export class ThreadsafeScheduler {
 
   /** Prefer `createThreadsafeScheduler(loop, options)`. */
   constructor(loop: SchedulerLoop, options: ThreadsafeSchedulerOptions = {}) {
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+    checkOptionKeys(options, SCHEDULER_KEYS);
     const mechanism = options.mechanism ?? 'port';
     if (mechanism !== 'fd' && mechanism !== 'port') throw invalidArgType('mechanism', "'fd' or 'port'", mechanism);
     if (loop.isClosed()) throw codedError('ERR_LOOP_CLOSED', 'Event loop is closed');

@@ -10,6 +10,7 @@
  */
 import { getEventLoop as anyEventLoop, getRunningLoop as anyRunningLoop, type Handle } from '../core/events';
 import { invalidArgType, invalidArgValue } from '../core/errors';
+import { checkOptionKeys, optionKeys } from '../core/options';
 import { BaseEventLoop, checkCallable, type EventLoopOptions, loopClosed } from '../loop/base_loop';
 import { EVENT_READ, EVENT_WRITE, type FileObject, fileobjToFd } from '../selectors';
 import type { Address, Socket, SocketAddress } from '../socket';
@@ -54,6 +55,8 @@ interface FdWatch {
  * An asyncio-style event loop on a muxloop selector (`newEventLoop()` makes one). See
  * `BaseEventLoop` for the run modes and the ordering contract. **Delays are in seconds.**
  */
+const LOOP_KEYS = optionKeys<SelectorEventLoopOptions>()(['selector', 'clock', 'debug', 'io']);
+
 export class SelectorEventLoop extends BaseEventLoop {
   readonly #watches: Array<FdWatch | undefined> = [];
   #watchCount = 0;
@@ -62,6 +65,7 @@ export class SelectorEventLoop extends BaseEventLoop {
   /** A loop over `options.selector` (default `DefaultSelector`); `options.io` picks the stream I/O engine. */
   constructor(options: SelectorEventLoopOptions = {}) {
     if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+    checkOptionKeys(options, LOOP_KEYS);
     const io: unknown = options.io ?? 'auto';
     if (typeof io !== 'string') throw invalidArgType('options.io', 'of type string', io);
     if (io !== 'uring' && io !== 'epoll' && io !== 'auto') throw invalidArgValue('options.io', "'uring', 'epoll' or 'auto'", io);

@@ -10,6 +10,7 @@
 import { prepareTls, tlsServerFactory, wantsTls, type SslOptions } from './tls';
 import { lstatSync, statSync, unlinkSync } from 'node:fs';
 import { codedError, errnoError, invalidArgType, outOfRange } from '../core/errors';
+import { checkOptionKeys, optionKeys, type OptionKeys } from '../core/options';
 import type { Future } from '../tasks/futures';
 import type { SelectorEventLoop } from './selector_loop';
 import type { BaseProtocol, DatagramTransport, ProtocolFactory, Transport, ReadTransport, WriteTransport } from './protocols';
@@ -97,9 +98,19 @@ function checkFactory<P extends BaseProtocol>(factory: ProtocolFactory<P>): Prot
   return factory;
 }
 
-function checkOptions<T extends object>(options: T | undefined): T {
+const SSL_KEYS = ['ssl', 'serverHostname', 'sslHandshakeTimeout', 'sslShutdownTimeout', 'sslSession'] as const;
+const SERVER_KEYS = optionKeys<CreateServerOptions>()([...SSL_KEYS, 'family', 'flags', 'sock', 'backlog', 'reuseAddress', 'reusePort', 'startServing']);
+const UNIX_SERVER_KEYS = optionKeys<CreateUnixServerOptions>()([...SSL_KEYS, 'sock', 'backlog', 'startServing', 'cleanupSocket']);
+const CONNECTION_KEYS = optionKeys<CreateConnectionOptions>()([...SSL_KEYS, 'sock', 'localAddr', 'family', 'proto', 'flags']);
+const UNIX_CONNECTION_KEYS = optionKeys<{ sock?: Socket } & SslOptions>()([...SSL_KEYS, 'sock']);
+const ACCEPTED_KEYS = optionKeys<SslOptions>()(SSL_KEYS);
+const DATAGRAM_KEYS = optionKeys<CreateDatagramEndpointOptions>()(['localAddr', 'remoteAddr', 'family', 'proto', 'flags', 'reusePort', 'allowBroadcast', 'sock']);
+
+/** The options object (none: `{}`), refused when it is not an object or has a key not in `known`. */
+function checkOptions<T extends object>(options: T | undefined, known: OptionKeys): T {
   if (options === undefined || options === null) return {} as T;
   if (typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+  checkOptionKeys(options, known);
   return options;
 }
 
@@ -176,7 +187,7 @@ function connectFailure(errors: unknown[]): unknown {
 /** `SelectorEventLoop.createServer`. */
 export function createServer(loop: SelectorEventLoop, protocolFactory: ProtocolFactory, host?: string | readonly string[] | null, port?: number | string | null, options?: CreateServerOptions): Future<Server> {
   return task(loop, async () => {
-    const opts = checkOptions(options);
+    const opts = checkOptions(options, SERVER_KEYS);
     const plainFactory = checkFactory(protocolFactory);
     const factory = wantsTls(opts) ? tlsServerFactory(loop, plainFactory, opts) : plainFactory;
     const backlog = checkBacklog(opts.backlog);
@@ -233,7 +244,7 @@ export function createServer(loop: SelectorEventLoop, protocolFactory: ProtocolF
 export function createConnection<P extends BaseProtocol>(loop: SelectorEventLoop, protocolFactory: ProtocolFactory<P>, host?: string | null, port?: number | string | null, options?: CreateConnectionOptions): Future<[Transport, P]> {
   return task(loop, async () => {
     const factory = checkFactory(protocolFactory);
-    const opts = checkOptions(options);
+    const opts = checkOptions(options, CONNECTION_KEYS);
     const tls = wantsTls(opts) ? prepareTls(loop, factory, opts, host) : undefined;
     const hasHostPort = (host !== undefined && host !== null) || (port !== undefined && port !== null);
     let sock: Socket;
@@ -297,7 +308,7 @@ export function createConnection<P extends BaseProtocol>(loop: SelectorEventLoop
 /** `SelectorEventLoop.createUnixServer`. */
 export function createUnixServer(loop: SelectorEventLoop, protocolFactory: ProtocolFactory, path?: string | Uint8Array | null, options?: CreateUnixServerOptions): Future<Server> {
   return task(loop, async () => {
-    const opts = checkOptions(options);
+    const opts = checkOptions(options, UNIX_SERVER_KEYS);
     const plainFactory = checkFactory(protocolFactory);
     const factory = wantsTls(opts) ? tlsServerFactory(loop, plainFactory, opts) : plainFactory;
     const backlog = checkBacklog(opts.backlog);
@@ -351,7 +362,7 @@ export function createUnixServer(loop: SelectorEventLoop, protocolFactory: Proto
 export function createUnixConnection<P extends BaseProtocol>(loop: SelectorEventLoop, protocolFactory: ProtocolFactory<P>, path?: string | Uint8Array | null, options?: { sock?: Socket } & SslOptions): Future<[Transport, P]> {
   return task(loop, async () => {
     const factory = checkFactory(protocolFactory);
-    const opts = checkOptions(options);
+    const opts = checkOptions(options, UNIX_CONNECTION_KEYS);
     const tls = wantsTls(opts) ? prepareTls(loop, factory, opts, undefined) : undefined;
     let sock: Socket;
     if (opts.sock !== undefined && opts.sock !== null) {
@@ -380,7 +391,7 @@ export function createUnixConnection<P extends BaseProtocol>(loop: SelectorEvent
 export function connectAcceptedSocket<P extends BaseProtocol>(loop: SelectorEventLoop, protocolFactory: ProtocolFactory<P>, sock: Socket, options?: SslOptions): Future<[Transport, P]> {
   return task(loop, async () => {
     const factory = checkFactory(protocolFactory);
-    const opts = checkOptions(options);
+    const opts = checkOptions(options, ACCEPTED_KEYS);
     const checked = checkSocket(sock, SOCK_STREAM, 'SOCK_STREAM');
     if (wantsTls(opts)) return prepareTls(loop, factory, opts, undefined, true)((proto) => streamTransport(loop, checked, () => proto));
     return streamTransport(loop, checked, factory);
@@ -391,7 +402,7 @@ export function connectAcceptedSocket<P extends BaseProtocol>(loop: SelectorEven
 export function createDatagramEndpoint<P extends BaseProtocol>(loop: SelectorEventLoop, protocolFactory: ProtocolFactory<P>, options?: CreateDatagramEndpointOptions): Future<[DatagramTransport, P]> {
   return task(loop, async () => {
     const factory = checkFactory(protocolFactory);
-    const opts = checkOptions(options);
+    const opts = checkOptions(options, DATAGRAM_KEYS);
     let sock: Socket;
     let remote: Address | undefined;
     if (opts.sock !== undefined && opts.sock !== null) {

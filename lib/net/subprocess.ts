@@ -22,6 +22,7 @@
 import { constants as osConstants } from 'node:os';
 import { codedError, describe, invalidArgType, invalidArgValue } from '../core/errors';
 import { binding } from '../core/native';
+import { checkOptionKeys, optionKeys, type OptionKeys } from '../core/options';
 import { fileobjToFd } from '../selectors';
 import { resolveSignal, type SignalLike } from '../loop/signals';
 import type { Future } from '../tasks/futures';
@@ -128,6 +129,11 @@ interface Checked {
   env: string[] | undefined;
 }
 
+const ASYNCIO_TEXT_KEYS = ['universalNewlines', 'text', 'encoding', 'errors', 'shell'] as const;
+/** @internal The keys of `SubprocessOptions`. */
+export const SUBPROCESS_KEYS = optionKeys<SubprocessOptions>()(['stdin', 'stdout', 'stderr', 'cwd', 'env']);
+const CHECKED_KEYS: OptionKeys = new Set([...SUBPROCESS_KEYS, ...ASYNCIO_TEXT_KEYS]);
+
 /** Every argument checked before anything is made (a bad one leaks nothing). */
 function checkArguments(program: unknown, args: unknown, options: unknown): Checked {
   if (typeof program !== 'string') throw invalidArgType('program', 'of type string', program);
@@ -141,12 +147,14 @@ function checkArguments(program: unknown, args: unknown, options: unknown): Chec
   }
   if (options !== undefined && (options === null || typeof options !== 'object')) throw invalidArgType('options', 'an object', options);
   const opts = (options ?? {}) as Record<string, unknown>;
-  // asyncio refuses text mode and buffering (ValueError): bytes only, unbuffered.
-  for (const key of ['universalNewlines', 'text', 'encoding', 'errors', 'shell']) {
+  // asyncio refuses text mode and buffering (ValueError): bytes only, unbuffered. Their names
+  // are known (false/null is accepted, as asyncio does); any other unknown key is refused.
+  for (const key of ASYNCIO_TEXT_KEYS) {
     if (opts[key] !== undefined && opts[key] !== false && opts[key] !== null) {
       throw codedError('ERR_INVALID_ARG_VALUE', `options.${key} is not supported: subprocess pipes carry bytes`, TypeError);
     }
   }
+  checkOptionKeys(opts, CHECKED_KEYS);
   const stdio: Checked['stdio'] = [
     checkStdio(opts.stdin, 'options.stdin', PIPE, false),
     checkStdio(opts.stdout, 'options.stdout', PIPE, false),

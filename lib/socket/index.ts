@@ -40,6 +40,7 @@
 import { inspect } from 'node:util';
 import { constants as osConstants } from 'node:os';
 import { TimeoutError, codedError, describe, errnoError, invalidArgType, outOfRange } from '../core/errors';
+import { checkOptionKeys, optionKeys } from '../core/options';
 import { binding, type NativeAddress } from '../core/native';
 import type { Address, AddressKind, AddressOf, Inet6Address, InetAddress, SocketAddress } from './constants';
 
@@ -571,12 +572,16 @@ function familyOf(address: Address): number {
   return typeof address[0] === 'string' && address[0].includes(':') ? C.AF_INET6 : C.AF_INET;
 }
 
+const SERVER_KEYS = optionKeys<CreateServerOptions>()(['family', 'backlog', 'reusePort', 'dualstack']);
+
 /**
  * A listening TCP (or Unix stream) socket bound to `address`, like Python's
  * `socket.create_server`: SO_REUSEADDR on IP sockets, optional SO_REUSEPORT and dual-stack. The
  * socket is closed if any step fails (for example EADDRINUSE), and the error keeps its code.
  */
 export function createServer(address: Address, options: CreateServerOptions = {}): Socket {
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+  checkOptionKeys(options, SERVER_KEYS);
   const family = options.family ?? familyOf(address);
   if (options.reusePort && S.SO_REUSEPORT === undefined) {
     throw codedError('ERR_NOT_SUPPORTED', 'SO_REUSEPORT is not supported on this platform');

@@ -32,6 +32,7 @@
 import { constants as osConstants } from 'node:os';
 import { ChunkQueue } from '../core/chunk_queue';
 import { codedError, type CodedError, describe, invalidArgType, outOfRange } from '../core/errors';
+import { checkOptionKeys, optionKeys } from '../core/options';
 import type { Future } from '../tasks/futures';
 import { getEventLoop, type SelectorEventLoop } from '../net/selector_loop';
 import type { BytesLike, Transport } from '../net/protocols';
@@ -104,6 +105,8 @@ interface PendingRead {
 }
 
 type Discardable = Future<Buffer> & { [resultDiscarded]?: () => void };
+
+const READ_KEYS = optionKeys<ReadOptions>()(['maxBytes']);
 
 /** Options of `read(-1)`. */
 export interface ReadOptions {
@@ -232,6 +235,7 @@ export class StreamReader {
     let maxBytes: number | undefined;
     try {
       checkSize(n, 'n');
+      if (options !== null && typeof options === 'object') checkOptionKeys(options, READ_KEYS);
       maxBytes = options?.maxBytes;
       if (maxBytes !== undefined) {
         checkSize(maxBytes, 'options.maxBytes');

@@ -2,6 +2,8 @@
  * `StreamWriter`, the writing half of a stream pair (asyncio's `StreamWriter`).
  * @packageDocumentation
  */
+import { invalidArgType } from '../core/errors';
+import { checkOptionKeys, optionKeys } from '../core/options';
 import type { TlsContext, TlsOptions, WrapTlsOptions } from '../net/tls';
 import type { Future } from '../tasks/futures';
 import type { SelectorEventLoop } from '../net/selector_loop';
@@ -20,6 +22,8 @@ export type WriterProtocol = BaseProtocol & Pick<FlowControlProtocol, 'drainHelp
   /** True on a server's connection (the side `startTls` takes). */
   readonly serverSide: boolean;
 };
+
+const START_TLS_KEYS = optionKeys<Omit<WrapTlsOptions, 'serverSide'>>()(['serverHostname', 'sslHandshakeTimeout', 'sslShutdownTimeout', 'sslSession', 'callConnectionMade']);
 
 /**
  * The writing half of a stream connection (asyncio's `StreamWriter`): `write` never blocks and
@@ -73,6 +77,9 @@ export class StreamWriter {
    * connection when the handshake or verification fails.
    */
   async startTls(sslContext: TlsContext | TlsOptions | true, options: Omit<WrapTlsOptions, 'serverSide'> = {}): Promise<void> {
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+    // serverSide is this connection's (it would be overridden): refused with the unknown keys.
+    checkOptionKeys(options, START_TLS_KEYS);
     await this.drain();
     const transport = await this.#loop.startTls(this.#transport, this.#protocol, sslContext, { ...options, serverSide: this.#protocol.serverSide });
     this.#transport = transport;

@@ -9,6 +9,7 @@
  */
 import { Deque } from '../core/deque';
 import { codedError, invalidArgType, outOfRange } from '../core/errors';
+import { checkOptionKeys, optionKeys } from '../core/options';
 import type { TimerHandle } from '../core/events';
 import { CancelledError, Future } from './futures';
 import { cancelOnAbort, type Awaitable, type ResultOf, checkSignal, ensureFuture, getEventLoop, isCoroutine, resultDiscarded, spawn, type TaskLoop } from './tasks';
@@ -66,6 +67,7 @@ export interface SleepOptions {
  */
 export function sleep<T = undefined>(delay: number, result?: T, options: SleepOptions = {}): Future<T> {
   checkDelay(delay, 'delay');
+  if (options !== null && typeof options === 'object') checkOptionKeys(options, SLEEP_KEYS);
   const signal = checkSignal(options?.signal);
   const loop = getEventLoop();
   const future = new SleepFuture<T>(loop);
@@ -117,6 +119,11 @@ export interface GatherOptions {
   returnExceptions?: boolean;
 }
 
+const SLEEP_KEYS = optionKeys<SleepOptions>()(['signal']);
+const GATHER_KEYS = optionKeys<GatherOptions>()(['returnExceptions']);
+const WAIT_KEYS = optionKeys<WaitOptions>()(['timeout', 'returnWhen']);
+const AS_COMPLETED_KEYS = optionKeys<{ timeout?: number | null }>()(['timeout']);
+
 function isOptions(value: unknown): value is GatherOptions {
   return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype && !('then' in value);
 }
@@ -142,7 +149,10 @@ export function gather<A extends Awaitable>(list: readonly A[], options: GatherO
 export function gather<A extends Awaitable>(list: readonly A[], options?: GatherOptions): Future<Array<ResultOf<A>>>;
 export function gather(...args: unknown[]): Future<unknown[]> {
   let options: GatherOptions = {};
-  if (args.length > 0 && isOptions(args[args.length - 1])) options = args.pop() as GatherOptions;
+  if (args.length > 0 && isOptions(args[args.length - 1])) {
+    options = args.pop() as GatherOptions;
+    checkOptionKeys(options, GATHER_KEYS);
+  }
   const returnExceptions = options.returnExceptions === true;
   const awaitables = (args.length === 1 && Array.isArray(args[0]) ? args[0] : args) as Awaitable[];
   if (awaitables.length === 0) {
@@ -240,6 +250,7 @@ export function wait<T = unknown>(
   if (aws instanceof Future || isCoroutine(aws) || typeof (aws as Iterable<unknown>)?.[Symbol.iterator] !== 'function') {
     throw invalidArgType('aws', 'an iterable of Futures', aws);
   }
+  if (options !== null && typeof options === 'object') checkOptionKeys(options, WAIT_KEYS);
   const returnWhen = options.returnWhen ?? ALL_COMPLETED;
   if (returnWhen !== ALL_COMPLETED && returnWhen !== FIRST_COMPLETED && returnWhen !== FIRST_EXCEPTION) {
     throw codedError('ERR_INVALID_ARG_VALUE', `Invalid returnWhen value: ${String(returnWhen)}`, RangeError);
@@ -461,6 +472,7 @@ export function asCompleted<T>(
   if (aws instanceof Future || isCoroutine(aws) || typeof (aws as Iterable<unknown>)?.[Symbol.iterator] !== 'function') {
     throw invalidArgType('aws', 'an iterable of awaitables', aws);
   }
+  if (options !== null && typeof options === 'object') checkOptionKeys(options, AS_COMPLETED_KEYS);
   const timeout = checkTimeout(options.timeout);
   const list = [...new Set(aws)];
   let loop: TaskLoop | undefined;

@@ -33,6 +33,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { codedError, describe, invalidArgType } from '../core/errors';
+import { checkOptionKeys, optionKeys } from '../core/options';
 import { getEventLoop as anyEventLoop, getRunningLoop as anyRunningLoop } from '../core/events';
 import { CancelledError, Future, type FutureLoop, setAwaitHook, wrapFuture } from './futures';
 
@@ -330,7 +331,8 @@ export class Task<T = unknown> extends Future<T> {
    * for library-internal helpers, run at once). Prefer `createTask`.
    */
   constructor(coro: Coroutine<T>, options?: TaskConstructorOptions, /** @internal */ loopOverride?: TaskLoop) {
-    options ??= NO_OPTIONS;
+    if (options === undefined || options === null) options = NO_OPTIONS;
+    else checkOptionKeys(options, TASK_KEYS);
     const loop = loopOverride ?? options.loop ?? getEventLoop();
     super(loop);
     this.#loop = loop;
@@ -841,6 +843,7 @@ function discard(future: AnyFuture): void {
 
 const internalTask = Symbol('muxloop.internalTask');
 const NO_OPTIONS: TaskConstructorOptions = Object.freeze({});
+const TASK_KEYS = optionKeys<TaskConstructorOptions>()(['name', 'args', 'signal', 'loop']);
 interface InternalOptions extends TaskConstructorOptions {
   [internalTask]?: boolean;
 }

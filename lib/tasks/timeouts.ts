@@ -15,6 +15,7 @@
  * @packageDocumentation
  */
 import { TimeoutError, codedError, invalidArgType, outOfRange } from '../core/errors';
+import { checkOptionKeys, optionKeys } from '../core/options';
 import { CancelledError } from './futures';
 import type { Handle } from '../core/events';
 import { cancelOnAbort, checkSignal, currentTask, getRunningLoop, type Task } from './tasks';
@@ -57,6 +58,7 @@ export class Timeout {
    */
   constructor(when: number | null, options: TimeoutOptions = {}) {
     this.#when = checkWhen(when, 'when');
+    if (options !== null && typeof options === 'object') checkOptionKeys(options, TIMEOUT_KEYS);
     this.#signal = checkSignal(options?.signal);
   }
 
@@ -150,6 +152,8 @@ export class Timeout {
     this.#handle = undefined;
   };
 }
+
+const TIMEOUT_KEYS = optionKeys<TimeoutOptions>()(['signal']);
 
 /** Options of `timeout`, `timeoutAt` and `new Timeout`. */
 export interface TimeoutOptions {

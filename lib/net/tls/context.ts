@@ -15,6 +15,7 @@
  */
 import * as tls from 'node:tls';
 import { codedError, invalidArgType } from '../../core/errors';
+import { checkOptionKeys, optionKeys } from '../../core/options';
 import { binding, type NativeTlsContext } from '../../core/native';
 
 /** PEM text or bytes, or a list of them (as `tls.createSecureContext` takes). */
@@ -63,6 +64,10 @@ export interface TlsOptions {
 /** `TlsOptions.SNICallback`: Node's `(servername, cb)` shape. */
 export type SNICallback = (servername: string, callback: (error: Error | null, context?: TlsContext | TlsOptions | null) => void) => void;
 
+// A Node option this engine does not implement (secureOptions, ecdhCurve, ...) is refused, not
+// ignored: ignoring a security setting would weaken the connection without a word.
+const TLS_KEYS = optionKeys<TlsOptions>()(['key', 'cert', 'passphrase', 'ca', 'ciphers', 'minVersion', 'maxVersion', 'ALPNProtocols', 'requestCert', 'rejectUnauthorized', 'checkServerIdentity', 'SNICallback']);
+
 /** A prepared context: share one across connections (handshakes reuse its parsed keys and roots). */
 export class TlsContext {
   /** @internal */ readonly native: NativeTlsContext;
@@ -89,6 +94,7 @@ export class TlsContext {
         TypeError,
       );
     }
+    checkOptionKeys(options, TLS_KEYS, 'ssl');
     const o = options;
     const ciphers = o.ciphers === undefined ? undefined : String(o.ciphers).split(':');
     const native: Record<string, unknown> = {

@@ -25,6 +25,7 @@
  * @packageDocumentation
  */
 import { codedError, invalidArgType } from '../../core/errors';
+import { checkOptionKeys, optionKeys } from '../../core/options';
 import type { NativeTlsEngine } from '../../core/native';
 import type { BaseProtocol, Transport } from '../protocols';
 import type { SelectorEventLoop } from '../selector_loop';
@@ -99,6 +100,8 @@ export async function wrapTls(
   ssl: TlsContext | TlsOptions | true,
   options: WrapTlsOptions = {},
 ): Promise<SSLTransport> {
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+  checkOptionKeys(options, WRAP_KEYS);
   const serverSide = options.serverSide === true;
   const sslHandshakeTimeout = checkDelay(options.sslHandshakeTimeout, 'sslHandshakeTimeout');
   const sslShutdownTimeout = checkDelay(options.sslShutdownTimeout, 'sslShutdownTimeout');
@@ -118,6 +121,8 @@ export async function wrapTls(
   await waiter;
   return proto.appTransport;
 }
+
+const WRAP_KEYS = optionKeys<WrapTlsOptions>()(['serverSide', 'serverHostname', 'sslHandshakeTimeout', 'sslShutdownTimeout', 'sslSession', 'callConnectionMade']);
 
 /** The TLS options of `createConnection`, `createServer`, `connectAcceptedSocket` (asyncio's names). */
 export interface SslOptions {
