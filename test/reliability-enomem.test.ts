@@ -81,6 +81,11 @@ function script(e: Entry): string {
 }
 
 // A listening TCP socket on 127.0.0.1 and its port, in the child.
+// A bound UDP socket (u, its port uport) and a read buffer, for recvfrom and sendto.
+const UDP_SOCKET = `const u = binding.socket(AF_INET, SOCK_DGRAM); binding.bind(u, AF_INET, ['127.0.0.1', 0]);
+  const uport = binding.getsockname(u, AF_INET)[1]; const buf = Buffer.alloc(16);`;
+// A connected Unix stream pair (a, b) and a read buffer, for recv and send.
+const UNIX_PAIR = 'const [a, b] = binding.socketpair(AF_UNIX, SOCK_STREAM, true); const buf = Buffer.alloc(16);';
 const LISTENER = `
   const lfd = binding.socket(AF_INET, SOCK_STREAM);
   binding.setsockopt(lfd, binding.socketConstants.SOL_SOCKET, binding.socketConstants.SO_REUSEADDR, 1);
@@ -171,7 +176,7 @@ const ENTRIES: Entry[] = [
   },
   {
     name: 'recv into a buffer',
-    setup: 'const [a, b] = binding.socketpair(AF_UNIX, SOCK_STREAM, true); const buf = Buffer.alloc(16);',
+    setup: UNIX_PAIR,
     prep: "binding.write(b, Buffer.from('y'));",
     call: 'return binding.recv(a, buf, 0, 16, 0, 0);',
     post: 'while (binding.recv(a, buf, 0, 16, 0, 0) > 0);',
@@ -179,8 +184,7 @@ const ENTRIES: Entry[] = [
   },
   {
     name: 'recvfrom (UDP, sender address)',
-    setup: `const u = binding.socket(AF_INET, SOCK_DGRAM); binding.bind(u, AF_INET, ['127.0.0.1', 0]);
-            const uport = binding.getsockname(u, AF_INET)[1]; const buf = Buffer.alloc(16);`,
+    setup: UDP_SOCKET,
     prep: "binding.sendto(u, AF_INET, ['127.0.0.1', uport], Buffer.from('d'), 0, 1, 0, 0);",
     call: 'return binding.recvfrom(u, AF_INET, buf, 0, 16, 0, 0);',
     post: 'while (Array.isArray(binding.recvfrom(u, AF_INET, buf, 0, 16, 0, 0)));',
@@ -188,15 +192,14 @@ const ENTRIES: Entry[] = [
   },
   {
     name: 'send',
-    setup: 'const [a, b] = binding.socketpair(AF_UNIX, SOCK_STREAM, true); const buf = Buffer.alloc(16);',
+    setup: UNIX_PAIR,
     call: "return binding.send(a, Buffer.from('s'), 0, 1, 0, 0);",
     post: 'while (binding.recv(b, buf, 0, 16, 0, 0) > 0);',
     teardown: 'binding.close(a); binding.close(b);',
   },
   {
     name: 'sendto (UDP, address parsed)',
-    setup: `const u = binding.socket(AF_INET, SOCK_DGRAM); binding.bind(u, AF_INET, ['127.0.0.1', 0]);
-            const uport = binding.getsockname(u, AF_INET)[1]; const buf = Buffer.alloc(16);`,
+    setup: UDP_SOCKET,
     call: "return binding.sendto(u, AF_INET, ['127.0.0.1', uport], Buffer.from('d'), 0, 1, 0, 0);",
     post: 'while (Array.isArray(binding.recvfrom(u, AF_INET, buf, 0, 16, 0, 0)));',
     teardown: 'binding.close(u);',
