@@ -80,12 +80,12 @@ function script(e: Entry): string {
   `;
 }
 
-// A listening TCP socket on 127.0.0.1 and its port, in the child.
 // A bound UDP socket (u, its port uport) and a read buffer, for recvfrom and sendto.
 const UDP_SOCKET = `const u = binding.socket(AF_INET, SOCK_DGRAM); binding.bind(u, AF_INET, ['127.0.0.1', 0]);
   const uport = binding.getsockname(u, AF_INET)[1]; const buf = Buffer.alloc(16);`;
 // A connected Unix stream pair (a, b) and a read buffer, for recv and send.
 const UNIX_PAIR = 'const [a, b] = binding.socketpair(AF_UNIX, SOCK_STREAM, true); const buf = Buffer.alloc(16);';
+// A listening TCP socket on 127.0.0.1 and its port, in the child.
 const LISTENER = `
   const lfd = binding.socket(AF_INET, SOCK_STREAM);
   binding.setsockopt(lfd, binding.socketConstants.SOL_SOCKET, binding.socketConstants.SO_REUSEADDR, 1);

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { binding, type NativeUringEngine } from '../lib/core/native';
 import { uringIoAvailable, useFdLeakCheck } from './helpers';
 
+const OP_ACCEPT = 1;
 const OP_RECV = 2;
 const OP_SEND = 3;
 const F_BUFFER = 1;
@@ -113,6 +114,34 @@ describe.runIf(uringIoAvailable())('io_uring completion engine', () => {
     expect(res).toBe(13);
     const out = Buffer.alloc(64);
     expect(out.subarray(0, binding.read(b, out)).toString()).toBe('one two three');
+    engine.close();
+  });
+  it('flush leaves the fd readable while a completion waits as task work (no sleep through it)', () => {
+    // The loop flushes before it may sleep in its selector. The kernel signals the eventfd when
+    // task work joins an empty list, but that signal was seen to come 10-20 ms late inside Node
+    // (an accept's work queued, IORING_SQ_TASKRUN set, the eventfd unreadable): flush must see
+    // the flag and make the fd readable itself, here with no sleep to hide the delay.
+    const engine = new Engine(8, 4096);
+    track(engine);
+    const { AF_INET, SOCK_STREAM } = binding.constants;
+    const lfd = binding.socket(AF_INET, SOCK_STREAM);
+    track({ close: () => binding.close(lfd) });
+    binding.bind(lfd, AF_INET, ['127.0.0.1', 0]);
+    binding.listen(lfd, 16);
+    const port = (binding.getsockname(lfd, AF_INET) as [string, number])[1];
+    engine.accept(lfd, 1);
+    engine.flush();
+    for (let round = 0; round < 20; round++) {
+      const c = binding.socket(AF_INET, SOCK_STREAM);
+      binding.connect(c, AF_INET, ['127.0.0.1', port], 0);
+      // The listener is readable once the connection is queued: the ring's poll fired then too.
+      expect(binding.select(Int32Array.of(lfd), new Int32Array(0), new Int32Array(0), 5)).toBe(1);
+      engine.flush();
+      expect(binding.select(Int32Array.of(engine.fileno), new Int32Array(0), new Int32Array(0), 0), `round ${round}`).toBe(1);
+      const [, fd] = reapUntil(engine, (op, res) => op === OP_ACCEPT && res >= 0);
+      binding.close(fd);
+      binding.close(c);
+    }
     engine.close();
   });
 });

@@ -216,6 +216,7 @@ class UringEngineWrap : public Napi::ObjectWrap<UringEngineWrap>, public EnomemN
     o.Set("shortSends", static_cast<double>(engine_->short_sends()));
     o.Set("eventfdReads", static_cast<double>(engine_->eventfd_reads()));
     o.Set("deferTaskrun", engine_->deferred() ? 1 : 0);
+    o.Set("wakeups", static_cast<double>(engine_->wakeups()));
     o.Set("sendsInFlight", static_cast<double>(engine_->in_flight_sends()));
     return o;
   }

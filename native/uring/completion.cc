@@ -270,11 +270,29 @@ SysResult CompletionEngine::Flush() {
     __atomic_store_n(&br->tail, buf_tail_, __ATOMIC_RELEASE);
     buf_dirty_ = false;
   }
-  if (ring_->queued() == 0) return {0, nullptr};
-  enters_++;
-  SysResult r = ring_->Enter(false, 0, -1);
-  if (!r.ok() && r.value != -EINTR && r.value != -EAGAIN && r.value != -EBUSY) return r;
+  if (ring_->queued() > 0) {
+    enters_++;
+    SysResult r = ring_->Enter(false, 0, -1);
+    if (!r.ok() && r.value != -EINTR && r.value != -EAGAIN && r.value != -EBUSY) return r;
+  }
+  WakeIfPending();
   return {0, nullptr};
+}
+
+void CompletionEngine::WakeIfPending() {
+  // Flush runs before the loop may sleep, and the end of Reap after bounded rounds: completions
+  // or task work still waiting then must keep the eventfd readable, or they wait for an unrelated
+  // wakeup. The kernel signals the eventfd only when the first item joins an empty task-work
+  // list, and that signal can come late: on this machine's 6.18 kernel, inside Node, a multishot
+  // accept's task work was seen with IORING_SQ_TASKRUN set and the eventfd still unreadable
+  // 10-20 ms later (the loop slept through it; test/servers.test.ts "asyncDispose" hung on the
+  // io_uring transports). Two loads of shared memory; a write(2) only when something waits.
+  if (event_fd_ < 0 || (!ring_->TaskrunPending() && ring_->Ready() == 0)) return;
+  const uint64_t one = 1;
+  wakeups_++;
+  if (write(event_fd_, &one, sizeof one) < 0) {
+    // EAGAIN: the counter is already non-zero, which is all we need
+  }
 }
 
 unsigned CompletionEngine::Reap(Event* out, unsigned capacity) {
@@ -296,14 +314,6 @@ unsigned CompletionEngine::Reap(Event* out, unsigned capacity) {
       while (read(event_fd_, &value, sizeof value) < 0 && errno == EINTR) {
       }
       if (!ring_->TaskrunPending()) break;
-    }
-    // Still pending after the rounds: keep the eventfd readable, or that work would wait for an
-    // unrelated wakeup (its add found the list non-empty and signalled nothing).
-    if (ring_->TaskrunPending()) {
-      const uint64_t one = 1;
-      if (write(event_fd_, &one, sizeof one) < 0) {
-        // EAGAIN: the counter is already non-zero, which is all we need
-      }
     }
   }
   Completion batch[256];

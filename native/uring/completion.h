@@ -115,8 +115,11 @@ class CompletionEngine {
   SysResult Recycle(unsigned bid);
   // All of bids[0..n) or none (a bid the kernel owns, out of range, or twice: -EINVAL).
   SysResult RecycleAll(const int32_t* bids, size_t n);
-  // Publishes recycled buffers and submits what is queued (no system call when nothing is).
+  // Publishes recycled buffers, submits what is queued, then WakeIfPending (no system call when
+  // nothing is queued and nothing waits).
   SysResult Flush();
+  // Makes the eventfd readable when completions or task work wait (see completion.cc).
+  void WakeIfPending();
   // Copies up to `capacity` completions to `out` and consumes them; a CQE naming a buffer makes
   // that bid the caller's; a send's completion frees its copy.
   unsigned Reap(Event* out, unsigned capacity);
@@ -132,6 +135,7 @@ class CompletionEngine {
   uint64_t nobufs() const { return nobufs_; }
   uint64_t short_sends() const { return short_sends_; }
   uint64_t eventfd_reads() const { return eventfd_reads_; }
+  uint64_t wakeups() const { return wakeups_; }
   unsigned in_flight_sends() const { return static_cast<unsigned>(sends_.size()); }
 
  private:
@@ -170,6 +174,7 @@ class CompletionEngine {
   uint64_t nobufs_ = 0;
   uint64_t short_sends_ = 0;
   uint64_t eventfd_reads_ = 0;
+  uint64_t wakeups_ = 0;  // eventfd writes of WakeIfPending
 };
 
 // The buffer group id of the engine's one buffer ring.
