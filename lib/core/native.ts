@@ -156,7 +156,7 @@ export interface NativeUringEngine {
 /** Everything the addon exports. */
 export interface NativeBinding {
   /** Linux only. */
-  UringEngine?: new (bufferCount?: number, bufferSize?: number) => NativeUringEngine;
+  UringEngine?: new (bufferCount?: number, bufferSize?: number, deferTaskrun?: boolean) => NativeUringEngine;
   TlsContext: new (options: Record<string, unknown>) => NativeTlsContext;
   TlsEngine: new (context: NativeTlsContext, serverName?: string, pauseAtSni?: boolean) => NativeTlsEngine;
   /** OpenSSL_version(): the OpenSSL inside this Node. */

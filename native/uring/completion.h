@@ -21,16 +21,21 @@
 //
 // Waking the loop. The loop sleeps in its selector (epoll_wait), not in io_uring_enter, so the
 // engine must hand it an fd that becomes readable when there is something to reap:
-//  * with DEFER_TASKRUN (6.1; asked for first): completions wait as task work until our own
-//    io_uring_enter(GETEVENTS) runs it, so nothing interrupts the thread (no task-work signal or
-//    IPI per completion, which is what the ring fd needs). The ring fd does not become readable
-//    when such work is queued (measured in backends/selector_uring.cc), but a registered eventfd
-//    is signalled when the first item is queued (io_req_local_work_add): fd() is that eventfd.
-//    Reap runs the work (enter with GETEVENTS), then empties the eventfd, then looks at
-//    IORING_SQ_TASKRUN (TASKRUN_FLAG): work queued between the two is found there, so no wakeup
-//    is lost; CQEs our own enter posts signal the eventfd too, and the read after it clears that.
-//  * without it: completions are posted by task work at any return to user space, the ring fd is
-//    readable while the CQ ring is not empty, and fd() is the ring fd; Reap only reads the ring.
+//  * by default (no DEFER_TASKRUN, no COOP_TASKRUN): completions are posted by task work that
+//    interrupts the thread (a task-work signal), the ring fd is readable while the CQ ring is not
+//    empty, and fd() is the ring fd; Reap only reads the ring.
+//  * with EngineConfig::defer_taskrun (6.1): completions wait as task work until our own
+//    io_uring_enter(GETEVENTS) runs it, so nothing interrupts the thread. The ring fd does not
+//    become readable when such work is queued (measured in backends/selector_uring.cc), but a
+//    registered eventfd is signalled when the first item is queued (io_req_local_work_add): fd()
+//    is that eventfd. Reap runs the work (enter with GETEVENTS), then empties the eventfd, then
+//    looks at IORING_SQ_TASKRUN (TASKRUN_FLAG); Flush does the same check (WakeIfPending).
+//    Not the default, because that eventfd signal is late: on this machine's 6.18 kernel a ring
+//    asleep in poll(2) on the eventfd saw a peer's TCP data, a Unix-socket write or a connect
+//    12-17 ms after it happened, on 4 ms tick boundaries (the kernel defers the signal through
+//    RCU), against 0.2-0.4 ms for the ring fd without it (C, outside Node). A loop that sleeps
+//    would add that to every idle connection's first byte. It is for a loop that waits in
+//    io_uring_enter itself, where the kernel wakes the waiter directly.
 #ifndef MUXLOOP_URING_COMPLETION_H_
 #define MUXLOOP_URING_COMPLETION_H_
 
@@ -75,7 +80,7 @@ struct BufferPool {
 struct EngineConfig {
   unsigned sq_entries = 256;
   unsigned cq_entries = 4096;
-  bool defer_taskrun = true;  // where the kernel has it; see "Waking the loop" above
+  bool defer_taskrun = false;  // see "Waking the loop" above
   unsigned buffer_count = 512;  // a power of two, <= 32768
   unsigned buffer_size = 16384;
 };
