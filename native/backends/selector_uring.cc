@@ -43,8 +43,7 @@
 namespace muxloop {
 namespace {
 
-// Whether the selector's ring asks for DEFER_TASKRUN (where the kernel has it): see the hosted
-// mode notes in native/uring/README.md.
+// Whether the selector's ring asks for DEFER_TASKRUN (where the kernel has it).
 // DEFER_TASKRUN is off: with it a poll wakeup only queues work for our next io_uring_enter and
 // never makes the ring fd readable, so libuv (hosted mode) would never wake us (measured: an
 // epoll watching the ring fd saw nothing after the pipe was written; test/selectors-uring.test.ts
