@@ -63,6 +63,18 @@ Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::s
   return error;
 }
 
+bool ToBool(const Napi::Value& value, const char* name) {
+  if (!value.IsBoolean()) {
+    throw TypeErrorWithCode(value.Env(), "ERR_INVALID_ARG_TYPE",
+                            std::string("The \"") + name + "\" argument must be of type boolean");
+  }
+  return value.As<Napi::Boolean>().Value();
+}
+
+bool ToBool(const Napi::Value& value, const char* name, bool fallback) {
+  return value.IsUndefined() ? fallback : ToBool(value, name);
+}
+
 int64_t ToInteger(const Napi::Value& value, const char* name, int64_t min, int64_t max) {
   Napi::Env env = value.Env();
   if (!value.IsNumber()) {

@@ -81,6 +81,9 @@ void SetThreadEnv(napi_env env);
 int32_t ToFd(const Napi::Value& value, const char* name = "fd");
 // An integer Number in [min, max] (both within 2**53).
 int64_t ToInteger(const Napi::Value& value, const char* name, int64_t min, int64_t max);
+// A Boolean; with a fallback, undefined gives it (an optional argument).
+bool ToBool(const Napi::Value& value, const char* name);
+bool ToBool(const Napi::Value& value, const char* name, bool fallback);
 // Any Number but NaN.
 double ToNumber(const Napi::Value& value, const char* name);
 // A timeout in seconds -> nanoseconds for a wait: undefined or < 0 means no timeout (-1), 0 means

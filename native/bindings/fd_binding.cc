@@ -12,15 +12,6 @@
 namespace muxloop {
 namespace {
 
-bool ToBool(const Napi::Value& value, const char* name) {
-  if (value.IsUndefined()) return false;
-  if (!value.IsBoolean()) {
-    throw TypeErrorWithCode(value.Env(), "ERR_INVALID_ARG_TYPE",
-                            std::string("The \"") + name + "\" argument must be of type boolean");
-  }
-  return value.As<Napi::Boolean>().Value();
-}
-
 Napi::Value Pair(Napi::Env env, const int fds[2]) {
   AddonData* data = AddonData::Get(env);
   data->OwnNew({fds[0], fds[1]});
@@ -32,7 +23,7 @@ Napi::Value Pair(Napi::Env env, const int fds[2]) {
 
 // pipe(nonblocking?) -> [readFd, writeFd]
 Napi::Value PipeFn(const Napi::CallbackInfo& info) {
-  const bool nonblocking = ToBool(info[0], "nonblocking");
+  const bool nonblocking = ToBool(info[0], "nonblocking", false);
   int fds[2];
   const int err = fd::Pipe(fds, nonblocking);
   if (err != 0) throw ErrnoError(info.Env(), err, "pipe2");
@@ -43,7 +34,7 @@ Napi::Value PipeFn(const Napi::CallbackInfo& info) {
 Napi::Value SocketPairFn(const Napi::CallbackInfo& info) {
   const int domain = static_cast<int>(ToInteger(info[0], "family", 0, 255));
   const int type = static_cast<int>(ToInteger(info[1], "type", 0, 255));
-  const bool nonblocking = ToBool(info[2], "nonblocking");
+  const bool nonblocking = ToBool(info[2], "nonblocking", false);
   int fds[2];
   const int err = fd::SocketPair(domain, type, fds, nonblocking);
   if (err != 0) throw ErrnoError(info.Env(), err, "socketpair");
@@ -87,7 +78,7 @@ void ForgetFn(const Napi::CallbackInfo& info) { AddonData::Get(info.Env())->Diso
 
 void SetNonBlockingFn(const Napi::CallbackInfo& info) {
   const int32_t fd = ToFd(info[0]);
-  const int err = fd::SetNonBlocking(fd, ToBool(info[1], "nonblocking"));
+  const int err = fd::SetNonBlocking(fd, ToBool(info[1], "nonblocking", false));
   if (err != 0) throw ErrnoError(info.Env(), err, "fcntl", "fd " + std::to_string(fd));
 }
 

@@ -11,14 +11,6 @@
 namespace muxloop {
 namespace {
 
-bool ToBool(const Napi::Value& value, const char* name) {
-  if (!value.IsBoolean()) {
-    throw TypeErrorWithCode(value.Env(), "ERR_INVALID_ARG_TYPE",
-                            std::string("The \"") + name + "\" argument must be of type boolean");
-  }
-  return value.As<Napi::Boolean>().Value();
-}
-
 SelectorWrap* ToOpenSelector(const Napi::Value& value) {
   SelectorWrap* wrap = SelectorWrap::FromValue(value);
   if (wrap == nullptr) {

@@ -75,8 +75,7 @@ Napi::Value SpawnFn(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < 3; i++) {
     spec.stdio[i] = static_cast<int>(ToInteger(stdio.Get(i), "stdio", spawn::kDevNull, 2147483647));
   }
-  if (!info[5].IsBoolean()) throw TypeErrorWithCode(env, "ERR_INVALID_ARG_TYPE", "The \"wantPidfd\" argument must be of type boolean");
-  spec.want_pidfd = info[5].As<Napi::Boolean>().Value();
+  spec.want_pidfd = ToBool(info[5], "wantPidfd");
 
   std::vector<char*> argv_ptrs = Pointers(argv);
   std::vector<char*> env_ptrs;

@@ -50,12 +50,7 @@ class UringEngineWrap : public Napi::ObjectWrap<UringEngineWrap>, public EnomemN
     uring::EngineConfig config;
     if (!info[0].IsUndefined()) config.buffer_count = static_cast<unsigned>(ToInteger(info[0], "bufferCount", 1, 32768));
     if (!info[1].IsUndefined()) config.buffer_size = static_cast<unsigned>(ToInteger(info[1], "bufferSize", 1, 1 << 20));
-    if (!info[2].IsUndefined()) {
-      if (!info[2].IsBoolean()) {
-        throw TypeErrorWithCode(env, "ERR_INVALID_ARG_TYPE", "The \"deferTaskrun\" argument must be of type boolean");
-      }
-      config.defer_taskrun = info[2].As<Napi::Boolean>().Value();
-    }
+    config.defer_taskrun = ToBool(info[2], "deferTaskrun", false);
     if ((config.buffer_count & (config.buffer_count - 1)) != 0) {
       throw RangeErrorWithCode(env, "ERR_OUT_OF_RANGE", "bufferCount must be a power of two");
     }

@@ -280,13 +280,10 @@ SysResult CompletionEngine::Flush() {
 }
 
 void CompletionEngine::WakeIfPending() {
-  // Flush runs before the loop may sleep, and the end of Reap after bounded rounds: completions
-  // or task work still waiting then must keep the eventfd readable, or they wait for an unrelated
-  // wakeup. The kernel signals the eventfd only when the first item joins an empty task-work
-  // list, and that signal can come late: on this machine's 6.18 kernel, inside Node, a multishot
-  // accept's task work was seen with IORING_SQ_TASKRUN set and the eventfd still unreadable
-  // 10-20 ms later (the loop slept through it; test/servers.test.ts "asyncDispose" hung on the
-  // io_uring transports). Two loads of shared memory; a write(2) only when something waits.
+  // Flush is the loop's last step before it may sleep (and follows every reap): what waits then
+  // must keep the eventfd readable. The kernel signals it only when the first item joins an empty
+  // task-work list, and late (completion.h); a reap's bounded rounds may leave work behind too.
+  // Two loads of shared memory; a write(2) only when something waits.
   if (event_fd_ < 0 || (!ring_->TaskrunPending() && ring_->Ready() == 0)) return;
   const uint64_t one = 1;
   wakeups_++;

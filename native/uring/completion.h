@@ -123,8 +123,6 @@ class CompletionEngine {
   // Publishes recycled buffers, submits what is queued, then WakeIfPending (no system call when
   // nothing is queued and nothing waits).
   SysResult Flush();
-  // Makes the eventfd readable when completions or task work wait (see completion.cc).
-  void WakeIfPending();
   // Copies up to `capacity` completions to `out` and consumes them; a CQE naming a buffer makes
   // that bid the caller's; a send's completion frees its copy.
   unsigned Reap(Event* out, unsigned capacity);
@@ -144,6 +142,8 @@ class CompletionEngine {
   unsigned in_flight_sends() const { return static_cast<unsigned>(sends_.size()); }
 
  private:
+  // With the eventfd: makes it readable when completions or task work wait ("Waking the loop").
+  void WakeIfPending();
   explicit CompletionEngine(const EngineConfig& config) : config_(config) {}
   SysResult Setup();
   io_uring_sqe* Sqe(SysResult* err);
