@@ -81,9 +81,9 @@ describe.skipIf(!haveShim || !linux)('fault injection: selectors', () => {
     expect(r.result).toMatchObject({ has: false, tfd: 0, again: [[1, 1]] });
   });
 
-  it('F2: EMFILE from socket, socketpair, pipe2 and epoll_create1: coded errors, no half-built pair or selector, fd count unchanged', () => {
-    const r = runFaulty<{ results: Array<[string, Err | null]>; before: number; after: number; usable: boolean }>(`
-      const before = fdCount();
+  it('F2: EMFILE from socket, socketpair, pipe2 and epoll_create1: coded errors, no half-built pair or selector, no fd left open', () => {
+    const r = runFaulty<{ results: Array<[string, Err | null]>; gained: string[]; usable: boolean }>(`
+      const before = fdList();
       const cases = {
         'socket': ['socket:1:EMFILE', () => new m.Socket(m.AF_INET, m.SOCK_STREAM)],
         'socketpair': ['socketpair:1:EMFILE', () => m.socketpair()],
@@ -102,9 +102,9 @@ describe.skipIf(!haveShim || !linux)('fault injection: selectors', () => {
         off();
         results.push([name, err]);
       }
-      const after = fdCount();
+      const gained = fdsGained(before);
       const s = m.socketpair(); s.forEach((x) => x.close());
-      out({ results, before, after, usable: true });
+      out({ results, gained, usable: true });
     `);
     const byName = Object.fromEntries(r.result.results);
     for (const [name, syscall] of [['socket', 'socket'], ['socketpair', 'socketpair'], ['pipe2', 'pipe2'], ['epoll_create1', 'epoll_create1'], ['loop:epoll_create1', 'epoll_create1'], ['server:socket', 'socket']]) {
@@ -113,7 +113,7 @@ describe.skipIf(!haveShim || !linux)('fault injection: selectors', () => {
     }
     // Either the loop needs no other fd (NONE) or it failed cleanly with EMFILE.
     expect(['NONE', 'EMFILE']).toContain(byName['loop:pipe2']!.code);
-    expect(r.result.after).toBe(r.result.before);
+    expect(r.result.gained).toEqual([]);
   });
 });
 
@@ -253,7 +253,7 @@ describe.skipIf(!haveShim || !linux).each(availableSelectors())('%s backend: fau
         // Thread-mode hosts (poll, select) make their self-pipe on first use: count after it.
         { const [x, y] = binding.pipe(true); loop.addReader(x, () => {}); await new Promise((r) => loop.callLater(0.02, r));
           loop.removeReader(x); binding.close(x); binding.close(y); }
-        const base = fdCount();
+        const base = fdList();
         // Socket transport: the 2nd recv fails with ECONNRESET.
         { const [a, b] = m.socketpair(); b.setblocking(false);
           const rec = new Rec();
@@ -294,7 +294,7 @@ describe.skipIf(!haveShim || !linux).each(availableSelectors())('%s backend: fau
           res.dgram = { errors: rec.errors.map((e) => [e.code, e.syscall]), data: rec.chunks.map(String), lostCount: rec.lostCount };
           t.close(); peer.close();
           await new Promise((r) => loop.callLater(0.01, r)); }
-        res.fdDelta = fdCount() - base;
+        res.fdsGained = fdsGained(base);
         return res;
       }
       finish(main());
@@ -307,7 +307,7 @@ describe.skipIf(!haveShim || !linux).each(availableSelectors())('%s backend: fau
     expect(res.dgram.errors).toEqual([['ECONNREFUSED', 'recvfrom']]);
     // The injected error did not make the call, so no datagram was lost.
     expect(res.dgram.data).toEqual(['one', 'two']);
-    expect(res.fdDelta).toBe(0);
+    expect(res.fdsGained).toEqual([]);
   });
 
   it('EINTR and short reads on every recv path (socket, read pipe and datagram transports): all data arrives, in order, no connection lost', () => {
