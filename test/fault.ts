@@ -32,14 +32,7 @@ const { binding } = require(${JSON.stringify(join(ROOT, 'dist', 'core', 'native.
 const arm = (spec) => { if (!fs.existsSync('/dev/null/muxloop-fault/arm/' + spec)) throw new Error('bad fault spec ' + spec); };
 const off = () => fs.existsSync('/dev/null/muxloop-fault/off');
 const fired = () => fs.existsSync('/dev/null/muxloop-fault/fired');
-// The open fds as "fd=target" entries, and those open now that were not in before: comparing
-// entries, not a count, lets Node close a file of its own meanwhile (Node 22 reads the
-// NODE_EXTRA_CA_CERTS file on a thread at startup) without hiding one of ours left open, and
-// names the one that was. readdir's own fd is gone by the time it is read back, so it drops out.
-const fdList = () => new Set(fs.readdirSync('/proc/self/fd').flatMap((fd) => {
-  try { return [fd + '=' + fs.readlinkSync('/proc/self/fd/' + fd)]; } catch { return []; }
-}));
-const fdsGained = (before) => [...fdList()].filter((e) => !before.has(e));
+const { fdList, fdsGained } = require(${JSON.stringify(join(ROOT, 'test', 'fixtures', 'fds.cjs'))});
 const errInfo = (e) => e && ({ name: e.name, code: e.code, errno: e.errno, syscall: e.syscall, message: e.message });
 const out = (value) => process.stdout.write(JSON.stringify(value) + '\\n');
 `;

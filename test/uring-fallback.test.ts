@@ -49,14 +49,14 @@ describe.runIf(process.platform === 'linux')('io_uring refused by seccomp', () =
     expect(out.defaultIsEpoll).toBe(true);
     expect(out.constructed).toBeUndefined();
     expect(out.errors).toEqual(Array.from({ length: 3 }, () => ({ name: 'Error', code: 'EPERM', errno: 1, syscall: 'io_uring_setup' })));
-    expect(out.leakedFds).toBe(0);
+    expect(out.leakedFds).toEqual([]);
     expect(out.epollWorks).toBe(true);
   });
 
   it('without the filter, the same fixture sees io_uring when the kernel allows it', () => {
     const out = runFixture([]);
     expect(out.defaultIsEpoll).toBe(true);
-    expect(out.leakedFds).toBe(0);
+    expect(out.leakedFds).toEqual([]);
     expect(out.epollWorks).toBe(true);
     if ((out.available as string[]).includes('io_uring')) {
       expect(out.constructed).toBe(true);
@@ -86,14 +86,14 @@ describe.runIf(process.platform === 'linux')("io: 'uring' loops when io_uring is
       return;
     }
     const out = runIoFixture([launcher.path]);
-    expect(out).toEqual({ io: ['epoll', 'epoll'], echo: 'ping\n', warnings: ['MUXLOOP_URING_FALLBACK'], leakedFds: 0 });
+    expect(out).toEqual({ io: ['epoll', 'epoll'], echo: 'ping\n', warnings: ['MUXLOOP_URING_FALLBACK'], leakedFds: [] });
   });
 
   it('without the filter, get io_uring where the kernel allows it, with no warning', () => {
     const out = runIoFixture([]);
     const got = (out.io as string[])[0];
     expect(out.io).toEqual([got, got]);
-    expect(out).toMatchObject({ echo: 'ping\n', leakedFds: 0 });
+    expect(out).toMatchObject({ echo: 'ping\n', leakedFds: [] });
     expect(out.warnings).toEqual(got === 'uring' ? [] : ['MUXLOOP_URING_FALLBACK']);
   });
 });
