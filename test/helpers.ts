@@ -1,6 +1,6 @@
 // Shared test helpers: fd accounting for the leak check every test ends with, and raw pipes and
 // socketpairs straight from the addon.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { afterEach, beforeEach, expect } from 'vitest';
 import type { ExceptionContext } from '../lib/core/events';
 import { EventLoop } from '../lib/loops';
@@ -43,9 +43,32 @@ export function newLoopOf(kind: LoopKind): EventLoop {
 // Linux lists a process's fds in /proc/self/fd; macOS and the BSDs in /dev/fd.
 const FD_DIR = existsSync('/proc/self/fd') ? '/proc/self/fd' : '/dev/fd';
 
-/** Number of open fds in this process. */
+// Node opens the NODE_EXTRA_CA_CERTS file on a thread of its own (at startup in Node 22, lazily in
+// 24) and closes it once read: an fd that may come or go during a test and is not ours, so it is
+// not counted (Linux, where /proc names what an fd is).
+const NODE_CA_FILE = FD_DIR === '/proc/self/fd' && process.env.NODE_EXTRA_CA_CERTS ? realpathOrSelf(process.env.NODE_EXTRA_CA_CERTS) : undefined;
+
+function realpathOrSelf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/** Number of open fds in this process (Node's NODE_EXTRA_CA_CERTS read left out, see above). */
 export function openFdCount(): number {
-  return readdirSync(FD_DIR).length - 1; // minus the fd readdir itself used
+  const fds = readdirSync(FD_DIR);
+  if (NODE_CA_FILE === undefined) return fds.length - 1; // minus the fd readdir itself used
+  let count = 0;
+  for (const fd of fds) {
+    try {
+      if (readlinkSync(`${FD_DIR}/${fd}`) !== NODE_CA_FILE) count++;
+    } catch {
+      // readdir's own fd, closed by now
+    }
+  }
+  return count;
 }
 
 /** The fd numbers open in this process. */
