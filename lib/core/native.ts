@@ -51,14 +51,23 @@ export interface NativeLoopHost {
   readonly mode: string;
 }
 
-/** Owning mode (native/host/loop_host.cc): blocks in the selector with libuv's fd in the set. */
+/** `NativeLoopOwner.wait()`'s result bit: the engine has completions to reap (loop_host_binding.cc). */
+export const OWNER_COMPLETIONS = 1 << 30;
+
+/**
+ * Owning mode (native/host/loop_host.cc): blocks in the selector with libuv's fd in the set, or in
+ * the io_uring engine it was given, which polls that set.
+ */
 export interface NativeLoopOwner {
   /**
    * Waits at most `timeoutSeconds` (< 0: no bound of ours), bounded by libuv's next timeout
    * while libuv is alive, writes the ready `(fd, events)` pairs into `out`, then runs libuv once
-   * without blocking (`uv_run(UV_RUN_NOWAIT)`). Returns the number of pairs.
+   * without blocking (`uv_run(UV_RUN_NOWAIT)`). Returns the number of pairs, plus
+   * `OWNER_COMPLETIONS` when the engine it waits in has completions to reap.
    */
   wait(timeoutSeconds: number, out: Int32Array): number;
+  /** It waits in the engine it was given (an epoll selector and an open engine), not in the selector. */
+  readonly waitsInRing: boolean;
   /** `uv_loop_alive()`: Node has ref'd handles or requests pending. */
   libuvAlive(): boolean;
   /** Takes libuv's fd out of the selector; idempotent. */
@@ -163,7 +172,7 @@ export interface NativeBinding {
   tlsOpenSslVersion: string;
   Selector: new (kind: string) => NativeSelector;
   LoopHost: new (selector: NativeSelector, onWake: (count: number) => void, out: Int32Array) => NativeLoopHost;
-  LoopOwner: new (selector: NativeSelector) => NativeLoopOwner;
+  LoopOwner: new (selector: NativeSelector, engine?: NativeUringEngine) => NativeLoopOwner;
   /** Kinds compiled into this build, best first. */
   selectorKinds(): string[];
 

@@ -47,7 +47,7 @@ import {
   TimerHandle,
 } from '../core/events';
 import { TimerHeap } from '../core/heap';
-import { binding } from '../core/native';
+import { binding, type NativeUringEngine, OWNER_COMPLETIONS } from '../core/native';
 import { type BaseSelector, DefaultSelector, nativeSelectorOf } from '../selectors';
 import { Future, wrapFuture } from '../tasks/futures';
 import { type Coroutine, isCoroutine, type ResultOf, Task, type TaskLoop, type TaskOptions, type TaskOptionsFor } from '../tasks/tasks';
@@ -81,6 +81,22 @@ const SPIN_ITERATIONS = 128;
 const NO_ARGS: unknown[] = Object.freeze([]) as unknown as unknown[];
 const SPIN_MS = 1;
 
+
+/**
+ * @internal What a loop with a completion engine of its own (the io_uring proactor) lends an
+ * owning run, so that the run sleeps in the engine (one `io_uring_enter` submits the iteration's
+ * work and waits; native/host/loop_host.h) instead of in the selector.
+ */
+export interface OwnedCompletions {
+  /** The native engine, handed to the `LoopOwner` (made now, for a run that waits in it, if need be). */
+  ownedEngine(): NativeUringEngine;
+  /** The owner waits in the engine from now on: its fd leaves the selector, submissions wait for the owner's wait. */
+  beginOwned(): void;
+  /** The run ended: back to being watched through the selector. */
+  endOwned(): void;
+  /** The owner's wait left completions to reap: queue their processing in this iteration. */
+  completionsReady(): void;
+}
 
 /** A custom exception handler: `(loop, context)`. */
 export type ExceptionHandler = (loop: BaseEventLoop, context: ExceptionContext) => void;
@@ -222,6 +238,14 @@ export abstract class BaseEventLoop implements TaskLoop {
    * subclass with submissions of its own (the io_uring proactor) hands them to the kernel here.
    */
   protected beforeWait(): void {}
+
+  /**
+   * @internal Owning mode: a completion engine the run may sleep in instead of the selector (the
+   * io_uring proactor), or undefined. See `OwnedCompletions`.
+   */
+  protected ownedCompletions(): OwnedCompletions | undefined {
+    return undefined;
+  }
 
   /** What the loop watches changed: a waiting hosted run re-arms. */
   protected ioChanged(): void {
@@ -624,7 +648,9 @@ export abstract class BaseEventLoop implements TaskLoop {
    * between iterations. Only allowed at the top level of a CommonJS module (before Node's own loop
    * runs): anywhere else, and for a selector that is not one of muxloop's native ones, it throws
    * `ERR_LOOP_CANNOT_OWN_THREAD` at once. Throws `ERR_LOOP_WOULD_BLOCK_FOREVER` instead of
-   * hanging when neither the loop nor Node has anything left that could wake it.
+   * hanging when neither the loop nor Node has anything left that could wake it. A loop made
+   * with `io: 'uring'` on an epoll selector sleeps in its io_uring ring instead, which polls the
+   * selector's epoll fd: one `io_uring_enter` per iteration submits the iteration's I/O and waits.
    */
   runForeverSync(): void {
     this.#checkCanRun();
@@ -638,10 +664,15 @@ export abstract class BaseEventLoop implements TaskLoop {
     if (reason !== undefined) {
       throw codedError('ERR_LOOP_CANNOT_OWN_THREAD', `Cannot run the loop in owning mode: ${reason}`);
     }
-    const owner = new binding.LoopOwner(native as NonNullable<typeof native>);
+    // The ring polls an epoll set only (native/host/loop_host.h).
+    const lent = (native as NonNullable<typeof native>).kind === 'epoll' ? this.ownedCompletions() : undefined;
+    const owner = new binding.LoopOwner(native as NonNullable<typeof native>, lent?.ownedEngine());
+    // The owner takes the engine only with an epoll selector; otherwise it stays watched as a reader.
+    const owned = owner.waitsInRing ? lent : undefined;
     const tick = (process as unknown as { _tickCallback: () => void })._tickCallback;
     const out = this.#out;
     this.#beginRun();
+    owned?.beginOwned();
     try {
       for (;;) {
         const timeout = this.#pollTimeout();
@@ -652,9 +683,11 @@ export abstract class BaseEventLoop implements TaskLoop {
           );
         }
         this.beforeWait();
-        const count = owner.wait(timeout, out);
+        const result = owner.wait(timeout, out);
         drainTicks(tick); // ticks and promise jobs of the Node callbacks libuv just ran
+        const count = result & (OWNER_COMPLETIONS - 1);
         if (count > 0) this.processEvents(count, out);
+        if (result >= OWNER_COMPLETIONS) owned?.completionsReady();
         this.#runDue();
         drainTicks(tick); // ticks and promise jobs our callbacks queued
         if (this.#canSpin()) {
@@ -671,6 +704,7 @@ export abstract class BaseEventLoop implements TaskLoop {
     } finally {
       this.#endRun();
       owner.close();
+      owned?.endOwned(); // submits what the last iteration queued
     }
   }
 

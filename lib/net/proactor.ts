@@ -1,11 +1,12 @@
 /**
  * `Proactor`: the loop's side of the io_uring completion engine (native/uring/completion.h), the
- * role asyncio's `IocpProactor` plays for its proactor loop. The engine's ring fd is watched as a
- * reader by the loop's own selector (epoll), in hosted and owning mode alike, so both modes keep
- * their waits: a wakeup reaps every completion in one call through the engine's shared
- * `Int32Array`, routes each to the transport or server of its id, and submits what they queued in
- * one `io_uring_enter`. Submissions made elsewhere in an iteration (a task's `write`) go in from
- * the loop's `beforeWait` hook, so nothing waits in the SQ while the thread sleeps.
+ * role asyncio's `IocpProactor` plays for its proactor loop. In hosted mode the engine's ring fd
+ * is watched as a reader by the loop's own selector (epoll): a wakeup reaps every completion in
+ * one call through the engine's shared `Int32Array`, routes each to the transport or server of
+ * its id, and submits what they queued in one `io_uring_enter`. Submissions made elsewhere in an
+ * iteration (a task's `write`) go in from the loop's `beforeWait` hook, so nothing waits in the SQ
+ * while the thread sleeps. An owning run sleeps in the ring itself (`OwnedCompletions`): the ring
+ * fd leaves the selector, the owner's wait submits and says when to reap.
  *
  * Buffers: a recv completion names a provided buffer; its handler copies the bytes out during
  * `complete` (a fresh Buffer, or the BufferedProtocol's own), and the proactor recycles the bid
@@ -15,6 +16,7 @@
  */
 import { codedError } from '../core/errors';
 import { binding, type NativeUringEngine } from '../core/native';
+import type { OwnedCompletions } from '../loop/base_loop';
 
 /** @internal Op codes, as completion.h numbers them. */
 export const OP_ACCEPT = 1;
@@ -62,11 +64,11 @@ export function uringRefusal(): Error | undefined {
 }
 
 /** @internal The completion engine of one loop. */
-export class Proactor {
-  readonly engine: NativeUringEngine;
-  /** The provided buffers, as a Buffer (no copy). */
-  readonly pool: Buffer;
-  readonly bufferSize: number;
+export class Proactor implements OwnedCompletions {
+  readonly bufferSize = BUFFER_SIZE;
+  #engine: NativeUringEngine | undefined;
+  #pool: Buffer | undefined;
+  #deferred = false;
   readonly #loop: ProactorLoop;
   readonly #handlers = new Map<number, CompletionHandler>();
   #nextId = 0;
@@ -75,14 +77,38 @@ export class Proactor {
   #closed = false;
   #draining = false;
   #flushScheduled = false;
+  #owned = false;
+  #drainScheduled = false;
 
   constructor(loop: ProactorLoop) {
-    const Engine = binding.UringEngine;
-    if (Engine === undefined) throw codedError('ERR_URING_UNAVAILABLE', 'io_uring is Linux only');
-    this.engine = new Engine(BUFFER_COUNT, BUFFER_SIZE);
-    this.pool = Buffer.from(this.engine.buffers.buffer, this.engine.buffers.byteOffset, this.engine.buffers.byteLength);
-    this.bufferSize = this.engine.bufferSize;
+    if (binding.UringEngine === undefined) throw codedError('ERR_URING_UNAVAILABLE', 'io_uring is Linux only');
     this.#loop = loop;
+  }
+
+  /**
+   * The engine, made on first use. Its ring is set up for how the loop waits at that moment: an
+   * owning run sleeps in the ring (`ownedEngine`), so its completions can wait as task work
+   * until it enters (DEFER_TASKRUN: nothing interrupts the thread per completion); a hosted run
+   * sleeps in epoll, where that route's eventfd signal comes late (completion.h), so not there.
+   */
+  get engine(): NativeUringEngine {
+    return this.#engine ?? this.#open(false);
+  }
+
+  /** The provided buffers, as a Buffer (no copy). */
+  get pool(): Buffer {
+    if (this.#pool === undefined) this.#open(false);
+    return this.#pool as Buffer;
+  }
+
+  #open(deferTaskrun: boolean): NativeUringEngine {
+    if (this.#closed) throw codedError('ERR_URING_CLOSED', 'I/O operation on a closed io_uring engine');
+    const Engine = binding.UringEngine as NonNullable<typeof binding.UringEngine>;
+    const engine = new Engine(BUFFER_COUNT, BUFFER_SIZE, deferTaskrun);
+    this.#engine = engine;
+    this.#pool = Buffer.from(engine.buffers.buffer, engine.buffers.byteOffset, engine.buffers.byteLength);
+    this.#deferred = deferTaskrun;
+    return engine;
   }
 
   /** The ring fd (watched by the loop's selector while anything is registered). */
@@ -102,7 +128,7 @@ export class Proactor {
     while (this.#handlers.has(id)) id = id === MAX_ID ? 0 : id + 1;
     this.#nextId = id === MAX_ID ? 0 : id + 1;
     this.#handlers.set(id, handler);
-    if (!this.#watching) {
+    if (!this.#watching && !this.#owned) {
       this.#loop.addReader(this.engine.fileno, this.#drain);
       this.#watching = true;
     }
@@ -128,7 +154,8 @@ export class Proactor {
    * flush is scheduled for the next iteration, so that no SQE waits while the thread sleeps.
    */
   queued(): void {
-    if (this.#draining || this.#flushScheduled || this.#closed) return;
+    // An owning run's wait submits what is queued when it goes to sleep.
+    if (this.#draining || this.#flushScheduled || this.#closed || this.#owned) return;
     this.#flushScheduled = true;
     this.#loop.callSoon(this.#scheduledFlush);
   }
@@ -138,17 +165,70 @@ export class Proactor {
     this.flush();
   };
 
-  /** The loop's `beforeWait`: buffers back and queued SQEs in, before the thread may sleep. */
-  flush(): void {
+  /** Something is registered: the loop has I/O to wait for, watched through the selector or not. */
+  get active(): boolean {
+    return this.#handlers.size > 0;
+  }
+
+  /** `OwnedCompletions.ownedEngine`: the engine, made now for an owning run if there is none yet. */
+  ownedEngine(): NativeUringEngine {
+    return this.#engine ?? this.#open(true);
+  }
+
+  /** `OwnedCompletions.beginOwned`: the owning run waits in the ring, not in the selector. */
+  beginOwned(): void {
+    this.#owned = true;
+    if (this.#watching) this.#loop.removeReader(this.engine.fileno);
+    this.#watching = false;
+  }
+
+  /** `OwnedCompletions.endOwned`: watched through the selector again, if anything is registered. */
+  endOwned(): void {
+    this.#owned = false;
     if (this.#closed) return;
+    if (this.#handlers.size === 0 && this.#deferred && this.#engine !== undefined) {
+      // Nothing uses the owning run's ring any more: a later hosted run gets a ring of its own kind.
+      this.#engine.close();
+      this.#engine = this.#pool = undefined;
+      return;
+    }
+    this.#submit(); // what the run's last iteration queued
+    if (this.#handlers.size === 0 || this.#watching) return;
+    this.#loop.addReader(this.engine.fileno, this.#drain);
+    this.#watching = true;
+  }
+
+  /** `OwnedCompletions.completionsReady`: reap in this iteration, as a reader callback would. */
+  completionsReady(): void {
+    if (this.#drainScheduled || this.#closed) return;
+    this.#drainScheduled = true;
+    this.#loop.callSoon(this.#scheduledDrain);
+  }
+
+  readonly #scheduledDrain = (): void => {
+    this.#drainScheduled = false;
+    this.#drain();
+  };
+
+  /**
+   * The loop's `beforeWait`: buffers back and queued SQEs in, before the thread may sleep. An
+   * owning run's wait does both itself, in the `io_uring_enter` it sleeps in.
+   */
+  flush(): void {
+    if (this.#owned && this.#recycleCount === 0) return;
+    this.#submit();
+  }
+
+  #submit(): void {
+    if (this.#closed || this.#engine === undefined) return;
     const n = this.#recycleCount;
     this.#recycleCount = 0;
     this.engine.flush(n);
   }
 
   readonly #drain = (): void => {
-    if (this.#closed) return;
-    const engine = this.engine;
+    const engine = this.#engine;
+    if (this.#closed || engine === undefined) return;
     const events = engine.events;
     const recycled = engine.recycled;
     const handlers = this.#handlers;
@@ -176,7 +256,8 @@ export class Proactor {
       if (bid >= 0) recycled[this.#recycleCount++] = bid;
     }
     this.#draining = false;
-    this.flush();
+    // At once, owning mode included: the replies to this batch leave now, not at the next wait.
+    this.#submit();
   };
 
   /** Closes the ring (every request ends; unreaped accepted fds are closed natively). */
@@ -186,6 +267,6 @@ export class Proactor {
     this.#watching = false;
     this.#closed = true;
     this.#handlers.clear();
-    this.engine.close();
+    this.#engine?.close();
   }
 }

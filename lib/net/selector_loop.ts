@@ -11,7 +11,7 @@
 import { getEventLoop as anyEventLoop, getRunningLoop as anyRunningLoop, type Handle } from '../core/events';
 import { invalidArgType, invalidArgValue } from '../core/errors';
 import { checkOptionKeys, optionKeys } from '../core/options';
-import { BaseEventLoop, checkCallable, type EventLoopOptions, loopClosed } from '../loop/base_loop';
+import { BaseEventLoop, checkCallable, type EventLoopOptions, loopClosed, type OwnedCompletions } from '../loop/base_loop';
 import { EVENT_READ, EVENT_WRITE, type FileObject, fileobjToFd } from '../selectors';
 import type { Address, Socket, SocketAddress } from '../socket';
 import type { Future } from '../tasks/futures';
@@ -98,6 +98,11 @@ export class SelectorEventLoop extends BaseEventLoop {
     this.#proactor?.flush();
   }
 
+  /** @internal An owning run sleeps in the io_uring ring (base_loop.ts `OwnedCompletions`). */
+  protected override ownedCompletions(): OwnedCompletions | undefined {
+    return this.#proactor;
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Watching fds
 
@@ -177,7 +182,8 @@ export class SelectorEventLoop extends BaseEventLoop {
   }
 
   protected override hasIoWatches(): boolean {
-    return this.#watchCount > 0;
+    // An owning run's ring is not in the selector while it waits in it.
+    return this.#watchCount > 0 || this.#proactor?.active === true;
   }
 
   #fdReady(fd: number, events: number): void {

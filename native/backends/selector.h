@@ -92,6 +92,26 @@ class Selector {
   virtual SysResult wait_once(int64_t timeout_ns, ReadyEvent* out, int capacity) = 0;
 };
 
+// A wait an owning loop can use instead of Selector::wait (host/loop_host.h, LoopOwner): a
+// completion ring (uring/completion.h) that also polls the selector's fileno(), so that one
+// system call submits the iteration's work and sleeps until a completion or a ready fd. The ring's
+// completions are reaped by its own user (the JS proactor); the owner only waits in it.
+class CompletionWaiter {
+ public:
+  virtual ~CompletionWaiter() = default;
+  virtual bool closed() const = 0;
+  // An owner waits in it from now on (true) or no more (false): a doorbell kept for a loop that
+  // sleeps elsewhere (io_uring's eventfd) can rest meanwhile.
+  virtual void SetOwned(bool owned) = 0;
+  // Submits what is queued, then waits at most timeout_ns (< 0: no bound; 0: no wait) until a
+  // completion is posted or `fd` is readable. `generation` is the selector's rebuilds(): when it
+  // changes, the kernel object behind `fd` is another one, and the poll of the old one is replaced.
+  // *fd_ready: the fd's events are to be collected (it was seen readable). {0} or -errno.
+  virtual SysResult Wait(int fd, uint64_t generation, int64_t timeout_ns, bool* fd_ready) = 0;
+  // Completions wait to be reaped.
+  virtual bool HasCompletions() const = 0;
+};
+
 // The only place with platform conditions: selector_factory.cc.
 // Creates a backend of the given kind ("epoll", "kqueue", "poll", "select"); on failure returns
 // nullptr with *err set to -errno (-ENOSYS for a kind this build does not have).

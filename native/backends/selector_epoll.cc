@@ -55,6 +55,9 @@ class EpollSelector final : public Selector {
   bool closed() const override { return epfd_ < 0; }
 
   uint64_t rebuilds() const override { return rebuilds_; }
+  void counters(std::vector<std::pair<std::string, double>>* out) const override {
+    out->emplace_back("rebuilds", static_cast<double>(rebuilds_));
+  }
 
   SysResult add(int fd, uint32_t events) override {
     struct epoll_event ev = {};

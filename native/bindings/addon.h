@@ -54,6 +54,9 @@ struct AddonData {
   std::shared_ptr<TlsRegistry> tls;
   Napi::FunctionReference tls_context_class;
 
+  // The UringEngine class (Linux), to recognise its instances (ToCompletionWaiter).
+  Napi::FunctionReference uring_engine_class;
+
   static AddonData* Get(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 };
 
@@ -66,6 +69,9 @@ void InitTlsBinding(Napi::Env env, Napi::Object exports);
 void InitSubprocessBinding(Napi::Env env, Napi::Object exports);
 // Linux only (uring_binding.cc): the io_uring completion engine.
 void InitUringBinding(Napi::Env env, Napi::Object exports);
+// Linux only (uring_binding.cc): the open engine of a UringEngine object, for the owning loop to
+// wait in; throws ERR_INVALID_ARG_TYPE for anything else and ERR_URING_CLOSED for a closed one.
+std::shared_ptr<CompletionWaiter> ToCompletionWaiter(const Napi::Value& value);
 
 }  // namespace muxloop
 

@@ -39,6 +39,10 @@ size_t ToEventArray(const Napi::Value& value) {
   return capacity;
 }
 
+// LoopOwner.wait()'s result bit for "the engine has completions" (lib/loop/base_loop.ts reads
+// it); counts stay below it (ToEventArray: at most 2**20).
+constexpr int kCompletionsFlag = 1 << 30;
+
 uv_loop_t* UvLoop(Napi::Env env) {
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
@@ -230,11 +234,12 @@ class LoopOwnerWrap : public Napi::ObjectWrap<LoopOwnerWrap>, public EnomemNew {
                        {
                            InstanceMethod<&LoopOwnerWrap::Wait>("wait"),
                            InstanceMethod<&LoopOwnerWrap::LibuvAlive>("libuvAlive"),
+                           InstanceAccessor<&LoopOwnerWrap::WaitsInRing>("waitsInRing"),
                            InstanceMethod<&LoopOwnerWrap::Close>("close"),
                        });
   }
 
-  // new LoopOwner(selector)
+  // new LoopOwner(selector, engine?): engine, a UringEngine, to wait in (loop_host.h)
   // std::bad_alloc anywhere in the construction is ENOMEM (reliability.md F10).
   explicit LoopOwnerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoopOwnerWrap>(info) {
     OrEnomem(info.Env(), [&] { Construct(info); });
@@ -242,21 +247,32 @@ class LoopOwnerWrap : public Napi::ObjectWrap<LoopOwnerWrap>, public EnomemNew {
   void Construct(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     SelectorWrap* selector = ToOpenSelector(info[0]);
+    std::shared_ptr<CompletionWaiter> waiter;
+    if (!info[1].IsUndefined()) {
+#ifdef __linux__
+      waiter = ToCompletionWaiter(info[1]);
+#else
+      throw TypeErrorWithCode(env, "ERR_INVALID_ARG_TYPE", "io_uring engines exist on Linux only");
+#endif
+    }
     SysResult err{0, nullptr};
-    owner_ = LoopOwner::Create(UvLoop(env), selector->selector(), &err);
+    owner_ = LoopOwner::Create(UvLoop(env), selector->selector(), std::move(waiter), &err);
     if (!owner_) throw ErrnoError(env, err.value, err.syscall, "libuv backend fd");
     selector_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+    if (owner_->waits_in_ring()) engine_ref_ = Napi::Persistent(info[1].As<Napi::Object>());
   }
 
  private:
-  // wait(timeoutSeconds, out: Int32Array) -> count
+  // wait(timeoutSeconds, out: Int32Array) -> count, plus kCompletionsFlag when the engine has
+  // completions to reap (one call per iteration, not two)
   Napi::Value Wait(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const int64_t timeout_ns = ToTimeoutNs(info[0]);
     const size_t capacity = ToEventArray(info[1]);
     if (!owner_) throw StateError(env, "ERR_LOOP_HOST_CLOSED", "the loop owner is closed");
     if (events_.size() < capacity) events_.resize(capacity);
-    SysResult r = owner_->Wait(timeout_ns, events_.data(), static_cast<int>(capacity));
+    bool completions = false;
+    SysResult r = owner_->Wait(timeout_ns, events_.data(), static_cast<int>(capacity), &completions);
     if (!r.ok()) throw ErrnoError(env, r.value, r.syscall);
     // Take the pointer only now: libuv callbacks ran JS inside Wait().
     Napi::Int32Array fresh = info[1].As<Napi::Int32Array>();
@@ -268,7 +284,11 @@ class LoopOwnerWrap : public Napi::ObjectWrap<LoopOwnerWrap>, public EnomemNew {
       data[2 * i] = events_[static_cast<size_t>(i)].fd;
       data[2 * i + 1] = static_cast<int32_t>(events_[static_cast<size_t>(i)].events);
     }
-    return Napi::Number::New(env, r.value);
+    return Napi::Number::New(env, r.value | (completions ? kCompletionsFlag : 0));
+  }
+
+  Napi::Value WaitsInRing(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), owner_ && owner_->waits_in_ring());
   }
 
   Napi::Value LibuvAlive(const Napi::CallbackInfo& info) {
@@ -279,11 +299,13 @@ class LoopOwnerWrap : public Napi::ObjectWrap<LoopOwnerWrap>, public EnomemNew {
     if (owner_) owner_->Close();
     owner_.reset();
     selector_ref_.Reset();
+    engine_ref_.Reset();
   }
 
   std::unique_ptr<LoopOwner> owner_;
   std::vector<ReadyEvent> events_;
   Napi::ObjectReference selector_ref_;
+  Napi::ObjectReference engine_ref_;
 };
 
 }  // namespace

@@ -74,6 +74,11 @@ class UringEngineWrap : public Napi::ObjectWrap<UringEngineWrap>, public EnomemN
     if (engine_) engine_->Close();
   }
 
+  std::shared_ptr<CompletionWaiter> waiter(Napi::Env env) {
+    Open(env);
+    return engine_;
+  }
+
  private:
   uring::CompletionEngine& Open(Napi::Env env) {
     if (!engine_ || engine_->closed()) throw StateError(env, "ERR_URING_CLOSED", "I/O operation on a closed io_uring engine");
@@ -218,17 +223,35 @@ class UringEngineWrap : public Napi::ObjectWrap<UringEngineWrap>, public EnomemN
     o.Set("eventfdReads", static_cast<double>(engine_->eventfd_reads()));
     o.Set("deferTaskrun", engine_->deferred() ? 1 : 0);
     o.Set("wakeups", static_cast<double>(engine_->wakeups()));
+    o.Set("ownerWaits", static_cast<double>(engine_->owner_waits()));
+    o.Set("ownerPolls", static_cast<double>(engine_->owner_polls()));
+    o.Set("ownerRearms", static_cast<double>(engine_->owner_rearms()));
     o.Set("sendsInFlight", static_cast<double>(engine_->in_flight_sends()));
     return o;
   }
 
-  std::unique_ptr<uring::CompletionEngine> engine_;
+  // Shared with a LoopOwner waiting in it (ToCompletionWaiter), which may outlive this object.
+  std::shared_ptr<uring::CompletionEngine> engine_;
   Napi::Reference<Napi::Int32Array> events_;
   Napi::Reference<Napi::Int32Array> recycled_;
 };
 
 }  // namespace
 
-void InitUringBinding(Napi::Env env, Napi::Object exports) { exports.Set("UringEngine", UringEngineWrap::Define(env)); }
+void InitUringBinding(Napi::Env env, Napi::Object exports) {
+  Napi::Function cls = UringEngineWrap::Define(env);
+  AddonData::Get(env)->uring_engine_class = Napi::Persistent(cls);
+  exports.Set("UringEngine", cls);
+}
+
+std::shared_ptr<CompletionWaiter> ToCompletionWaiter(const Napi::Value& value) {
+  Napi::Env env = value.Env();
+  AddonData* data = AddonData::Get(env);
+  if (!value.IsObject() || data->uring_engine_class.IsEmpty() ||
+      !value.As<Napi::Object>().InstanceOf(data->uring_engine_class.Value())) {
+    throw TypeErrorWithCode(env, "ERR_INVALID_ARG_TYPE", "The \"engine\" argument must be a muxloop UringEngine");
+  }
+  return UringEngineWrap::Unwrap(value.As<Napi::Object>())->waiter(env);
+}
 
 }  // namespace muxloop

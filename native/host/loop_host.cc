@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <new>
 #include <system_error>
 
@@ -418,8 +419,12 @@ void LoopHost::OnClosed(uv_handle_t* handle) {
 // ---------------------------------------------------------------------------------------------
 // Owning mode
 
-std::unique_ptr<LoopOwner> LoopOwner::Create(uv_loop_t* loop, std::shared_ptr<Selector> selector, SysResult* err) {
+std::unique_ptr<LoopOwner> LoopOwner::Create(uv_loop_t* loop, std::shared_ptr<Selector> selector,
+                                             std::shared_ptr<CompletionWaiter> waiter, SysResult* err) {
   *err = {0, nullptr};
+  // The ring polls the selector's kernel object: an epoll fd (a poll or select selector has none,
+  // and an io_uring selector's ring is not polled from another ring here).
+  if (waiter != nullptr && (waiter->closed() || std::strcmp(selector->kind(), "epoll") != 0)) waiter = nullptr;
   const int uv_fd = uv_backend_fd(loop);
   if (uv_fd < 0) {
     *err = {-ENOSYS, "uv_backend_fd"};
@@ -450,7 +455,9 @@ std::unique_ptr<LoopOwner> LoopOwner::Create(uv_loop_t* loop, std::shared_ptr<Se
   }
   Selector* raw = selector.get();  // selector is moved into the owner
   try {
-    return std::unique_ptr<LoopOwner>(new LoopOwner(loop, std::move(selector), uv_fd, keeper));
+    std::unique_ptr<LoopOwner> owner(new LoopOwner(loop, std::move(selector), std::move(waiter), uv_fd, keeper));
+    if (owner->waiter_) owner->waiter_->SetOwned(true);
+    return owner;
   } catch (const std::bad_alloc&) {
     raw->remove(uv_fd);
     close_keeper();
@@ -460,7 +467,8 @@ std::unique_ptr<LoopOwner> LoopOwner::Create(uv_loop_t* loop, std::shared_ptr<Se
 
 LoopOwner::~LoopOwner() { Close(); }
 
-SysResult LoopOwner::Wait(int64_t timeout_ns, ReadyEvent* out, int capacity) {
+SysResult LoopOwner::Wait(int64_t timeout_ns, ReadyEvent* out, int capacity, bool* completions) {
+  *completions = false;
   // libuv's own deadline bounds ours. uv_backend_timeout() is 0 when the loop is not alive, which
   // would be a busy loop (node-ecosystem.md 1.2, "CPU"), so the keeper makes it alive meanwhile;
   // it is also 0 when libuv has watcher changes to apply, which the uv_run below does.
@@ -472,7 +480,16 @@ SysResult LoopOwner::Wait(int64_t timeout_ns, ReadyEvent* out, int capacity) {
   }
   uv_unref(reinterpret_cast<uv_handle_t*>(keeper_));
   if (buffer_.size() < static_cast<size_t>(capacity) + 1) buffer_.resize(static_cast<size_t>(capacity) + 1);
-  SysResult r = selector_->wait(timeout_ns, buffer_.data(), capacity + 1);
+  SysResult r{0, nullptr};
+  if (waiter_ && !waiter_->closed()) {
+    bool fd_ready = false;
+    if (timeout_ns > kMaxTimeoutNs) timeout_ns = kMaxTimeoutNs;
+    r = waiter_->Wait(selector_->fileno(), selector_->rebuilds(), timeout_ns, &fd_ready);
+    if (r.ok() && fd_ready) r = selector_->wait(0, buffer_.data(), capacity + 1);
+    *completions = waiter_->HasCompletions();
+  } else {
+    r = selector_->wait(timeout_ns, buffer_.data(), capacity + 1);
+  }
   int count = 0;
   bool libuv_ready = false;
   if (r.ok()) {
@@ -501,6 +518,8 @@ SysResult LoopOwner::Wait(int64_t timeout_ns, ReadyEvent* out, int capacity) {
 
 void LoopOwner::Close() {
   if (uv_fd_ < 0) return;
+  if (waiter_) waiter_->SetOwned(false);
+  waiter_.reset();
   if (!selector_->closed()) selector_->remove(uv_fd_);
   uv_fd_ = -1;
   // Freed in the close callback, which Node's own uv_run will run.

@@ -28,6 +28,10 @@
 // checks that (lib/loop.ts). A never-sent uv_async_t is ref'd around those two libuv calls: uv_run
 // does nothing on a loop that is not alive, and then never applies pending watcher changes, such as
 // the signal pipe behind a fresh process.on('SIGUSR2') (signal handles are unref'd).
+// With a CompletionWaiter (an io_uring loop's engine, backends/selector.h) and an epoll selector,
+// the owner sleeps in the ring instead: the ring polls the epoll set (libuv's fd in it), so that
+// one io_uring_enter submits the iteration's work and waits, and epoll_wait runs only when the
+// set has something. The proactor (lib/net/proactor.ts) reaps the ring when Wait says so.
 #ifndef MUXLOOP_LOOP_HOST_H_
 #define MUXLOOP_LOOP_HOST_H_
 
@@ -146,23 +150,29 @@ class LoopHost final : public SelectorGuard {
 // Owning mode: see the file comment.
 class LoopOwner {
  public:
-  // Adds libuv's backend fd to the selector. Returns nullptr with *err on failure.
-  static std::unique_ptr<LoopOwner> Create(uv_loop_t* loop, std::shared_ptr<Selector> selector, SysResult* err);
+  // Adds libuv's backend fd to the selector. `waiter` may be null; it is used only with an epoll
+  // selector (waits_in_ring()). Returns nullptr with *err on failure.
+  static std::unique_ptr<LoopOwner> Create(uv_loop_t* loop, std::shared_ptr<Selector> selector,
+                                           std::shared_ptr<CompletionWaiter> waiter, SysResult* err);
   ~LoopOwner();
 
   // Waits (timeout_ns < 0: no bound of ours), then runs libuv once without blocking. Writes at
-  // most `capacity` events of the caller's selector (never libuv's fd) to `out`.
-  SysResult Wait(int64_t timeout_ns, ReadyEvent* out, int capacity);
+  // most `capacity` events of the caller's selector (never libuv's fd) to `out`; *completions:
+  // the waiter has completions to reap.
+  SysResult Wait(int64_t timeout_ns, ReadyEvent* out, int capacity, bool* completions);
+  bool waits_in_ring() const { return waiter_ != nullptr; }
   bool LibuvAlive() const { return uv_loop_alive(loop_) != 0; }
   // Takes libuv's fd out of the selector; idempotent.
   void Close();
 
  private:
-  LoopOwner(uv_loop_t* loop, std::shared_ptr<Selector> selector, int uv_fd, uv_async_t* keeper)
-      : loop_(loop), selector_(std::move(selector)), uv_fd_(uv_fd), keeper_(keeper) {}
+  LoopOwner(uv_loop_t* loop, std::shared_ptr<Selector> selector, std::shared_ptr<CompletionWaiter> waiter, int uv_fd,
+            uv_async_t* keeper)
+      : loop_(loop), selector_(std::move(selector)), waiter_(std::move(waiter)), uv_fd_(uv_fd), keeper_(keeper) {}
 
   uv_loop_t* loop_;
   std::shared_ptr<Selector> selector_;
+  std::shared_ptr<CompletionWaiter> waiter_;
   int uv_fd_;
   // Never sent; ref'd only while we ask libuv for its timeout and run it, so that uv_run does run
   // (it returns at once when the loop is not alive) and applies pending watcher changes, such as

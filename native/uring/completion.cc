@@ -3,6 +3,7 @@
 // is in the resv field of the first entry", published with release ordering).
 #include "uring/completion.h"
 
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -21,8 +22,8 @@ int SysRegister(int fd, unsigned opcode, void* arg, unsigned nr) {
   return static_cast<int>(syscall(__NR_io_uring_register, fd, opcode, arg, nr));
 }
 
-constexpr unsigned kNeeded[] = {IORING_OP_ACCEPT, IORING_OP_RECV,     IORING_OP_SEND,
-                                IORING_OP_SENDMSG, IORING_OP_SHUTDOWN, IORING_OP_ASYNC_CANCEL};
+constexpr unsigned kNeeded[] = {IORING_OP_ACCEPT,   IORING_OP_RECV,         IORING_OP_SEND,    IORING_OP_SENDMSG,
+                                IORING_OP_SHUTDOWN, IORING_OP_ASYNC_CANCEL, IORING_OP_POLL_ADD, IORING_OP_POLL_REMOVE};
 
 // <linux/io_uring.h> of 6.3 (older headers lack the name; the bit is the kernel's ABI).
 constexpr unsigned kFeatRegRegRing = 1U << 13;
@@ -262,21 +263,107 @@ SysResult CompletionEngine::RecycleAll(const int32_t* bids, size_t n) {
   return {0, nullptr};
 }
 
+void CompletionEngine::PublishBuffers() {
+  if (!buf_dirty_) return;
+  // The tail shares the first entry's resv field (struct io_uring_buf_ring).
+  io_uring_buf_ring* br = static_cast<io_uring_buf_ring*>(buf_ring_);
+  __atomic_store_n(&br->tail, buf_tail_, __ATOMIC_RELEASE);
+  buf_dirty_ = false;
+}
+
+SysResult CompletionEngine::Submit() {
+  if (ring_->queued() == 0) return {0, nullptr};
+  enters_++;
+  SysResult r = ring_->Enter(false, 0, -1);
+  if (!r.ok() && r.value != -EINTR && r.value != -EAGAIN && r.value != -EBUSY) return r;
+  return {0, nullptr};
+}
+
 SysResult CompletionEngine::Flush() {
   if (closed()) return {-EBADF, "io_uring_enter"};
-  if (buf_dirty_) {
-    // The tail shares the first entry's resv field (struct io_uring_buf_ring).
-    io_uring_buf_ring* br = static_cast<io_uring_buf_ring*>(buf_ring_);
-    __atomic_store_n(&br->tail, buf_tail_, __ATOMIC_RELEASE);
-    buf_dirty_ = false;
-  }
-  if (ring_->queued() > 0) {
-    enters_++;
-    SysResult r = ring_->Enter(false, 0, -1);
-    if (!r.ok() && r.value != -EINTR && r.value != -EAGAIN && r.value != -EBUSY) return r;
-  }
+  PublishBuffers();
+  SysResult r = Submit();
+  if (!r.ok()) return r;
   WakeIfPending();
   return {0, nullptr};
+}
+
+SysResult CompletionEngine::Wait(int fd, uint64_t generation, int64_t timeout_ns, bool* fd_ready) {
+  *fd_ready = false;
+  if (closed()) return {-EBADF, "io_uring_enter"};
+  owner_waits_++;
+  PublishBuffers();
+  SysResult err{0, nullptr};
+  if (wake_armed_ && (fd != wake_fd_ || generation != wake_generation_)) {
+    // The epoll set was rebuilt behind the same number (Selector::rebuilds): the armed poll
+    // watches the old one, which nothing will ever make readable again.
+    io_uring_sqe* sqe = Sqe(&err);
+    if (sqe == nullptr) return err;
+    sqe->opcode = IORING_OP_POLL_REMOVE;
+    sqe->addr = Tag(kOpWake, wake_id_);
+    sqe->user_data = Tag(kOpWake, 0xffffffffu);
+    wake_armed_ = false;
+    owner_rearms_++;
+  }
+  if (!wake_armed_) {
+    io_uring_sqe* sqe = Sqe(&err);
+    if (sqe == nullptr) return err;
+    sqe->opcode = IORING_OP_POLL_ADD;
+    sqe->fd = fd;
+    sqe->poll32_events = POLLIN;  // one-shot: see "Waiting in the ring"
+    wake_id_ = (wake_id_ + 1) & 0x7fffffffu;
+    sqe->user_data = Tag(kOpWake, wake_id_);
+    wake_armed_ = true;
+    wake_fd_ = fd;
+    wake_generation_ = generation;
+  }
+  // Sleep only when nothing waits to be reaped; the kernel returns at once if a completion is
+  // posted (or the armed poll finds the set ready) before it would sleep.
+  const bool block = timeout_ns != 0 && ring_->Ready() == 0 && !ring_->TaskrunPending();
+  if (block || ring_->queued() > 0) {
+    enters_++;
+    SysResult r = ring_->Enter(block, block ? 1 : 0, block ? timeout_ns : -1);
+    if (!r.ok() && r.value != -EINTR && r.value != -EAGAIN && r.value != -EBUSY) return r;
+  }
+  if (event_fd_ >= 0 && ring_->TaskrunPending()) {
+    // DEFER_TASKRUN: completions are posted only by task work our own enter runs; all of it (see
+    // Reap on min_complete and the retry list).
+    enters_++;
+    ring_->Enter(true, config_.cq_entries, 0);
+  }
+  *fd_ready = TakeWakes();
+  if (*fd_ready) owner_polls_++;
+  return {0, nullptr};
+}
+
+void CompletionEngine::SetOwned(bool owned) {
+  owner_waits_in_ring_ = owned;
+  // Back to being watched through the eventfd: make it readable if anything waits.
+  if (!owned && !closed()) WakeIfPending();
+}
+
+void CompletionEngine::NoteWake(uint32_t id) {
+  if (id == wake_id_) wake_armed_ = false;  // a one-shot poll ends with its completion
+}
+
+bool CompletionEngine::TakeWakes() {
+  const unsigned ready = ring_->Ready();
+  bool seen = false;
+  unsigned leading = 0;
+  for (unsigned i = 0; i < ready; i++) {
+    const io_uring_cqe& cqe = ring_->Peek(i);
+    if (static_cast<uint32_t>(cqe.user_data >> 32) != kOpWake) continue;
+    seen = true;
+    NoteWake(static_cast<uint32_t>(cqe.user_data));
+    if (leading == i) leading++;
+  }
+  // The usual case: the poll's completion is all there is. Those behind others go through Reap,
+  // which skips them.
+  if (leading > 0) {
+    cqes_ += leading;
+    ring_->Consume(leading);
+  }
+  return seen;
 }
 
 void CompletionEngine::WakeIfPending() {
@@ -284,7 +371,7 @@ void CompletionEngine::WakeIfPending() {
   // must keep the eventfd readable. The kernel signals it only when the first item joins an empty
   // task-work list, and late (completion.h); a reap's bounded rounds may leave work behind too.
   // Two loads of shared memory; a write(2) only when something waits.
-  if (event_fd_ < 0 || (!ring_->TaskrunPending() && ring_->Ready() == 0)) return;
+  if (event_fd_ < 0 || owner_waits_in_ring_ || (!ring_->TaskrunPending() && ring_->Ready() == 0)) return;
   const uint64_t one = 1;
   wakeups_++;
   if (write(event_fd_, &one, sizeof one) < 0) {
@@ -294,7 +381,14 @@ void CompletionEngine::WakeIfPending() {
 
 unsigned CompletionEngine::Reap(Event* out, unsigned capacity) {
   if (closed()) return 0;
-  if (event_fd_ >= 0) {
+  if (event_fd_ >= 0 && owner_waits_in_ring_) {
+    // The owner waits in the ring and its Wait ran the task work; what came since is flagged. The
+    // eventfd is nobody's doorbell meanwhile: neither read nor written (SetOwned).
+    if (ring_->TaskrunPending()) {
+      enters_++;
+      ring_->Enter(true, config_.cq_entries, 0);
+    }
+  } else if (event_fd_ >= 0) {
     // Run the deferred task work (posts the CQEs), then clear the eventfd, then catch what was
     // queued in between (completion.h, "Waking the loop"). Bounded: work keeps arriving under load.
     // min_complete is the CQ size with a zero timeout: io_uring_enter runs at most
@@ -326,6 +420,10 @@ unsigned CompletionEngine::Reap(Event* out, unsigned capacity) {
       if (c.flags & IORING_CQE_F_BUFFER) {
         const unsigned bid = c.flags >> IORING_CQE_BUFFER_SHIFT;
         if (bid < owned_.size()) owned_[bid] = 1;
+      }
+      if (op == kOpWake) {
+        NoteWake(id);
+        continue;
       }
       if (op == kOpRecv && c.res == -ENOBUFS) nobufs_++;
       int32_t res = c.res;

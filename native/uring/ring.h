@@ -82,6 +82,13 @@ class Ring {
   void Release(bool keep_readable);
   // Completions posted and not yet reaped.
   unsigned Ready() const;
+  // The i-th of those (i < Ready()), left in the ring; Consume(n) takes the first n and gives
+  // their slots back to the kernel.
+  const io_uring_cqe& Peek(unsigned i) const { return cqes_[(cq_seen_ + i) & cq_mask_]; }
+  void Consume(unsigned n) {
+    cq_seen_ += n;
+    Release(false);
+  }
   // The kernel holds completions that did not fit in the CQ ring (IORING_SQ_CQ_OVERFLOW); an
   // Enter(wait, 0) after reaping moves them in (FEAT_NODROP: none is lost).
   bool Overflowed() const;
