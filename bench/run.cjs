@@ -12,7 +12,7 @@ const fs = require('node:fs');
 const { machineInfo, progress, killAll, buildC, ROOT } = require('./lib/common.cjs');
 const { writeAll } = require('./report.cjs');
 
-const CASES = ['callbacks', 'timers', 'tasks', 'queues', 'echo', 'pipelined', 'selectors', 'connections', 'executors', 'subprocess', 'tls'];
+const CASES = ['callbacks', 'timers', 'tasks', 'queues', 'echo', 'pipelined', 'wakeup', 'selectors', 'connections', 'executors', 'subprocess', 'tls'];
 
 async function main() {
   const argv = process.argv.slice(2);
