@@ -229,11 +229,24 @@ export class Proactor implements OwnedCompletions {
   readonly #drain = (): void => {
     const engine = this.#engine;
     if (this.#closed || engine === undefined) return;
+    // Two rounds: the second takes what the first round's submission completed at once (a send
+    // to a socket with room completes inside io_uring_enter), which would otherwise cost the loop
+    // another iteration to see.
+    for (let round = 0; round < 2; round++) {
+      const n = engine.reap(this.#recycleCount);
+      this.#recycleCount = 0;
+      if (n === 0 && round > 0) return;
+      this.#handle(engine, n);
+      // At once, owning mode included: the replies to this batch leave now, not at the next wait.
+      this.#submit();
+      if (this.#closed) return;
+    }
+  };
+
+  #handle(engine: NativeUringEngine, n: number): void {
     const events = engine.events;
     const recycled = engine.recycled;
     const handlers = this.#handlers;
-    const n = engine.reap(this.#recycleCount);
-    this.#recycleCount = 0;
     this.#draining = true;
     for (let i = 0; i < n; i++) {
       const at = 4 * i;
@@ -256,9 +269,7 @@ export class Proactor implements OwnedCompletions {
       if (bid >= 0) recycled[this.#recycleCount++] = bid;
     }
     this.#draining = false;
-    // At once, owning mode included: the replies to this batch leave now, not at the next wait.
-    this.#submit();
-  };
+  }
 
   /** Closes the ring (every request ends; unreaped accepted fds are closed natively). */
   close(): void {
