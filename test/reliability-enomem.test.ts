@@ -10,11 +10,15 @@
 import { describe, expect, it } from 'vitest';
 import { availableSelectors } from '../lib/selectors';
 import { faultShim, runFaulty, shimError } from './fault';
+import { type Certs, hasOpenssl, makeCerts } from './tls-certs';
 
 const haveShim = faultShim() !== null;
 if (!haveShim) console.warn(`F10 sweep skipped: ${shimError}`);
 const linux = process.platform === 'linux';
 const CAP = 64;
+// The TLS entries after a handshake need a certificate (test/tls-certs.ts: the openssl binary).
+const CERTS = haveShim && linux && hasOpenssl() ? makeCerts() : null;
+if (haveShim && linux && CERTS === null) console.warn('F10 sweep: the TLS entries after a handshake skipped (no openssl binary)');
 
 interface Step {
   n: number;
@@ -116,6 +120,277 @@ function selectorEntries(kind: string): Entry[] {
     { name: `${kind} register`, setup, state, teardown, call: 'return sel.register(b, m.EVENT_WRITE);', undo: 'sel.unregister(b);' },
     { name: `${kind} modify`, setup, state, teardown, call: 'return sel.modify(a, m.EVENT_READ | m.EVENT_WRITE);', undo: 'sel.modify(a, m.EVENT_READ);' },
     { name: `${kind} unregister`, setup, state, teardown, call: 'return sel.unregister(a);', undo: 'sel.register(a, m.EVENT_READ);' },
+  ];
+}
+
+// An io_uring engine and a connected Unix stream pair (a, b). waitFor(...ops) reaps until a
+// completion of each op came (the ring fd is readable while completions wait) and gives their
+// [res, flags] by op (2 recv, 3 send, 4 shutdown, 5 cancel); `problems` collects what went wrong
+// after a step (a missing or wrong completion, a retry that failed) and is part of the state.
+const URING_PAIR = `
+  const { ECANCELED, ENOENT } = require('node:os').constants.errno;
+  const eng = new binding.UringEngine(4, 256);
+  const [a, b] = binding.socketpair(AF_UNIX, SOCK_STREAM, true);
+  const buf = Buffer.alloc(64);
+  const problems = [];
+  let id = 1;
+  const waitFor = (...ops) => {
+    const seen = new Map();
+    for (let round = 0; round < 200 && ops.some((op) => !seen.has(op)); round++) {
+      binding.select(Int32Array.of(eng.fileno), new Int32Array(0), new Int32Array(0), 0.05);
+      const n = eng.reap(0);
+      for (let i = 0; i < n; i++) {
+        const op = eng.events[4 * i + 1];
+        if (!seen.has(op)) seen.set(op, [eng.events[4 * i + 2], eng.events[4 * i + 3]]);
+      }
+    }
+    for (const op of ops) if (!seen.has(op)) problems.push('no completion of op ' + op);
+    return seen;
+  };
+  const resOf = (seen, op) => (seen.get(op) ?? [])[0];
+  const drain = () => { while (binding.recv(b, buf, 0, 64, 0, 0) > 0); };
+`;
+// A failed call must leave nothing queued (flush(0) says whether something was) and no send copy.
+const URING_STATE = 'return { problems, queued: eng.flush(0), sendsInFlight: eng.counters.sendsInFlight };';
+
+function uringEntries(): Entry[] {
+  const base = { setup: URING_PAIR, state: URING_STATE, teardown: 'eng.close(); binding.close(a); binding.close(b);' };
+  const cancelled = `const r = resOf(waitFor(2, 5), 2); if (r !== -ECANCELED) problems.push('recv after the cancel: res ' + r);`;
+  return [
+    {
+      ...base,
+      name: 'io_uring engine send of one piece',
+      call: "return eng.send(a, id++, Buffer.from('s'));",
+      undo: "eng.flush(0); const r = resOf(waitFor(3), 3); if (r !== 1) problems.push('send res ' + r);",
+      post: 'drain();',
+    },
+    {
+      ...base,
+      name: 'io_uring engine send of several pieces (sendmsg)',
+      call: "return eng.send(a, id++, [Buffer.from('s'), Buffer.from('tu')]);",
+      undo: "eng.flush(0); const r = resOf(waitFor(3), 3); if (r !== 3) problems.push('sendmsg res ' + r);",
+      post: 'drain();',
+    },
+    {
+      ...base,
+      name: 'io_uring engine shutdown',
+      prep: 'const [c, d] = binding.socketpair(AF_UNIX, SOCK_STREAM, true);',
+      call: 'return eng.shutdown(c, id++, 1);',
+      undo: `eng.flush(0); const r = resOf(waitFor(4), 4);
+             if (r !== 0) problems.push('shutdown res ' + r);
+             else if (binding.recv(d, buf, 0, 64, 0, 0) !== 0) problems.push('no EOF after shutdown');`,
+      post: 'binding.close(c); binding.close(d);',
+    },
+    {
+      ...base,
+      name: 'io_uring engine cancel of an fd (cancelFd, submitted at once)',
+      prep: 'eng.recv(a, id++); eng.flush(0);',
+      call: 'return eng.cancelFd(a, id++);',
+      post: `if (err !== undefined) eng.cancelFd(a, id++);
+             ${cancelled}`,
+    },
+    {
+      ...base,
+      name: 'io_uring engine cancel of an operation (queued)',
+      prep: 'const rid = id++; eng.recv(a, rid); eng.flush(0);',
+      call: 'return eng.cancel(rid, 2);',
+      post: `if (err !== undefined) eng.cancel(rid, 2);
+             eng.flush(0); ${cancelled}`,
+    },
+    {
+      ...base,
+      // A cancel that matches nothing is queued first; it completes with -ENOENT.
+      name: 'io_uring engine flush of a queued submission',
+      prep: 'eng.cancel(0x7ffffff0, 2);',
+      call: 'return eng.flush(0);',
+      post: `if (err !== undefined) eng.flush(0);
+             const r = resOf(waitFor(5), 5); if (r !== -ENOENT) problems.push('cancel of nothing: res ' + r);`,
+    },
+    {
+      ...base,
+      // A multishot recv stays armed on a; each step's byte comes back in one provided buffer.
+      name: 'io_uring engine reap of a recv completion',
+      setup: `${URING_PAIR} eng.recv(a, id++); eng.flush(0);`,
+      prep: `binding.write(b, Buffer.from('r'));
+             binding.select(Int32Array.of(eng.fileno), new Int32Array(0), new Int32Array(0), 5);`,
+      call: 'return eng.reap(0);',
+      post: `let n = err === undefined ? v : eng.reap(0);
+             let got = 0;
+             for (let round = 0; got === 0 && round < 100; round++) {
+               for (let i = 0; i < n; i++) {
+                 if (eng.events[4 * i + 1] !== 2) continue;
+                 if (eng.events[4 * i + 2] === 1 && (eng.events[4 * i + 3] & 1)) {
+                   got++;
+                   eng.recycled[0] = eng.events[4 * i + 3] >>> 16;
+                   eng.flush(1);
+                 } else problems.push('recv completion ' + eng.events[4 * i + 2]);
+               }
+               if (got === 0) {
+                 binding.select(Int32Array.of(eng.fileno), new Int32Array(0), new Int32Array(0), 0.05);
+                 n = eng.reap(0);
+               }
+             }
+             if (got !== 1) problems.push(got + ' recv completions for one byte');`,
+    },
+    {
+      ...base,
+      name: 'io_uring engine recycle of a provided buffer (flush(count))',
+      setup: `${URING_PAIR} eng.recv(a, id++); eng.flush(0);`,
+      prep: `binding.write(b, Buffer.from('r'));
+             const [res, flags] = waitFor(2).get(2) ?? [];
+             if (res !== 1 || (flags & 1) === 0) problems.push('recv completion ' + res);
+             const bid = flags >>> 16;
+             eng.recycled[0] = bid;`,
+      call: 'return eng.flush(1);',
+      // Recycled once, the buffer is the kernel's: a second recycle of it must be refused.
+      post: `if (err !== undefined) eng.flush(1);
+             eng.recycled[0] = bid;
+             try { eng.flush(1); problems.push('buffer ' + bid + ' recycled twice'); }
+             catch (x) { if (x.code !== 'ERR_OUT_OF_RANGE') problems.push(x.message); }`,
+    },
+    { ...base, name: 'io_uring engine counters (a JS object)', call: 'return eng.counters;' },
+  ];
+}
+
+// Two TLS contexts (server: the test certificate; both offer ALPN h2) and a connected pair of
+// engines (srv, cli); connect() makes another pair, the handshake and the session tickets
+// exchanged in memory. `problems` is the state, as in URING_PAIR.
+function tlsSetup(certs: Certs): string {
+  return `
+    const certs = ${JSON.stringify({ key: certs.key, cert: certs.cert })};
+    const alpn = Buffer.from([2, 104, 50]);
+    const sctx = new binding.TlsContext({ serverSide: true, key: certs.key, cert: certs.cert, alpn });
+    const cctx = new binding.TlsContext({ ca: certs.cert, alpn });
+    const problems = [];
+    const msg = Buffer.from('hello');
+    // 64 KiB: four records, more plaintext than a handshake left room for.
+    const big = Buffer.alloc(65536, 'b');
+    const pump = (s, c) => {
+      for (let i = 0; i < 20; i++) {
+        const x = c.takeOut(); if (x) s.receive(x);
+        const y = s.takeOut(); if (y) c.receive(y);
+        if (!x && !y) return;
+      }
+      throw new Error('the TLS pair did not settle');
+    };
+    const connect = () => {
+      const s = new binding.TlsEngine(sctx);
+      const c = new binding.TlsEngine(cctx, 'localhost');
+      c.start();
+      pump(s, c);
+      return [s, c];
+    };
+    const [srv, cli] = connect();
+    const plainOf = (e) => { const p = e.takePlain(); return p === undefined ? '' : p.toString(); };
+    const want = (what, got, want) => { if (got !== want) problems.push(what + ': ' + JSON.stringify(got).slice(0, 80)); };
+  `;
+}
+
+function tlsEntries(certs: Certs): Entry[] {
+  const base = { setup: tlsSetup(certs), state: 'return problems;', teardown: 'srv.close(); cli.close(); sctx.close(); cctx.close();' };
+  // A fresh pair per step, and 64 KiB from the server to decrypt (rec).
+  const fresh = "const [s, c] = connect(); s.send(big); const rec = s.takeOut();";
+  const closeFresh = 's.close(); c.close();';
+  // A failed call must leave the engine as it was: the same bytes again give the plaintext once.
+  const retry = (again: string, check: string) => `try { const r = err === undefined ? v : (${again}); ${check} } catch (x) { problems.push('after the step: ' + x.message); }`;
+  return [
+    {
+      ...base,
+      name: 'TLS engine receive of application data (decrypt, takePlain)',
+      prep: fresh,
+      call: 'return c.receive(rec);',
+      post: `${retry('c.receive(rec)', "want('plaintext', plainOf(c), big.toString());")} ${closeFresh}`,
+    },
+    {
+      ...base,
+      name: 'TLS engine openInto, the batch fitting the pool',
+      prep: `${fresh} const pool = Buffer.alloc(1 << 18);`,
+      call: 'return c.openInto(rec, rec.length, pool, 0);',
+      post: `${retry('c.openInto(rec, rec.length, pool, 0)', "want('bytes in the pool', r >>> 8, big.length); want('pool', pool.subarray(0, big.length).toString(), big.toString());")} ${closeFresh}`,
+    },
+    {
+      ...base,
+      name: 'TLS engine openInto, the batch too big for the pool (to takePlain)',
+      prep: `${fresh} const pool = Buffer.alloc(16);`,
+      call: 'return c.openInto(rec, rec.length, pool, 0);',
+      post: `${retry('c.openInto(rec, rec.length, pool, 0)', "want('bytes in the pool', r >>> 8, 0); want('plaintext', plainOf(c), big.toString());")} ${closeFresh}`,
+    },
+    {
+      ...base,
+      name: 'TLS engine seal (encrypt to a Buffer)',
+      call: 'return cli.seal(msg);',
+      undo: "srv.receive(v); want('plaintext', plainOf(srv), 'hello');",
+      post: "if (err !== undefined && cli.takeOut() !== undefined) problems.push('a failed seal left ciphertext');",
+    },
+    {
+      ...base,
+      name: 'TLS engine sealInto (encrypt into a view)',
+      setup: `${tlsSetup(certs)} const sealed = Buffer.alloc(256);`,
+      call: 'return cli.sealInto(msg, sealed);',
+      undo: "srv.receive(sealed.subarray(0, v)); want('plaintext', plainOf(srv), 'hello');",
+      post: "if (err !== undefined && cli.takeOut() !== undefined) problems.push('a failed sealInto left ciphertext');",
+    },
+    {
+      ...base,
+      name: 'TLS engine send, then takeOut',
+      call: 'cli.send(msg); return cli.takeOut();',
+      undo: "srv.receive(v); want('plaintext', plainOf(srv), 'hello');",
+      post: 'const left = cli.takeOut(); if (left !== undefined) srv.receive(left); plainOf(srv);',
+    },
+    {
+      ...base,
+      name: 'TLS engine shutdown (close_notify)',
+      prep: 'const [s, c] = connect();',
+      call: 'return c.shutdown();',
+      undo: "want('close_notify seen', (s.receive(c.takeOut()) & 2) !== 0, true);",
+      post: closeFresh,
+    },
+    {
+      ...base,
+      name: 'TLS engine info (cipher, ALPN, peer certificate)',
+      call: 'return [cli.info(), srv.info()];',
+      undo: `want('client ALPN', v[0].alpn, 'h2'); want('server ALPN', v[1].alpn, 'h2');
+             want('peer certificate', Buffer.isBuffer(v[0].peerCert), true); want('cipher', typeof v[0].cipher, 'string');`,
+    },
+    {
+      ...base,
+      // TLS 1.3 tickets come after the handshake; NewSessionCallback keeps each as DER. A ticket
+      // the engine had no memory for is dropped (a full handshake next time), not an error.
+      name: 'TLS client receive of session tickets, then takeSession',
+      prep: `const s = new binding.TlsEngine(sctx);
+             const c = new binding.TlsEngine(cctx, 'localhost');
+             c.start(); s.receive(c.takeOut()); c.receive(s.takeOut()); s.receive(c.takeOut());
+             const tickets = s.takeOut();`,
+      call: 'const flags = c.receive(tickets); return [flags, c.takeSession()];',
+      post: `${retry('[c.receive(tickets), c.takeSession()]', "if (!hit) want('a session', Buffer.isBuffer(r[1]), true);")} ${closeFresh}`,
+    },
+    {
+      ...base,
+      name: 'TLS client setSession (resumption offer)',
+      setup: `${tlsSetup(certs)} const der = cli.takeSession(); if (der === undefined) throw new Error('no session to resume');`,
+      prep: "const c = new binding.TlsEngine(cctx, 'localhost');",
+      call: 'return c.setSession(der);',
+      undo: "const s = new binding.TlsEngine(sctx); c.start(); pump(s, c); want('resumed', c.info().sessionReused, true); s.close();",
+      post: 'c.close();',
+    },
+    {
+      ...base,
+      name: 'TLS server engine creation and its first handshake step (ClientHello in)',
+      setup: `${tlsSetup(certs)} const hc = new binding.TlsEngine(cctx, 'localhost'); hc.start(); const hello = hc.takeOut(); hc.close();`,
+      call: 'const s = new binding.TlsEngine(sctx); return [s, s.receive(hello)];',
+      undo: "want('server flight', (v[1] & 8) !== 0, true); v[0].close();",
+    },
+    {
+      ...base,
+      name: 'TLS server resumeSni after a pause at SNI',
+      prep: `const s = new binding.TlsEngine(sctx, undefined, true);
+             const c = new binding.TlsEngine(cctx, 'localhost');
+             c.start();
+             if ((s.receive(c.takeOut()) & 16) === 0) problems.push('no pause at SNI');`,
+      call: 'return s.resumeSni();',
+      undo: "pump(s, c); s.receive(c.seal(msg)); want('plaintext after the handshake', plainOf(s), 'hello');",
+      post: closeFresh,
+    },
   ];
 }
 
@@ -242,6 +517,11 @@ const ENTRIES: Entry[] = [
           state: 'return null;',
           teardown: 'eng.close(); binding.close(lfd); if (reaped === 0) throw new Error("no accept completion reaped");',
         },
+        // The engine's other methods, on one engine with a socketpair (a, b). Each step's
+        // completions are reaped before the next (URING_PAIR's waitFor); `problems` collects
+        // what went wrong after a step (a wrong completion, a retry that failed) and is the
+        // state, as is a submission left queued by a failed call (flush(0) reports one).
+        ...uringEntries(),
       ]
     : []),
   {
@@ -257,6 +537,7 @@ const ENTRIES: Entry[] = [
     undo: 'v[0].close();',
     teardown: 'tctx.close();',
   },
+  ...(CERTS !== null ? tlsEntries(CERTS) : []),
 ];
 
 function haveUring(): boolean {

@@ -1,7 +1,9 @@
 // JS surface of tls/engine.h: TlsContext(options) and TlsEngine(context, serverName). Every
 // argument is checked here; an OpenSSL failure is an Error{code: 'ERR_SSL_<REASON>', library,
-// reason} as Node builds it. SSL objects are freed by close(), by the GC finalizer, or at
-// environment teardown (AddonData's TlsRegistry), whichever comes first.
+// reason} as Node builds it, and a std::bad_alloc in an engine call (its buffers, an error's
+// text) Error{code 'ENOMEM', syscall 'malloc'} (OrEnomem, reliability.md F10). SSL objects are
+// freed by close(), by the GC finalizer, or at environment teardown (AddonData's TlsRegistry),
+// whichever comes first.
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -208,15 +210,16 @@ class TlsEngineWrap : public Napi::ObjectWrap<TlsEngineWrap>, public EnomemNew {
   }
   // start() -> flags
   Napi::Value Start(const Napi::CallbackInfo& info) {
+    tls::Engine* engine = Live(info.Env());
     tls::TlsError error;
-    return Flags(info.Env(), Live(info.Env())->Start(&error), error);
+    return Flags(info.Env(), OrEnomem(info.Env(), [&] { return engine->Start(&error); }), error);
   }
   // receive(view, offset?, length?) -> flags
   Napi::Value Receive(const Napi::CallbackInfo& info) {
     ByteRange range = ToByteRange(info[0], info[1], info[2], "data");
     tls::Engine* engine = Live(info.Env());
     tls::TlsError error;
-    return Flags(info.Env(), engine->Receive(range.data, range.length, &error), error);
+    return Flags(info.Env(), OrEnomem(info.Env(), [&] { return engine->Receive(range.data, range.length, &error); }), error);
   }
   // send(view, offset?, length?) -> flags; only after the handshake
   Napi::Value Send(const Napi::CallbackInfo& info) {
@@ -226,7 +229,7 @@ class TlsEngineWrap : public Napi::ObjectWrap<TlsEngineWrap>, public EnomemNew {
       throw StateError(info.Env(), "ERR_TLS_HANDSHAKE_PENDING", "send() before the handshake completed");
     }
     tls::TlsError error;
-    return Flags(info.Env(), engine->Send(range.data, range.length, &error), error);
+    return Flags(info.Env(), OrEnomem(info.Env(), [&] { return engine->Send(range.data, range.length, &error); }), error);
   }
   // The hot path in one call each way (1 KiB echo: 2 native calls per message instead of 4) and
   // without a Buffer per message (the allocation, its backing store and its sweep cost as much
@@ -242,7 +245,9 @@ class TlsEngineWrap : public Napi::ObjectWrap<TlsEngineWrap>, public EnomemNew {
     constexpr size_t kMaxPool = size_t{1} << 22;
     tls::TlsError error;
     size_t used = 0;
-    const int flags = engine->ReceiveInto(range.data, range.length, pool.data, pool.length < kMaxPool ? pool.length : kMaxPool, &used, &error);
+    const int flags = OrEnomem(env, [&] {
+      return engine->ReceiveInto(range.data, range.length, pool.data, pool.length < kMaxPool ? pool.length : kMaxPool, &used, &error);
+    });
     if (flags < 0) throw ToJsError(env, error);
     return Napi::Number::New(env, static_cast<double>(used) * 256 + flags);
   }
@@ -257,7 +262,7 @@ class TlsEngineWrap : public Napi::ObjectWrap<TlsEngineWrap>, public EnomemNew {
       throw StateError(env, "ERR_TLS_HANDSHAKE_PENDING", "sealInto() before the handshake completed");
     }
     tls::TlsError error;
-    if (engine->Send(range.data, range.length, &error) < 0) throw ToJsError(env, error);
+    if (OrEnomem(env, [&] { return engine->Send(range.data, range.length, &error); }) < 0) throw ToJsError(env, error);
     const uint8_t* data = nullptr;
     const size_t pending = engine->PeekOut(&data);
     if (pending > out.length) return Napi::Number::New(env, -1);
@@ -273,14 +278,14 @@ class TlsEngineWrap : public Napi::ObjectWrap<TlsEngineWrap>, public EnomemNew {
       throw StateError(info.Env(), "ERR_TLS_HANDSHAKE_PENDING", "seal() before the handshake completed");
     }
     tls::TlsError error;
-    if (engine->Send(range.data, range.length, &error) < 0) throw ToJsError(info.Env(), error);
+    if (OrEnomem(info.Env(), [&] { return engine->Send(range.data, range.length, &error); }) < 0) throw ToJsError(info.Env(), error);
     return TakeOut(info);
   }
   Napi::Value Shutdown(const Napi::CallbackInfo& info) {
     tls::Engine* engine = Live(info.Env());
     if (!engine->handshake_done()) return Napi::Number::New(info.Env(), 0);
     tls::TlsError error;
-    return Flags(info.Env(), engine->Shutdown(&error), error);
+    return Flags(info.Env(), OrEnomem(info.Env(), [&] { return engine->Shutdown(&error); }), error);
   }
   // takePlain() -> Buffer | undefined: the decrypted bytes of the last receive calls
   Napi::Value TakePlain(const Napi::CallbackInfo& info) {
@@ -307,20 +312,21 @@ class TlsEngineWrap : public Napi::ObjectWrap<TlsEngineWrap>, public EnomemNew {
     Napi::Env env = info.Env();
     SSL* ssl = Live(env)->ssl();
     Napi::Object out = Napi::Object::New(env);
-    out.Set("protocol", Napi::String::New(env, SSL_get_version(ssl)));
+    // Strings go in as const char* (or a Napi::Value): Object::Set with a Napi::String converts
+    // it to a std::string and back (Napi::String converts to std::string, so Value::From takes
+    // that path), an allocation per property that could fail (reliability.md F10).
+    out.Set("protocol", SSL_get_version(ssl));
     if (const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl)) {
-      out.Set("cipher", Napi::String::New(env, SSL_CIPHER_get_name(cipher)));
-      out.Set("cipherStandard", Napi::String::New(env, SSL_CIPHER_standard_name(cipher)));
-      out.Set("cipherVersion", Napi::String::New(env, SSL_CIPHER_get_version(cipher)));
+      out.Set("cipher", SSL_CIPHER_get_name(cipher));
+      out.Set("cipherStandard", SSL_CIPHER_standard_name(cipher));
+      out.Set("cipherVersion", SSL_CIPHER_get_version(cipher));
       out.Set("cipherBits", Napi::Number::New(env, SSL_CIPHER_get_bits(cipher, nullptr)));
     }
     const unsigned char* alpn = nullptr;
     unsigned int alpn_length = 0;
     SSL_get0_alpn_selected(ssl, &alpn, &alpn_length);
-    if (alpn_length > 0) out.Set("alpn", Napi::String::New(env, reinterpret_cast<const char*>(alpn), alpn_length));
-    if (const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) {
-      out.Set("servername", Napi::String::New(env, name));
-    }
+    if (alpn_length > 0) out.Set("alpn", Napi::Value(Napi::String::New(env, reinterpret_cast<const char*>(alpn), alpn_length)));
+    if (const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) out.Set("servername", name);
     if (X509* peer = SSL_get1_peer_certificate(ssl)) {
       unsigned char* der = nullptr;
       const int n = i2d_X509(peer, &der);
@@ -331,8 +337,8 @@ class TlsEngineWrap : public Napi::ObjectWrap<TlsEngineWrap>, public EnomemNew {
       X509_free(peer);
       const long result = SSL_get_verify_result(ssl);
       if (const char* code = tls::VerifyErrorCode(result)) {
-        out.Set("verifyError", Napi::String::New(env, code));
-        out.Set("verifyMessage", Napi::String::New(env, X509_verify_cert_error_string(result)));
+        out.Set("verifyError", code);
+        out.Set("verifyMessage", X509_verify_cert_error_string(result));
       }
     }
     out.Set("sessionReused", Napi::Boolean::New(env, SSL_session_reused(ssl) == 1));
@@ -373,7 +379,7 @@ class TlsEngineWrap : public Napi::ObjectWrap<TlsEngineWrap>, public EnomemNew {
     tls::Engine* engine = Live(env);
     if (!engine->sni_pending()) throw StateError(env, "ERR_INVALID_STATE", "resumeSni() without a pending SNI pause");
     tls::TlsError error;
-    return Flags(env, engine->ResumeSni(sni, &error), error);
+    return Flags(env, OrEnomem(env, [&] { return engine->ResumeSni(sni, &error); }), error);
   }
   Napi::Value Close(const Napi::CallbackInfo& info) {
     engine_->Close();

@@ -123,7 +123,7 @@ class UringEngineWrap : public Napi::ObjectWrap<UringEngineWrap>, public EnomemN
       }
     } else {
       ByteRange r = ToByteRange(info[2], Napi::Value(), Napi::Value(), "data");
-      pieces.push_back({r.data, r.length});
+      OrEnomem(env, [&] { pieces.push_back({r.data, r.length}); });
     }
     SysResult r{0, nullptr};
     OrEnomem(env, [&] { r = engine.Send(fd, id, pieces); });

@@ -11,6 +11,7 @@
 #include <cctype>
 #include <climits>
 #include <cstring>
+#include <new>
 
 namespace muxloop {
 namespace tls {
@@ -143,7 +144,13 @@ int NewSessionCallback(SSL* ssl, SSL_SESSION* session) {
   if (engine == nullptr || SSL_SESSION_is_resumable(session) != 1) return 0;
   const int n = i2d_SSL_SESSION(session, nullptr);
   if (n <= 0) return 0;
-  engine->session_.resize(static_cast<size_t>(n));
+  try {
+    engine->session_.resize(static_cast<size_t>(n));
+  } catch (const std::bad_alloc&) {
+    // No exception may unwind through OpenSSL (C, in the middle of reading a record). Without
+    // the memory the ticket is dropped: the next connection makes a full handshake (F10).
+    return 0;
+  }
   unsigned char* p = engine->session_.data();
   i2d_SSL_SESSION(session, &p);
   engine->new_session_ = true;
@@ -283,12 +290,30 @@ int Engine::Flags(int flags) const {
   return flags;
 }
 
-int Engine::ReadAll(int flags, TlsError* error) {
-  // Every complete record of the batch, into one buffer: one JS callback per batch. Records are
-  // read into this thread's scratch (one per thread, so per Node environment; no zero-filling of
-  // a growing vector per call, which cost more than the decryption for 1 KiB messages).
-  constexpr size_t kChunk = 64 * 1024;
+namespace {
+
+// ReadAll reads records into this thread's scratch (one per thread, so per Node environment; no
+// zero-filling of a growing vector per call, which cost more than the decryption for 1 KiB
+// messages).
+constexpr size_t kChunk = 64 * 1024;
+std::vector<uint8_t>& Scratch() {
   thread_local std::vector<uint8_t> scratch(kChunk);
+  return scratch;
+}
+
+}  // namespace
+
+size_t Engine::PlainBound(size_t length) const {
+  // Plaintext never outgrows the ciphertext it comes from: what waits in the read BIO, what
+  // OpenSSL holds of a partial record, and this batch bound it. OpenSSL may hold part of a record
+  // it already pulled from the BIO (SSL_has_pending): count a whole record for it.
+  const size_t held = SSL_has_pending(ssl_) == 1 ? SSL3_RT_MAX_PLAIN_LENGTH + SSL3_RT_MAX_ENCRYPTED_OVERHEAD : 0;
+  return BIO_ctrl_pending(rbio_) + length + held;
+}
+
+int Engine::ReadAll(int flags, TlsError* error) {
+  // Every complete record of the batch, into one buffer: one JS callback per batch.
+  std::vector<uint8_t>& scratch = Scratch();
   while (!close_notify_) {
     size_t got = 0;
     // ReceiveInto: straight into the caller's memory while it has room; the rest (if the bound
@@ -318,14 +343,10 @@ int Engine::Start(TlsError* error) { return Receive(nullptr, 0, error); }
 int Engine::ReceiveInto(const uint8_t* data, size_t length, uint8_t* target, size_t capacity, size_t* used,
                         TlsError* error) {
   *used = 0;
-  // Plaintext never outgrows the ciphertext it comes from: what waits in the read BIO, what
-  // OpenSSL holds of a partial record, and this batch bound it. Only a batch that surely fits
-  // goes direct (plain() is empty then: every earlier batch was taken), so the protocol still
-  // gets one chunk per batch; ReadAll spills to plain() should the bound ever be short.
-  // OpenSSL may hold part of a record it already pulled from the BIO (SSL_has_pending): count a
-  // whole record for it.
-  const size_t held = SSL_has_pending(ssl_) == 1 ? SSL3_RT_MAX_PLAIN_LENGTH + SSL3_RT_MAX_ENCRYPTED_OVERHEAD : 0;
-  const bool fits = plain_.empty() && handshake_done() && !sni_pending_ && BIO_ctrl_pending(rbio_) + length + held <= capacity;
+  // Only a batch that surely fits (PlainBound) goes direct (plain() is empty then: every earlier
+  // batch was taken), so the protocol still gets one chunk per batch; ReadAll spills to plain()
+  // should the bound ever be short.
+  const bool fits = plain_.empty() && handshake_done() && !sni_pending_ && PlainBound(length) <= capacity;
   if (!fits) return Receive(data, length, error);
   target_ = target;
   target_capacity_ = capacity;
@@ -338,6 +359,15 @@ int Engine::ReceiveInto(const uint8_t* data, size_t length, uint8_t* target, siz
 }
 
 int Engine::Receive(const uint8_t* data, size_t length, TlsError* error) {
+  // The memory first (reliability.md F10): a std::bad_alloc must leave before the bytes go into
+  // the BIO and before a record is decrypted, so that a failed call changed nothing and the
+  // caller may pass the same bytes again. Reserved for all the plaintext this batch can give,
+  // plain() does not reallocate in ReadAll (where a failure would lose a decrypted record).
+  Scratch();
+  if (target_ == nullptr) {
+    const size_t need = plain_.size() + PlainBound(length);
+    if (need > plain_.capacity()) plain_.reserve(need > 2 * plain_.capacity() ? need : 2 * plain_.capacity());
+  }
   ERR_clear_error();
   while (length > 0) {
     const int chunk = length > static_cast<size_t>(INT_MAX) ? INT_MAX : static_cast<int>(length);

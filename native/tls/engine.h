@@ -89,7 +89,8 @@ class Engine {
 
   // Starts the handshake (the client's ClientHello). Returns flags, or -1 with `error`.
   int Start(TlsError* error);
-  // Ciphertext in: advances the handshake, decrypts every complete record. Flags or -1.
+  // Ciphertext in: advances the handshake, decrypts every complete record. Flags or -1. Out of
+  // memory, std::bad_alloc is thrown before the bytes are taken: nothing has changed then.
   int Receive(const uint8_t* data, size_t length, TlsError* error);
   // Receive, with the plaintext of this batch decrypted straight into `target` (up to `capacity`
   // bytes; `*used` says how many) when it surely fits. Otherwise (*used == 0) it goes to plain()
@@ -122,6 +123,8 @@ class Engine {
  private:
   Engine() = default;
   int Flags(int flags) const;
+  // The most plaintext that the read BIO, OpenSSL's partial record and `length` more bytes give.
+  size_t PlainBound(size_t length) const;
   int ReadAll(int flags, TlsError* error);
   int Advance(TlsError* error);  // handshake step if not done, then every complete record
   SSL* ssl_ = nullptr;
