@@ -6,7 +6,6 @@
 // Error{code, errno, syscall}; bad arguments throw TypeError/RangeError before any syscall. Every
 // number is converted (without calling valueOf, see binding_util.h) before a buffer's data pointer
 // is taken, and no JS runs between taking a pointer and the syscall that uses it.
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/un.h>
@@ -39,30 +38,22 @@ std::string Join(const char* a, int b) { return std::string(a) + std::to_string(
 
 // A readable form of an address for error messages ("127.0.0.1:80", "[::1]:80", "/tmp/x").
 std::string Describe(const sock::Address& address) {
-  char text[INET6_ADDRSTRLEN] = {0};
-  switch (address.storage.ss_family) {
-    case AF_INET: {
-      const auto* sin = reinterpret_cast<const struct sockaddr_in*>(&address.storage);
-      inet_ntop(AF_INET, &sin->sin_addr, text, sizeof text);
-      return std::string(text) + ":" + std::to_string(ntohs(sin->sin_port));
-    }
-    case AF_INET6: {
-      const auto* sin6 = reinterpret_cast<const struct sockaddr_in6*>(&address.storage);
-      inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof text);
-      return "[" + std::string(text) + "]:" + std::to_string(ntohs(sin6->sin6_port));
-    }
-    case AF_UNIX: {
-      const auto* sun = reinterpret_cast<const struct sockaddr_un*>(&address.storage);
-      const size_t base = offsetof(struct sockaddr_un, sun_path);
-      if (address.length <= base) return "unnamed unix socket";
-      if (sun->sun_path[0] == '\0') {
-        return "@" + std::string(sun->sun_path + 1, address.length - base - 1);
-      }
-      return std::string(sun->sun_path, strnlen(sun->sun_path, address.length - base));
-    }
-    default:
-      return "address family " + std::to_string(address.storage.ss_family);
+  const sock::AddressParts parts = sock::DescribeAddress(address, address.storage.ss_family);
+  switch (parts.kind) {
+    case sock::AddressParts::kInet4:
+      return std::string(parts.host) + ":" + std::to_string(parts.port);
+    case sock::AddressParts::kInet6:
+      return "[" + std::string(parts.host) + "]:" + std::to_string(parts.port);
+    case sock::AddressParts::kUnixPath:
+      return std::string(parts.path, parts.path_length);
+    case sock::AddressParts::kUnixAbstract:
+      return "@" + std::string(parts.path + 1, parts.path_length - 1);
+    case sock::AddressParts::kUnixUnnamed:
+      return "unnamed unix socket";
+    case sock::AddressParts::kNone:
+      break;
   }
+  return "address family " + std::to_string(address.storage.ss_family);
 }
 
 std::string ToHost(const Napi::Value& value) {
@@ -138,36 +129,35 @@ sock::Address ToAddress(const Napi::Value& value, int family) {
   }
 }
 
-// sockaddr -> Python's shapes: [host, port], [host, port, flowinfo, scopeId], a path string, a
-// Buffer for a Linux abstract name, '' for an unnamed Unix socket, null when there is no address.
+// sockaddr -> Python's shapes (sock::DescribeAddress takes it apart): [host, port],
+// [host, port, flowinfo, scopeId], a path string, a Buffer for a Linux abstract name, '' for an
+// unnamed Unix socket, null when there is no address. The host goes in as const char*: a
+// Napi::String would be copied through a std::string by Object::Set (tls_binding.cc, Info).
 Napi::Value FromAddress(Napi::Env env, const sock::Address& address, int family) {
-  const int actual = address.length >= sizeof(sa_family_t) ? address.storage.ss_family : AF_UNSPEC;
-  char text[INET6_ADDRSTRLEN] = {0};
-  if (actual == AF_INET) {
-    const auto* sin = reinterpret_cast<const struct sockaddr_in*>(&address.storage);
-    inet_ntop(AF_INET, &sin->sin_addr, text, sizeof text);
-    Napi::Array result = Napi::Array::New(env, 2);
-    result.Set(0u, Napi::String::New(env, text));
-    result.Set(1u, Napi::Number::New(env, ntohs(sin->sin_port)));
-    return result;
-  }
-  if (actual == AF_INET6) {
-    const auto* sin6 = reinterpret_cast<const struct sockaddr_in6*>(&address.storage);
-    inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof text);
-    Napi::Array result = Napi::Array::New(env, 4);
-    result.Set(0u, Napi::String::New(env, text));
-    result.Set(1u, Napi::Number::New(env, ntohs(sin6->sin6_port)));
-    result.Set(2u, Napi::Number::New(env, ntohl(sin6->sin6_flowinfo)));
-    result.Set(3u, Napi::Number::New(env, sin6->sin6_scope_id));
-    return result;
-  }
-  if (actual == AF_UNIX || (actual == AF_UNSPEC && family == AF_UNIX)) {
-    const auto* sun = reinterpret_cast<const struct sockaddr_un*>(&address.storage);
-    const size_t base = offsetof(struct sockaddr_un, sun_path);
-    if (address.length <= base) return Napi::String::New(env, "");
-    const size_t len = address.length - base;
-    if (sun->sun_path[0] == '\0') return Napi::Buffer<char>::Copy(env, sun->sun_path, len);
-    return Napi::String::New(env, sun->sun_path, strnlen(sun->sun_path, len));
+  const sock::AddressParts parts = sock::DescribeAddress(address, family);
+  switch (parts.kind) {
+    case sock::AddressParts::kInet4: {
+      Napi::Array result = Napi::Array::New(env, 2);
+      result.Set(0u, static_cast<const char*>(parts.host));
+      result.Set(1u, Napi::Number::New(env, parts.port));
+      return result;
+    }
+    case sock::AddressParts::kInet6: {
+      Napi::Array result = Napi::Array::New(env, 4);
+      result.Set(0u, static_cast<const char*>(parts.host));
+      result.Set(1u, Napi::Number::New(env, parts.port));
+      result.Set(2u, Napi::Number::New(env, parts.flowinfo));
+      result.Set(3u, Napi::Number::New(env, parts.scope_id));
+      return result;
+    }
+    case sock::AddressParts::kUnixPath:
+      return Napi::String::New(env, parts.path, parts.path_length);
+    case sock::AddressParts::kUnixAbstract:
+      return Napi::Buffer<char>::Copy(env, parts.path, parts.path_length);
+    case sock::AddressParts::kUnixUnnamed:
+      return Napi::String::New(env, "");
+    case sock::AddressParts::kNone:
+      break;
   }
   return env.Null();
 }

@@ -181,6 +181,49 @@ int MakeUnix(const uint8_t* bytes, size_t length, Address* out) {
   return 0;
 }
 
+AddressParts DescribeAddress(const Address& address, int family) {
+  AddressParts parts;
+  const size_t length = address.length < sizeof address.storage ? address.length : sizeof address.storage;
+  const int actual = length >= offsetof(struct sockaddr, sa_family) + sizeof(sa_family_t) ? address.storage.ss_family : AF_UNSPEC;
+  if (actual == AF_INET || actual == AF_INET6) {
+    // The kernel fills the whole sockaddr_in(6); fewer bytes would leave the host, port or scope
+    // to whatever the buffer held before.
+    if (actual == AF_INET && length >= sizeof(struct sockaddr_in)) {
+      const auto* sin = reinterpret_cast<const struct sockaddr_in*>(&address.storage);
+      inet_ntop(AF_INET, &sin->sin_addr, parts.host, sizeof parts.host);
+      parts.port = ntohs(sin->sin_port);
+      parts.kind = AddressParts::kInet4;
+    } else if (actual == AF_INET6 && length >= sizeof(struct sockaddr_in6)) {
+      const auto* sin6 = reinterpret_cast<const struct sockaddr_in6*>(&address.storage);
+      inet_ntop(AF_INET6, &sin6->sin6_addr, parts.host, sizeof parts.host);
+      parts.port = ntohs(sin6->sin6_port);
+      parts.flowinfo = ntohl(sin6->sin6_flowinfo);
+      parts.scope_id = sin6->sin6_scope_id;
+      parts.kind = AddressParts::kInet6;
+    }
+    return parts;
+  }
+  if (actual != AF_UNIX && !(actual == AF_UNSPEC && family == AF_UNIX)) return parts;
+  const size_t base = offsetof(struct sockaddr_un, sun_path);
+  if (length <= base) {
+    parts.kind = AddressParts::kUnixUnnamed;
+    return parts;
+  }
+  // At most sun_path: Linux reports base + 109 for a 108-byte path bound without a NUL (it writes
+  // the NUL past sun_path, unix_mkname_bsd), and the name is still those 108 bytes.
+  const size_t room = (length < sizeof(struct sockaddr_un) ? length : sizeof(struct sockaddr_un)) - base;
+  const auto* sun = reinterpret_cast<const struct sockaddr_un*>(&address.storage);
+  if (sun->sun_path[0] == '\0') {
+    parts.kind = AddressParts::kUnixAbstract;
+    parts.path_length = room;
+  } else {
+    parts.kind = AddressParts::kUnixPath;
+    parts.path_length = strnlen(sun->sun_path, room);
+  }
+  std::memcpy(parts.path, sun->sun_path, parts.path_length);
+  return parts;
+}
+
 int Socket(int family, int type, int protocol) {
 #if defined(SOCK_CLOEXEC) && defined(SOCK_NONBLOCK)
   const int fd = ::socket(family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);

@@ -15,9 +15,11 @@
 #ifndef MUXLOOP_SOCKET_H_
 #define MUXLOOP_SOCKET_H_
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -47,6 +49,31 @@ int MakeInet4(const std::string& host, uint16_t port, Address* out);
 int MakeInet6(const std::string& host, uint16_t port, uint32_t flowinfo, uint32_t scope_id, Address* out);
 // bytes[0] == '\0' is a Linux abstract name; an empty path is the unnamed address (autobind).
 int MakeUnix(const uint8_t* bytes, size_t length, Address* out);
+
+// A kernel sockaddr (accept, recvfrom, getsockname, getpeername) taken apart into what JS gets
+// (bindings/socket_binding.cc FromAddress builds the values): Python's shapes, as its
+// makesockaddr. Only the first `length` bytes are read, a length beyond the storage counting as
+// the storage (a kernel reports the whole length of an address it truncated).
+struct AddressParts {
+  enum Kind {
+    kNone,          // no address, an unknown family, or an AF_INET/AF_INET6 one cut short: null
+    kInet4,         // [host, port]
+    kInet6,         // [host, port, flowinfo, scopeId]
+    kUnixPath,      // a path string: sun_path up to its first NUL or the length
+    kUnixAbstract,  // a Linux abstract name, its leading NUL included: a Buffer
+    kUnixUnnamed,   // '' (an unbound socket, an autobound peer on some systems)
+  };
+  Kind kind = kNone;
+  char host[INET6_ADDRSTRLEN] = {0};  // inet_ntop's text, NUL-terminated
+  uint16_t port = 0;                   // host byte order, as are flowinfo and scope_id
+  uint32_t flowinfo = 0;
+  uint32_t scope_id = 0;
+  char path[sizeof(struct sockaddr_un) - offsetof(struct sockaddr_un, sun_path)] = {0};
+  size_t path_length = 0;  // bytes of `path` that belong to the name (no terminator counted)
+};
+// `family` is the socket's: an address too short to hold its family field (AF_UNSPEC) is the
+// unnamed Unix address on an AF_UNIX socket and kNone on any other.
+AddressParts DescribeAddress(const Address& address, int family);
 
 // socket(2); returns the fd or -errno.
 int Socket(int family, int type, int protocol);
