@@ -7,8 +7,10 @@
 //   * an accepted address has the family, the port, the length of its sockaddr type and never a
 //     length beyond sockaddr_storage; a Unix path is copied byte for byte and NUL-terminated
 //     inside sun_path; an abstract name is kept exactly, NULs included;
-//   * an accepted numeric host survives a round trip: inet_ntop of the result parses back to the
-//     same address (no truncation such as inet_addr's "1.2.3").
+//   * an accepted address survives the round trip through the other direction: DescribeAddress
+//     (what FromAddress hands to JS) gives the same port, flowinfo, scope id and path or name, and
+//     its host text parses back to the same sockaddr (no truncation such as inet_addr's "1.2.3").
+//     fuzz/sockaddr_describe.cc feeds DescribeAddress arbitrary bytes.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/un.h>
@@ -56,10 +58,10 @@ void FuzzInet4(const std::string& host, uint16_t port) {
   Check(a.length == sizeof(sockaddr_in), "MakeInet4: wrong length");
   Check(sin->sin_family == AF_INET, "MakeInet4: wrong family");
   Check(ntohs(sin->sin_port) == port, "MakeInet4: port changed");
-  char text[INET_ADDRSTRLEN];
-  Check(inet_ntop(AF_INET, &sin->sin_addr, text, sizeof text) != nullptr, "inet_ntop");
+  const sock::AddressParts parts = sock::DescribeAddress(a, AF_INET);
+  Check(parts.kind == sock::AddressParts::kInet4 && parts.port == port, "DescribeAddress: not the AF_INET address made");
   sock::Address again;
-  Check(sock::MakeInet4(text, port, &again) == 0, "MakeInet4: round trip refused");
+  Check(sock::MakeInet4(parts.host, parts.port, &again) == 0, "MakeInet4: round trip refused");
   Check(memcmp(&again.storage, &a.storage, sizeof(sockaddr_in)) == 0, "MakeInet4: round trip differs");
 }
 
@@ -78,10 +80,12 @@ void FuzzInet6(const std::string& host, uint16_t port, uint32_t flowinfo, uint32
   if (scope != 0) Check(sin6->sin6_scope_id == scope, "MakeInet6: scope id not the one given");
   const size_t percent = host.find('%');
   if (percent == std::string::npos && scope == 0) Check(sin6->sin6_scope_id == 0, "MakeInet6: a scope from nowhere");
-  char text[INET6_ADDRSTRLEN];
-  Check(inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof text) != nullptr, "inet_ntop");
+  const sock::AddressParts parts = sock::DescribeAddress(a, AF_INET6);
+  Check(parts.kind == sock::AddressParts::kInet6 && parts.port == port && parts.flowinfo == flowinfo &&
+            parts.scope_id == sin6->sin6_scope_id,
+        "DescribeAddress: not the AF_INET6 address made");
   sock::Address again;
-  Check(sock::MakeInet6(text, port, flowinfo, sin6->sin6_scope_id, &again) == 0, "MakeInet6: round trip refused");
+  Check(sock::MakeInet6(parts.host, parts.port, parts.flowinfo, parts.scope_id, &again) == 0, "MakeInet6: round trip refused");
   Check(memcmp(&again.storage, &a.storage, sizeof(sockaddr_in6)) == 0, "MakeInet6: round trip differs");
 }
 
@@ -113,6 +117,12 @@ void FuzzUnix(const uint8_t* bytes, size_t length) {
     Check(a.length == base + length + 1, "MakeUnix: path length");
     Check(memcmp(sun->sun_path, bytes, length) == 0 && sun->sun_path[length] == '\0', "MakeUnix: path changed");
   }
+  const sock::AddressParts parts = sock::DescribeAddress(a, AF_UNIX);
+  const sock::AddressParts::Kind kind = length == 0 ? sock::AddressParts::kUnixUnnamed
+                                        : abstract  ? sock::AddressParts::kUnixAbstract
+                                                    : sock::AddressParts::kUnixPath;
+  Check(parts.kind == kind && parts.path_length == length && (length == 0 || memcmp(parts.path, bytes, length) == 0),
+        "DescribeAddress: not the AF_UNIX name made");
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 # target on its committed corpus (fuzz/corpus/<target>/, read only) and replays the inputs that
 # once crashed (fuzz/regressions/<target>/).
 #
-#   scripts/fuzz.sh --short          ~20 s per target (CI; the three run in parallel)
+#   scripts/fuzz.sh --short          ~20 s per target (CI; three run in parallel)
 #   scripts/fuzz.sh                  600 s per target (the long run)
 #   scripts/fuzz.sh --seconds N      N s per target
 #   scripts/fuzz.sh --merge          after a run, fold its new inputs into fuzz/corpus/ (-merge=1
@@ -54,10 +54,10 @@ status=$?
 grep -E "Test +#|tests passed|tests failed" "$build/ctest.log"
 grep -E "^[0-9]+: (Done|stat::number_of_executed_units|#[0-9]+.*DONE)" "$build/ctest.log" | sed 's/^/  /' | head -12
 if [ $status != 0 ]; then
-  grep -E "==ERROR|runtime error|selector_ops:|sockaddr_parse:|args_decode:|Test unit written" "$build/ctest.log" | head -20
+  grep -E "==ERROR|runtime error|selector_ops:|sockaddr_parse:|sockaddr_describe:|args_decode:|Test unit written" "$build/ctest.log" | head -20
 fi
 if [ $merge = 1 ]; then
-  for t in sockaddr args selector; do
+  for t in sockaddr sockaddr_describe args selector; do
     mkdir -p "fuzz/corpus/$t"
     "$build/fuzz_$t" -merge=1 "fuzz/corpus/$t" "$build/new-$t" >"$build/merge-$t.log" 2>&1
     echo "fuzz: corpus/$t now $(ls "fuzz/corpus/$t" | wc -l) inputs, $(du -sk "fuzz/corpus/$t" | cut -f1) KiB"
