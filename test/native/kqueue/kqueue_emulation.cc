@@ -26,9 +26,15 @@
 //    readable (a known gap: a uv_poll on the kqueue fd does not see them).
 //  * EV_CLEAR maps to EPOLLET when every enabled filter of the fd has it; EV_ONESHOT deletes the
 //    knote when its event is returned.
+//  * An event is returned only if the file the fd names now still reports it (poll(2) at
+//    collection, Current below), as kqueue runs the filter when it collects an event: neither an
+//    epoll ghost under the same number nor a kevent kept from an earlier call is taken on trust
+//    (found by fuzz/selector_ops.cc: a pipe's read end registered for write on a reused number
+//    was reported writable, the readiness of the socket closed under that number before).
 // The state of each kqueue lives in a table keyed by its fd (the epoll fd), guarded by a mutex
 // (worker threads each run their own loops); a table entry left by a kqueue fd that was closed is
 // replaced when kqueue() returns the same number again.
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/event.h>
 #include <sys/ioctl.h>
@@ -214,6 +220,26 @@ bool Live(Queue& q, int fd, short filter) {
   return fstat(fd, &st) == 0 && st.st_dev == it->second.dev && st.st_ino == it->second.ino;
 }
 
+// What the file the number names now reports (poll(2) revents; on Linux the POLL* and EPOLL*
+// bits have the same values). kqueue evaluates a filter on the fd's own file when it collects the
+// event (f_event in kern_event.c, kqueue_scan), while this epoll set may hold a ghost under the
+// number: a file registered there before that was closed under it but lives on in a dup (epoll
+// keys by file and number; Apply's EPOLL_CTL_DEL reaches the number's new file only), whose events
+// come tagged with the number. A kevent kept in `pending` may also have gone stale since.
+uint32_t Current(int fd) {
+  struct pollfd p = {};
+  p.fd = fd;
+  p.events = POLLIN | POLLOUT | POLLRDHUP;
+  return poll(&p, 1, 0) == 1 ? static_cast<uint32_t>(p.revents) : 0;
+}
+
+bool StillReady(Queue& q, const struct kevent& ev) {
+  auto it = q.fds.find(static_cast<int>(ev.ident));
+  if (it == q.fds.end() || it->second.vnode) return true;  // vnode events are collected afresh
+  const uint32_t now = Current(static_cast<int>(ev.ident));
+  return (now & (ev.filter == EVFILT_READ ? EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR : EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0;
+}
+
 void AfterDelivery(Queue& q, const struct kevent& ev) {
   const int fd = static_cast<int>(ev.ident);
   auto it = q.fds.find(fd);
@@ -292,7 +318,7 @@ extern "C" int kevent(int kq, const struct kevent* changelist, int nchanges, str
   while (!q->pending.empty()) {
     const struct kevent ev = q->pending.front();
     q->pending.pop_front();
-    if (Live(*q, static_cast<int>(ev.ident), ev.filter)) ready.push_back(ev);
+    if (Live(*q, static_cast<int>(ev.ident), ev.filter) && StillReady(*q, ev)) ready.push_back(ev);
   }
   CollectVnodes(*q, &ready);
   if (!ready.empty()) wait_ms = 0;
@@ -314,7 +340,7 @@ extern "C" int kevent(int kq, const struct kevent* changelist, int nchanges, str
   };
   for (int i = 0; i < n; i++) {
     const int fd = batch[static_cast<size_t>(i)].data.fd;
-    const uint32_t got = batch[static_cast<size_t>(i)].events;
+    const uint32_t got = batch[static_cast<size_t>(i)].events & Current(fd);
     auto it = q->fds.find(fd);
     if (it == q->fds.end()) continue;
     if ((got & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && Live(*q, fd, EVFILT_READ) && !seen(fd, EVFILT_READ)) {
