@@ -1,12 +1,13 @@
 // libFuzzer target: the selector backends (epoll, poll, select, io_uring) as a state machine,
 // checked against a model (reliability.md 3.1 "Fuzzing the selector state machine"; issue 17).
 //
-// The input is a program: byte 0 picks the backend (0x55 'U': io_uring; any other value v:
-// epoll, poll, select by v % 3, as before io_uring was added, so the corpus entries of the other
-// backends keep their meaning: none of them starts with 0x55), then each op is one byte (the op) followed by
-// its operands. Ops run on a pool of real pipes and Unix socketpairs: open a pair, register,
-// modify, unregister, close an fd (also while registered), dup, dup2 over another fd, write to /
-// drain / shut down the peer, select(0) with a batch size, and close the selector. The model keeps
+// The input is a program: byte 0 picks the backend (0x55 'U': io_uring; 0x4B 'K': kqueue, over
+// the Linux emulation of test/native/kqueue/; any other value v: epoll, poll, select by v % 3, as
+// before io_uring was added, so the corpus entries of the other backends keep their meaning: none
+// of them starts with 0x55 or 0x4B), then each op is one byte (the op) followed by its operands.
+// Ops run on a pool of real pipes and Unix socketpairs: open a pair, register, modify, unregister,
+// close an fd (also while registered), dup, dup2 over another fd, write to / drain / shut down the
+// peer, select(0) with a batch size, and close the selector. The model keeps
 // the keys as lib/selectors.ts would (register refused for a number that has a key; modify and
 // unregister only for keys; unregister after close always allowed), the files behind every fd and
 // what each file must and may report. Checked after every select:
@@ -23,6 +24,9 @@
 //     is trusted alone). So a stale key whose number is open again reports at most what the file
 //     that number names now may report; a closed number is reported once, as exactly the key's
 //     interest (POLLNVAL or an error CQE), and then never again until a modify re-arms it;
+//   * kqueue: a live key as on epoll, but complete batches only with room for every filter and no
+//     ghost in the emulation's epoll set (KqueueBatchComplete); a stale key never while its number
+//     is closed, else within what its file or the number's file may report;
 // and after every op: the fds the pool owns are all still open (the selector never closes a
 // watched fd), and at the end of a program no fd is left over (the lowest free number is back).
 // Issue 16 (a peer that never saw the close): once every fd of a file is closed and no selector
@@ -96,7 +100,7 @@ struct Key {
   std::set<int> maybe;  // io_uring: files its poll may still hold (it may have been removed unseen)
 };
 
-enum class Backend { kEpoll, kPoll, kSelect, kUring };
+enum class Backend { kEpoll, kPoll, kSelect, kUring, kKqueue };
 
 class Model {
  public:
@@ -157,9 +161,18 @@ class Model {
     auto it = fds_.find(fd);
     if (it == fds_.end()) return;
     files_[static_cast<size_t>(it->second)].refs--;  // released (maybe) by UpdateReleases()
+    const int named = it->second;
     fds_.erase(it);
     auto k = keys_.find(fd);
-    if (k != keys_.end()) k->second.stale = true;
+    if (k != keys_.end()) {
+      k->second.stale = true;
+      // The key's file, and the one the number named now: a modify of a stale key registers the
+      // number's new file (EV_ADD), which becomes a ghost in turn.
+      if (backend_ == Backend::kKqueue) {
+        ghosts_.push_back(k->second.file);
+        ghosts_.push_back(named);
+      }
+    }
   }
 
   void OpenPair(bool stream) {
@@ -241,6 +254,7 @@ class Model {
     if (!sel_->closed()) Fail("closed() after close()", -1, 0, 0);
     sel_->close();  // idempotent
     keys_.clear();
+    ghosts_.clear();  // the emulated kqueue's epoll set went with it
     Open();
   }
 
@@ -432,6 +446,19 @@ class Model {
           Readiness(now->second, &must, &may);
           if ((events & ~may) != 0) Fail("io_uring reported a stale key beyond its number's file", fd, events, may);
         }
+      } else if (backend_ == Backend::kKqueue) {
+        // kqueue drops a number's knotes in close(2). The emulation cannot see a close and goes by
+        // file identity (st_dev, st_ino) instead, so a stale key is reported while its number
+        // names a file of the key's identity again (a dup of it, or the other end of its pipe:
+        // one inode; the emulated epoll set may still watch the key's own file), and real kqueue
+        // too reports a number whose new file a modify added (EV_ADD). Never a closed number, and
+        // never more than the number's file or the key's may report.
+        auto now = fds_.find(fd);
+        if (now == fds_.end()) Fail("kqueue reported a key whose number is closed", fd, events, 0);
+        uint32_t must, may, must_then, may_then;
+        Readiness(now->second, &must, &may);
+        Readiness(key.file, &must_then, &may_then);
+        if ((events & ~(may | may_then)) != 0) Fail("kqueue reported a stale key beyond its files", fd, events, may | may_then);
       } else if (fds_.count(fd) == 0) {
         // The number is closed: POLLNVAL / EBADF, reported once, then parked.
         if (key.nval_seen) Fail("closed fd reported twice", fd, events, 0);
@@ -439,6 +466,7 @@ class Model {
       }
     }
     if (static_cast<size_t>(capacity) < keys_.size()) return true;
+    if (backend_ == Backend::kKqueue && !KqueueBatchComplete(capacity)) return true;
     for (auto& [fd, key] : keys_) {
       if (key.stale) continue;
       uint32_t must, may;
@@ -454,6 +482,31 @@ class Model {
         missing_must_ = expected;
         return false;
       }
+    }
+    return true;
+  }
+
+  // Whether a kqueue batch must hold every ready live key. selector_kqueue.cc asks for one kevent
+  // per filter (at most `capacity`), so the batch needs room for every filter; and the emulation's
+  // epoll set may keep a ghost (a file registered under a number that no longer names it, until
+  // the file is closed everywhere: epoll keys by file and number), whose events take slots of the
+  // epoll batch and are then dropped, and a knote whose number was closed lives on while the number
+  // names a file of the same identity. So only while no key is stale and no ghost's file (nor,
+  // for a pipe, its other end) is open.
+  bool KqueueBatchComplete(int capacity) const {
+    size_t filters = 0;
+    for (const auto& [fd, key] : keys_) {
+      (void)fd;
+      if (key.stale) return false;
+      filters += ((key.interest & kRead) ? 1 : 0) + ((key.interest & kWrite) ? 1 : 0);
+    }
+    if (static_cast<size_t>(capacity) < filters) return false;
+    for (int file : ghosts_) {
+      const File& f = files_[static_cast<size_t>(file)];
+      if (f.refs > 0) return false;
+      // The two ends of a pipe are one inode: the emulation takes a number that names the other
+      // end now for the file it knew (a knote of the closed end lives on, and takes a slot).
+      if (f.kind != Kind::kStream && files_[static_cast<size_t>(f.peer)].refs > 0) return false;
     }
     return true;
   }
@@ -537,6 +590,7 @@ class Model {
   std::vector<File> files_;
   std::map<int, int> fds_;   // fd number -> file id, the pool's own fds
   std::map<int, Key> keys_;  // fd number -> key, as lib/selectors.ts keeps them
+  std::vector<int> ghosts_;  // kqueue: files whose key went stale (see KqueueBatchComplete)
   int steps_ = 0;
   const bool trace_ = getenv("MUXLOOP_FUZZ_TRACE") != nullptr;
   bool stop_ = false;
@@ -573,6 +627,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const char* const kKinds[] = {"epoll", "poll", "select"};
   static const Backend kBackends[] = {Backend::kEpoll, Backend::kPoll, Backend::kSelect};
   constexpr uint8_t kUringByte = 0x55;
+  constexpr uint8_t kKqueueByte = 0x4B;
   if (size == 0) return 0;
   if (data[0] == kUringByte && !UringAvailable()) return 0;
   const int before = LowestFreeFd();
@@ -581,6 +636,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint8_t b = in.byte();
     if (b == kUringByte) {
       Model model("io_uring", Backend::kUring);
+      model.Run(&in);
+    } else if (b == kKqueueByte) {
+      Model model("kqueue", Backend::kKqueue);
       model.Run(&in);
     } else {
       Model model(kKinds[b % 3], kBackends[b % 3]);
