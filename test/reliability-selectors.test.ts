@@ -30,9 +30,7 @@ describe.each(availableSelectors())('%s backend', (kind: SelectorKind) => {
   // select(2) holds fds below FD_SETSIZE only, so it gets as many as fit, with a proportional batch.
   const wanted = kind === 'select' ? 800 : 5000;
   const batch = kind === 'select' ? 164 : 1024;
-  // A16 fails on the io_uring selector (not every fd is served within 5 waits when the batch is
-  // smaller than the ready set): open under issue 16, skipped here until its fairness is fixed.
-  it.skipIf((kind !== 'select' && softNofile < 6000) || (kind as string) === 'io_uring')(
+  it.skipIf(kind !== 'select' && softNofile < 6000)(
     `A16: ${wanted} ready fds with a batch of ${batch} are all served within 5 waits, fairly`,
     () => {
       baseline = openFdCount();

@@ -4,8 +4,9 @@
 // Level-triggered on an edge-like kernel interface. A multishot poll posts one CQE per wakeup of
 // the fd's wait queue whose mask matches (io_uring/poll.c, io_poll_check_events); it never posts
 // again for data that is simply still there. epoll's level-triggered mode re-checks every ready
-// item at each epoll_wait. So this backend keeps the fds it reported last time ("carried") and,
-// on the next wait, re-checks with one poll(2) (timeout 0) those that got no fresh CQE: still
+// item at each epoll_wait. So this backend keeps the fds that were ready at the last wait
+// ("carried": reported, or beyond the batch's capacity) and, on the next wait, re-checks with
+// one poll(2) (timeout 0) those that got no fresh CQE: still
 // ready -> reported again, not ready -> dropped (the multishot poll stays armed and posts when
 // the next wakeup comes, so no edge is lost between the check and the wakeup).
 // Without DEFER_TASKRUN a CQE's mask may have been computed before the caller drained the fd (task
@@ -83,7 +84,7 @@ struct FdState {
   bool candidate = false; // in candidates_ for this wait
   bool fresh = false;     // a CQE of this wait gave its mask
   bool error = false;     // reported as every interest (error end, POLLNVAL)
-  bool carried = false;   // reported by the last wait
+  bool carried = false;   // ready at the last wait (reported, or beyond its capacity)
 };
 
 class UringSelector final : public Selector {
@@ -165,7 +166,9 @@ class UringSelector final : public Selector {
     ring_->Close();
     fds_.clear();
     carried_.clear();
+    reported_.clear();
     candidates_.clear();
+    fresh_.clear();
     rearm_.clear();
     registered_ = 0;
   }
@@ -324,14 +327,23 @@ class UringSelector final : public Selector {
   }
 
   // Merges this wait's CQEs and the carried fds into `out`; re-checks what may be stale.
+  // Order: the carried fds first (those the last batch had no room for, then those it reported),
+  // then the ones only this wait's CQEs named, as epoll keeps its ready list.
   int Collect(ReadyEvent* out, int capacity) {
+    fresh_.swap(candidates_);  // this wait's CQEs (their candidate flags are set)
+    candidates_.clear();
     for (const auto& entry : carried_) {
       FdState* st = Registered(entry.first, entry.second);
       if (st != nullptr && !st->dead) {
         st->carried = true;
-        AddCandidate(entry.first, *st);
+        st->candidate = true;
+        candidates_.push_back(entry.first);
       }
     }
+    for (const int fd : fresh_) {
+      if (!fds_[static_cast<size_t>(fd)].carried) candidates_.push_back(fd);
+    }
+    fresh_.clear();
     carried_.clear();
     pollfds_.clear();
     for (const int fd : candidates_) {
@@ -391,16 +403,21 @@ class UringSelector final : public Selector {
       st.mask = 0;
       st.fresh = false;
       if (ready == 0) continue;
-      if (count < capacity) {
+      const bool reported = count < capacity;
+      if (reported) {
         out[count].fd = fd;
         out[count].events = ready;
         count++;
       }
       // Still ready as far as we know: re-checked next time (level-triggered). Those beyond the
-      // capacity come out then, as epoll hands out the rest of its ready list.
-      if (!st.dead) carried_.emplace_back(fd, st.gen);
+      // capacity come first then, and what was reported goes behind them, as epoll moves a
+      // reported item to the tail of its ready list: 5,000 ready fds with a batch of 1,024 are
+      // all served within 5 waits, none twice before all once (A16).
+      if (!st.dead) (reported ? reported_ : carried_).emplace_back(fd, st.gen);
     }
     candidates_.clear();
+    carried_.insert(carried_.end(), reported_.begin(), reported_.end());
+    reported_.clear();
     return count;
   }
 
@@ -410,9 +427,11 @@ class UringSelector final : public Selector {
   uint32_t gen_ = 0;
   int registered_ = 0;
   std::vector<FdState> fds_;  // indexed by fd
-  std::vector<std::pair<int, uint32_t>> carried_;  // (fd, gen) reported last time
+  std::vector<std::pair<int, uint32_t>> carried_;  // (fd, gen) ready at the last wait, unreported first
+  std::vector<std::pair<int, uint32_t>> reported_;  // scratch for Collect: the reported ones
   std::vector<std::pair<int, uint32_t>> rearm_;    // (fd, gen) whose multishot ended
   std::vector<int> candidates_;
+  std::vector<int> fresh_;  // scratch for Collect
   std::vector<struct pollfd> pollfds_;
   uring::Completion cqes_[kBatch];
   uint64_t rearms_ = 0;
