@@ -6,9 +6,9 @@
 // again for data that is simply still there. epoll's level-triggered mode re-checks every ready
 // item at each epoll_wait. So this backend keeps the fds that were ready at the last wait
 // ("carried": reported, or beyond the batch's capacity) and, on the next wait, re-checks with
-// one poll(2) (timeout 0) those that got no fresh CQE: still
-// ready -> reported again, not ready -> dropped (the multishot poll stays armed and posts when
-// the next wakeup comes, so no edge is lost between the check and the wakeup).
+// one poll(2) (timeout 0) those that got no fresh CQE: still ready -> reported again, not
+// ready -> dropped (the multishot poll stays armed and posts when the next wakeup comes, so no
+// edge is lost between the check and the wakeup).
 // Without DEFER_TASKRUN a CQE's mask may have been computed before the caller drained the fd (task
 // work runs at any return to user space), so then every candidate is re-checked; with it the
 // mask is computed inside our own io_uring_enter and is exact.
@@ -330,8 +330,7 @@ class UringSelector final : public Selector {
   // Order: the carried fds first (those the last batch had no room for, then those it reported),
   // then the ones only this wait's CQEs named, as epoll keeps its ready list.
   int Collect(ReadyEvent* out, int capacity) {
-    fresh_.swap(candidates_);  // this wait's CQEs (their candidate flags are set)
-    candidates_.clear();
+    fresh_.swap(candidates_);  // this wait's CQEs (their candidate flags are set); fresh_ was empty
     for (const auto& entry : carried_) {
       FdState* st = Registered(entry.first, entry.second);
       if (st != nullptr && !st->dead) {
